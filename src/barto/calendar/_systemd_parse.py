@@ -419,8 +419,10 @@ def validate(spec: SystemdSpec, text: str) -> SystemdSpec:
     )
     for name, chain, low, high in checks:
         eom = spec.end_of_month and name == "day"
-        for component in chain or ():
-            reason = _invalid(name, component, low, high - 3 if eom else high, eom)
+        for position, component in enumerate(chain or ()):
+            # systemd subtracts 3 from the bound at every element of a "~" chain, not once.
+            bound = high - 3 * (position + 1) if eom else high
+            reason = _invalid(name, component, low, bound, eom)
             if reason:
                 raise CalendarError(text, reason)
     return spec

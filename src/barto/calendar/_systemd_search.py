@@ -69,8 +69,7 @@ class _Search:
     def step(self) -> bool | None:
         """One pass over the fields: True = found, False = never, None = go round again."""
         spec = self.spec
-        r = self.match(spec.year, _YEAR)
-        if r < 0 or self.within_bounds() <= 0:
+        if self.match(spec.year, _YEAR) < 0 or self.within_bounds() <= 0:
             return False
         for chain, unit in ((spec.month, _MONTH), (spec.day, _DAY)):
             if not self.advance(chain, unit):
@@ -119,25 +118,27 @@ class _Search:
         return result[1][_DAY]
 
     def within_bounds(self) -> int:
-        """1 if the fields are a real time, 0 if they normalised forward, -1 if impossible."""
+        """1 if the fields are a real time, 0 if they normalised forward, -1 if impossible.
+
+        After a forward normalisation only the next smaller field restarts (systemd 252 quirk:
+        "23:59:86" becomes "00:00:26" of the next day, not "00:00:00").
+        """
         if self.tm[_YEAR] > MAX_YEAR:
             return _NONE
         result = self.clock.mktime(self.tm_tuple())
         if result is None:
             return _NONE
         normal = list(result[1])
-        cmp = 0
         for unit in range(6):
-            cmp = (normal[unit] > self.tm[unit]) - (normal[unit] < self.tm[unit])
-            if cmp:
+            if normal[unit] != self.tm[unit]:
+                if normal[unit] < self.tm[unit]:
+                    return _NONE  # systemd refuses to go backward
                 if unit < _SECOND:
                     normal[unit + 1] = 1 if unit + 1 in (_MONTH, _DAY) else 0
-                break
-        if cmp < 0:
-            return _NONE  # systemd refuses to go backward
-        if cmp > 0:
-            self.tm[:] = normal
-        return int(cmp == 0)
+                normal[6] = self.tm[6]
+                self.tm[:] = normal
+                return 0
+        return 1
 
     def matches_weekday(self) -> bool:
         bits = self.spec.weekdays
