@@ -1,14 +1,19 @@
-"""Choosing a dialect and the one public entry point, :func:`parse`."""
+"""Choosing a dialect, and the one public entry point, :func:`parse`."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Protocol
 
 from barto.calendar._systemd_parse import parse_systemd
+from barto.calendar.barto import parse_barto
+from barto.calendar.cron import CronSpec
 from barto.calendar.errors import CalendarError
 
 DIALECTS = ("auto", "systemd", "barto", "cron", "quartz", "jobd")
+_BARTO_LOOK = re.compile(r"(^|\s)[^\s:~-]*,[^\s:~-]*,[^\s:~-]*(\s|$)|\+\d|(^|\s)\*\s+\S*:")
+_CRON_ZONE = re.compile(r"\s*(?:CRON_)?TZ=\S+\s+")
 
 
 class Spec(Protocol):
@@ -28,14 +33,47 @@ class Spec(Protocol):
 def parse(
     text: str, *, dialect: str = "auto", tz: str | None = None, seed: str | None = None
 ) -> Spec:
-    """Parse ``text`` in ``dialect``; ``tz`` applies when the text names no zone.
+    """Parse ``text`` in ``dialect``; ``tz`` (an IANA name) applies when the text names no zone.
 
     ``seed`` fixes barto's ``R`` fields (the server passes worker + schedule name).
+    ``dialect="auto"`` reads 5 fields as cron, 6-7 fields without ``:`` as Quartz, and
+    everything else as systemd or barto.
+
     Raises:
         CalendarError: for any text that is not a valid expression, and for a bad dialect.
     """
     if not isinstance(text, str):
         raise CalendarError(repr(text), "a calendar expression must be a string")
+    if dialect == "auto":
+        dialect = guess_dialect(text)
     if dialect == "systemd":
         return parse_systemd(text, tz=tz, seed=seed, allow_random=False)
+    if dialect == "barto":
+        return _parse_barto_or_systemd(text, tz, seed)
+    if dialect in ("cron", "quartz", "jobd"):
+        return CronSpec.parse(text, dialect, tz)
     raise CalendarError(text, f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+
+
+def guess_dialect(text: str) -> str:
+    """The dialect ``auto`` picks for ``text``: cron, quartz, or barto (which covers systemd)."""
+    body = _CRON_ZONE.sub("", text, count=1)
+    if re.fullmatch(r"\s*@[A-Za-z]+\s*", body):
+        return "cron"
+    fields = body.split()
+    if ":" not in body and len(fields) == 5:
+        return "cron"
+    if ":" not in body and len(fields) in (6, 7):
+        return "quartz"
+    return "barto"
+
+
+def _parse_barto_or_systemd(text: str, tz: str | None, seed: str | None) -> Spec:
+    """systemd syntax (with ``R`` allowed) first, then barto's comma dates and ``+N`` numbers."""
+    try:
+        return parse_systemd(text, tz=tz, seed=seed, allow_random=True)
+    except CalendarError as systemd_error:
+        try:
+            return parse_barto(text, tz=tz, seed=seed)
+        except CalendarError as barto_error:
+            raise (barto_error if _BARTO_LOOK.search(text) else systemd_error) from None

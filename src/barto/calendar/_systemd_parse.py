@@ -28,7 +28,7 @@ from barto.calendar.systemd import (
 _INT_MAX = 2**31 - 1
 _ULONG_MAX = 2**64 - 1
 _MAX_COMPONENTS = 240
-_RANDOM: Component = (-7, -7, -7)  # placeholder for "R", resolved after the whole text is read
+RANDOM: Component = (-7, -7, -7)  # placeholder for "R", resolved after the whole text is read
 _FIELD_END = frozenset(" ,-~:")
 _WEEKDAYS = (
     ("monday", 0), ("mon", 0), ("tuesday", 1), ("tue", 1), ("wednesday", 2), ("wed", 2),
@@ -78,7 +78,7 @@ def valid_zone(name: str) -> bool:
 
 def parse_systemd(text: str, *, tz: str | None, seed: str | None, allow_random: bool) -> SystemdSpec:
     """Parse a systemd expression; ``tz`` applies when the text names no zone."""
-    body, utc, zone = _split_zone(text)
+    body, utc, zone = split_zone(text)
     if not body:
         raise CalendarError(text, "empty expression")
     fields = _SHORTHANDS.get(body.lower())
@@ -88,14 +88,14 @@ def parse_systemd(text: str, *, tz: str | None, seed: str | None, allow_random: 
             spec = replace(spec, weekdays=1)
     else:
         spec = _Parser(text, body, allow_random).parse()
-    spec = _resolve_random(spec, seed)
+    spec = resolve_random(spec, seed)
     if not utc and zone is None and tz is not None:
-        utc, zone = _split_zone_name(text, tz)
+        utc, zone = zone_from_tz(text, tz)
     spec = replace(spec, utc=spec.utc or utc, timezone=zone, source=text)
     return validate(normalize(spec, fix_years=True), text)
 
 
-def _split_zone(text: str) -> tuple[str, bool, str | None]:
+def split_zone(text: str) -> tuple[str, bool, str | None]:
     if text[-4:].lower() == " utc":
         return text[:-4], True, None
     space = text.rfind(" ")
@@ -104,7 +104,7 @@ def _split_zone(text: str) -> tuple[str, bool, str | None]:
     return text, False, None
 
 
-def _split_zone_name(text: str, tz: str) -> tuple[bool, str | None]:
+def zone_from_tz(text: str, tz: str) -> tuple[bool, str | None]:
     if tz.upper() == "UTC":
         return True, None
     if not valid_zone(tz):
@@ -284,7 +284,7 @@ class _Parser:
             return ((0, -1, USEC_PER_SEC),) if usec else None
         if self.allow_random and self.peek() == "R" and self.peek(1) in _FIELD_END | {""}:
             self.i += 1
-            return (_RANDOM,)
+            return (RANDOM,)
         components: list[Component] = []
         while True:
             if len(components) > _MAX_COMPONENTS:
@@ -339,19 +339,19 @@ class _Parser:
         return value + (len(digits) > 6 and digits[6] >= "5")
 
 
-def _resolve_random(spec: SystemdSpec, seed: str | None) -> SystemdSpec:
+def resolve_random(spec: SystemdSpec, seed: str | None) -> SystemdSpec:
     """Replace every ``R`` by its seeded value; the day is chosen among days of every month."""
-    if spec.year == (_RANDOM,):
+    if spec.year == (RANDOM,):
         raise CalendarError(spec.source, "'R' is not allowed in the year")
     values: dict[str, Chain] = {}
     for name, low, high in (("month", 1, 12), ("hour", 0, 23), ("minute", 0, 59)):
-        if getattr(spec, name) == (_RANDOM,):
+        if getattr(spec, name) == (RANDOM,):
             values[name] = ((_random.pick(seed, name, low, high), -1, 0),)
     month = values.get("month", spec.month)
-    if spec.day == (_RANDOM,):
+    if spec.day == (RANDOM,):
         high = _random.day_high(_chain_values(month, 1, 12))
         values["day"] = ((_random.pick(seed, "day", 1, high), -1, 0),)
-    if spec.usec == (_RANDOM,):
+    if spec.usec == (RANDOM,):
         values["usec"] = ((_random.pick(seed, "second", 0, 59) * USEC_PER_SEC, -1, 0),)
     return replace(spec, **values) if values else spec  # type: ignore[arg-type]
 
