@@ -19,6 +19,11 @@ _CRON_ZONE = re.compile(r"\s*(?:CRON_)?TZ=\S+\s+")
 class Spec(Protocol):
     """What every parsed expression offers: immutable, hashable, printable."""
 
+    @property
+    def timezone(self) -> str | None:
+        """The IANA zone the expression is evaluated in; None means UTC."""
+        ...
+
     def next_after(self, t: datetime) -> datetime | None:
         """The first fire time strictly after ``t`` (aware), in UTC; None if it never fires."""
         ...

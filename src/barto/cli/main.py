@@ -1,0 +1,79 @@
+"""``barto-cli``: query and control barto. Commands that need no server live here too."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from barto.calendar import DIALECTS, CalendarError, parse
+from barto.calendar.preview import Preview, preview, render
+
+app = typer.Typer(
+    help="barto command-line client: query and control schedules, runs and workers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """barto command-line client: query and control schedules, runs and workers."""
+
+
+@app.command()
+def calendar(
+    expressions: Annotated[list[str], typer.Argument(help="Calendar expressions to preview.")],
+    iterations: Annotated[int, typer.Option(min=1, max=10_000, help="Elapses to show.")] = 1,
+    base_time: Annotated[
+        str | None, typer.Option(help="Start after this ISO 8601 time instead of now.")
+    ] = None,
+    tz: Annotated[str | None, typer.Option(help="Zone for expressions that name none.")] = None,
+    dialect: Annotated[str, typer.Option(help=f"One of: {', '.join(DIALECTS)}.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """Show the normalized form and next elapses of calendar expressions (no server needed).
+
+    The output follows `systemd-analyze calendar`. Exits 1 if any expression is invalid.
+    """
+    now = datetime.now(UTC)
+    base = _base_time(base_time, tz) if base_time else now
+    views: list[Preview] = []
+    failed = False
+    for text in expressions:
+        try:
+            spec = parse(text, dialect=dialect, tz=tz)
+        except CalendarError as error:
+            typer.echo(f"Failed to parse calendar specification: {error}", err=True)
+            failed = True
+            continue
+        views.append(preview(text, spec, base, iterations))
+    if as_json:
+        typer.echo(json.dumps([v.as_json() for v in views], indent=2))
+    else:
+        typer.echo("\n\n".join(render(v, _display_zone(v, tz), now) for v in views))
+    raise typer.Exit(1 if failed else 0)
+
+
+def _base_time(text: str, tz: str | None) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace(" UTC", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--base-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz) if tz else UTC)
+    return moment
+
+
+def _display_zone(view: Preview, tz: str | None) -> ZoneInfo:
+    """Show times in the zone the expression names, else in --tz, else UTC."""
+    return ZoneInfo(view.timezone or tz or "UTC")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
