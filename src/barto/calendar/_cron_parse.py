@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from barto.calendar._systemd_parse import valid_zone
 from barto.calendar.errors import CalendarError
 
-_MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
-_DOW_NAMES = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+_MONTHS = {
+    m: i + 1 for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
+}
+_DOW_NAMES = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
             "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
             "@hourly": "0 * * * *"}  # fmt: skip
@@ -157,9 +159,7 @@ class _FieldParser:
     def fail(self, name: str, item: str, why: str) -> CalendarError:
         return CalendarError(self.text, f"{name} {item!r}: {why}")
 
-    def values(
-        self, name: str, spec: str, low: int, high: int, names: dict[str, int] | None = None
-    ) -> tuple[int, ...]:
+    def values(self, name: str, spec: str, low: int, high: int, names: dict[str, int] | None = None) -> tuple[int, ...]:
         out: set[int] = set()
         for item in spec.split(","):
             out.update(self.item(name, item, low, high, names or {}))

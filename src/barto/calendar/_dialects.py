@@ -35,9 +35,7 @@ class Spec(Protocol):
     def __hash__(self) -> int: ...
 
 
-def parse(
-    text: str, *, dialect: str = "auto", tz: str | None = None, seed: str | None = None
-) -> Spec:
+def parse(text: str, *, dialect: str = "auto", tz: str | None = None, seed: str | None = None) -> Spec:
     """Parse ``text`` in ``dialect``; ``tz`` (an IANA name) applies when the text names no zone.
 
     ``seed`` fixes barto's ``R`` fields (the server passes worker + schedule name).

@@ -359,7 +359,7 @@ def resolve_random(spec: SystemdSpec, seed: str | None) -> SystemdSpec:
 def _chain_values(chain: Chain, low: int, high: int) -> list[int]:
     if chain is None:
         return []
-    values = set()
+    values: set[int] = set()
     for start, stop, repeat in chain:
         end = stop if stop >= 0 else (high if repeat else start)
         values.update(range(start, min(end, high) + 1, repeat or 1))

@@ -112,7 +112,8 @@ class _Search:
     def end_of_month(self, day: int) -> int:
         """The day of month that is ``day`` days from the end (1 = last day), or -1."""
         y, mo = self.tm[_YEAR], self.tm[_MONTH]
-        result = self.clock.mktime((y, mo + 1, 1 - day, *self.tm[3:6], self.tm[6]))
+        h, mi, s, dst = self.tm[3:7]
+        result = self.clock.mktime((y, mo + 1, 1 - day, h, mi, s, dst))
         if result is None or result[1][_MONTH] != mo:
             return _NONE
         return result[1][_DAY]
@@ -151,9 +152,7 @@ class _Search:
         return bool(bits & (1 << weekday(days_from_civil(y, mo, d))))
 
 
-def _find(
-    chain: Chain, value: int, end_of_month: Callable[[int], int] | None
-) -> tuple[int, int]:
+def _find(chain: Chain, value: int, end_of_month: Callable[[int], int] | None) -> tuple[int, int]:
     """The earliest value >= ``value`` allowed by ``chain``: (changed?, value), or (-1, value)."""
     if chain is None:
         return 0, value

@@ -74,14 +74,14 @@ def _date(text: str, token: str) -> dict[str, tuple[Component, ...] | None]:
     parts = token.split(",")
     if len(parts) != 3:
         raise CalendarError(text, f"date {token!r} must be '*' or 'Y,M,D'")
-    return {name: _field(text, name, part) for name, part in zip(("year", "month", "day"), parts)}
+    return {name: _field(text, name, part) for name, part in zip(("year", "month", "day"), parts, strict=True)}
 
 
 def _time(text: str, token: str) -> dict[str, tuple[Component, ...] | None]:
     parts = token.split(":")
     if len(parts) != 3:
         raise CalendarError(text, f"time {token!r} must be 'h:m:s'")
-    hour, minute, second = (_field(text, n, p) for n, p in zip(("hour", "minute", "second"), parts))
+    hour, minute, second = (_field(text, n, p) for n, p in zip(("hour", "minute", "second"), parts, strict=True))
     if second is None:
         return {"hour": hour, "minute": minute, "usec": ((0, -1, USEC_PER_SEC),)}
     if second != (RANDOM,):
@@ -91,7 +91,7 @@ def _time(text: str, token: str) -> dict[str, tuple[Component, ...] | None]:
 
 
 def _field(text: str, name: str, value: str) -> tuple[Component, ...] | None:
-    low, high, random_ok = _FIELDS[name]
+    random_ok = _FIELDS[name][2]
     number = _YEAR_NUMBER if name == "year" else _NUMBER
     if value == "*":
         return None

@@ -66,7 +66,7 @@ class CronSpec:
             fire = _place(datetime(*wall, tzinfo=zone))
             if fire > t:
                 return fire
-            start = datetime(*wall) + _SECOND
+            start = datetime(*wall) + _SECOND  # noqa: DTZ001 - a naive wall-clock time
         return None
 
 
@@ -114,7 +114,7 @@ def _fold_end(local: datetime) -> datetime:
 def next_wall(spec: CronSpec, wall: Wall) -> Wall | None:
     """The first wall-clock time at or after ``wall`` that the spec allows, field by field."""
     y, mo, d, h, mi, s = wall
-    limit = spec.years[-1] if spec.years else y + _HORIZON_YEARS
+    limit = spec.years[-1] if spec.years else min(y + _HORIZON_YEARS, 9999)
     while y <= limit:
         if spec.years is not None:
             i = bisect_left(spec.years, y)

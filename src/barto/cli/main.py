@@ -29,9 +29,7 @@ def _root() -> None:
 def calendar(
     expressions: Annotated[list[str], typer.Argument(help="Calendar expressions to preview.")],
     iterations: Annotated[int, typer.Option(min=1, max=10_000, help="Elapses to show.")] = 1,
-    base_time: Annotated[
-        str | None, typer.Option(help="Start after this ISO 8601 time instead of now.")
-    ] = None,
+    base_time: Annotated[str | None, typer.Option(help="Start after this ISO 8601 time instead of now.")] = None,
     tz: Annotated[str | None, typer.Option(help="Zone for expressions that name none.")] = None,
     dialect: Annotated[str, typer.Option(help=f"One of: {', '.join(DIALECTS)}.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,

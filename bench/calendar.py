@@ -1,0 +1,89 @@
+"""Next-fire throughput: barto.calendar against cronsim and croniter.
+
+Run: uv run python bench/calendar.py  — prints a table and one JSON line.
+Each engine iterates N successive fire times from the same start (iteration is how a
+scheduler uses them); rates are next-fire computations per second, best of 3.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# This file is named like the stdlib module dateutil imports; keep its folder off the path.
+sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
+
+import json  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+from croniter import croniter  # noqa: E402
+from cronsim import CronSim  # noqa: E402
+
+from barto.calendar import parse  # noqa: E402
+
+CRON = ["*/5 * * * *", "0 9 * * 1-5", "30 2 1,15 * *", "0 0 29 2 *"]
+SYSTEMD = ["Mon..Fri *-*-* 09:00", "*-*-* *:0/5", "*-*~01 00:00", "daily Europe/Berlin"]
+START = datetime(2025, 10, 20, 12, 34, 56, tzinfo=UTC)
+N = 500
+
+
+def ours(expr: str) -> Callable[[], None]:
+    spec = parse(expr)
+
+    def run() -> None:
+        t: datetime | None = START
+        for _ in range(N):
+            t = spec.next_after(t) if t else None
+
+    return run
+
+
+def with_cronsim(expr: str) -> Callable[[], None]:
+    def run() -> None:
+        it = CronSim(expr, START)
+        for _ in range(N):
+            next(it)
+
+    return run
+
+
+def with_croniter(expr: str) -> Callable[[], None]:
+    def run() -> None:
+        it = croniter(expr, START)
+        for _ in range(N):
+            it.get_next(datetime)
+
+    return run
+
+
+def rate(run: Callable[[], None]) -> float:
+    best = min(_timed(run) for _ in range(3))
+    return N / best
+
+
+def _timed(run: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    rows = []
+    for expr in CRON:
+        rows.append({"expr": expr, "barto": rate(ours(expr)), "cronsim": rate(with_cronsim(expr)),
+                     "croniter": rate(with_croniter(expr))})  # fmt: skip
+    for expr in SYSTEMD:
+        rows.append({"expr": expr, "barto": rate(ours(expr)), "cronsim": None, "croniter": None})
+    print(f"{'expression':<24} {'barto/s':>10} {'cronsim/s':>10} {'croniter/s':>10} "
+          f"{'vs cronsim':>10} {'vs croniter':>11}")  # fmt: skip
+    for r in rows:
+        cs, ci = r["cronsim"], r["croniter"]
+        ratio = f"{r['barto'] / cs:>9.1f}x {r['barto'] / ci:>10.1f}x" if cs and ci else ""
+        peers = f"{cs:>10,.0f} {ci:>10,.0f}" if cs and ci else f"{'-':>10} {'-':>10}"
+        print(f"{r['expr']:<24} {r['barto']:>10,.0f} {peers} {ratio}")
+    print(json.dumps({"bench": "calendar", "n": N, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
