@@ -13,7 +13,7 @@ When both day fields are restricted a day matches if either matches (Vixie); whe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from barto.calendar._systemd_parse import valid_zone
 from barto.calendar.errors import CalendarError
@@ -83,7 +83,7 @@ class CronFields:
     months: tuple[int, ...]
     years: tuple[int, ...] | None
     timezone: str | None
-    normalized: str
+    normalized: str = field(compare=False)
 
 
 def parse_cron(text: str, dialect: str, tz: str | None) -> CronFields:

@@ -10,11 +10,11 @@ fire time is found field by field on wall-clock values, then placed on the time 
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from barto.calendar._civil import days_from_civil, from_micros, month_days, to_micros
+from barto.calendar._civil import breakdown, days_from_civil, month_days, to_micros
 from barto.calendar._cron_parse import CronFields, DaySpec, parse_cron
 from barto.calendar.systemd import load_zone
 
@@ -24,17 +24,8 @@ _SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
-class CronSpec:
-    """A parsed cron, Quartz or jobd expression."""
-
-    seconds: tuple[int, ...]
-    minutes: tuple[int, ...]
-    hours: tuple[int, ...]
-    days: DaySpec
-    months: tuple[int, ...]
-    years: tuple[int, ...] | None  # None: every year
-    timezone: str | None = None
-    normalized: str = field(default="", compare=False)
+class CronSpec(CronFields):
+    """A parsed cron, Quartz or jobd expression: its fields plus the fire-time search."""
 
     def __str__(self) -> str:
         return self.normalized
@@ -42,14 +33,13 @@ class CronSpec:
     @classmethod
     def parse(cls, text: str, dialect: str, tz: str | None) -> CronSpec:
         """Parse ``text`` in the ``cron``, ``quartz`` or ``jobd`` dialect."""
-        fields: CronFields = parse_cron(text, dialect, tz)
-        return cls(**fields.__dict__)
+        return cls(**parse_cron(text, dialect, tz).__dict__)
 
     def next_after(self, t: datetime) -> datetime | None:
         """The first fire time strictly after ``t`` (aware), in UTC, or None."""
         seconds = to_micros(t) // 1_000_000 + 1
         if self.timezone is None:
-            wall = next_wall(self, _breakdown(seconds))
+            wall = next_wall(self, breakdown(seconds))
             return None if wall is None else datetime(*wall, tzinfo=UTC)
         return self._next_in_zone(t)
 
@@ -68,11 +58,6 @@ class CronSpec:
                 return fire
             start = datetime(*wall) + _SECOND  # noqa: DTZ001 - a naive wall-clock time
         return None
-
-
-def _breakdown(seconds: int) -> Wall:
-    moment = from_micros(seconds * 1_000_000)
-    return _as_tuple(moment)
 
 
 def _as_tuple(moment: datetime) -> Wall:
