@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
+from barto import logs
 from barto.calendar import DIALECTS, CalendarError, parse
+from barto.cli import commands
+from barto.cli.client import CliError, Client
+from barto.config import ConfigError, load_cli, source
 from barto.calendar.preview import Preview, preview, render
 
 app = typer.Typer(
@@ -20,9 +26,34 @@ app = typer.Typer(
 )
 
 
+Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
+Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
+StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Log to stderr.")]
+ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
+TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    ctx: typer.Context,
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+    enable_std_output: StdOut = False,
+    config_absolute_path: ConfigPath = None,
+    tracing_absolute_path: TracingPath = None,
+) -> None:
     """barto command-line client: query and control schedules, runs and workers."""
+    flags = {"verbose": verbose or None, "quiet": quiet or None, "enable_std_output": enable_std_output or None}
+
+    def client() -> Client:
+        # Loaded on first use, so that `calendar` works without any config.
+        config = load_cli(source("barto-cli", config_absolute_path, flags))
+        # A one-shot command logs warnings only, unless asked (-v, -e, -t).
+        quiet = config.quiet + (0 if config.enable_std_output or tracing_absolute_path else 1)
+        logs.setup(verbose=config.verbose, quiet=quiet, to_stderr=config.enable_std_output, file=tracing_absolute_path)
+        return Client(config)
+
+    ctx.obj = client
 
 
 @app.command()
@@ -72,6 +103,16 @@ def _display_zone(view: Preview, tz: str | None) -> ZoneInfo:
     return ZoneInfo(view.timezone or tz or "UTC")
 
 
+commands.register(app)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: errors become one line on stderr and a non-zero status."""
+    try:
+        app()
+    except ConfigError as error:
+        typer.echo(f"barto-cli: error: {error}", err=True)
+        sys.exit(2)
+    except CliError as error:
+        typer.echo(f"barto-cli: error: {error}", err=True)
+        sys.exit(1)

@@ -1,17 +1,87 @@
-"""``bartos``, the barto server. Only its help exists so far; the server comes with issue 3."""
+"""``bartos``, the barto server: owns schedules, dispatches runs to workers, stores their output."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
 import typer
+import uvicorn
+from starlette.types import ASGIApp
+
+from barto import logs, runner
+from barto.config import ConfigError, ServerConfig, data_home, load_server, source
+from barto.config.server import server_flags
+from barto.server.app import create_app
+from barto.store import StoreError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+log = logging.getLogger("barto.server")
+
+Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
+Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
+StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Also log to stderr.")]
+ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
+TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
+Check = Annotated[bool, typer.Option("--check", help="Validate the config (every calendar) and exit.")]
 
 
-@app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
-    """bartos: the barto server. It owns schedules, dispatches runs to workers and stores
-    every line of output (not implemented yet; see `barto-cli calendar` to preview schedules)."""
-    typer.echo(ctx.get_help())
+@app.command()
+def _main(
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+    enable_std_output: StdOut = False,
+    config_absolute_path: ConfigPath = None,
+    tracing_absolute_path: TracingPath = None,
+    check: Check = False,
+) -> None:
+    """bartos: the barto server. It owns the schedules, dispatches each run to its worker over
+    WebSocket, and stores every output line and exit status; barto-cli talks to its REST API."""
+    src = source("bartos", config_absolute_path, server_flags(verbose, quiet, enable_std_output))
+    try:
+        config = load_server(src)
+    except ConfigError as error:
+        typer.echo(f"bartos: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if check:
+        count = sum(len(g.schedules) for g in config.schedules.values())
+        typer.echo(f"{src.path}: ok ({count} schedules for {len(config.schedules)} workers)")
+        return
+    log_file = tracing_absolute_path or data_home(os.environ) / "bartos" / "logs" / "bartos.log"
+    logs.setup(verbose=config.verbose, quiet=config.quiet, to_stderr=config.enable_std_output, file=log_file)
+    asgi = create_app(config, config_path=src.path, loader=lambda: load_server(src), env=os.environ)
+    try:
+        runner.run(lambda register: _serve(asgi, config, register))
+    except* (StoreError, OSError) as group:
+        typer.echo(f"bartos: error: {group.exceptions[0]}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _serve(asgi: ASGIApp, config: ServerConfig, register: Callable[[runner.Stop], None]) -> None:
+    listener = _listen(config.actix.ip, config.actix.port)
+    log.info("listening on http://%s:%d", config.actix.ip, listener.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(asgi, log_config=None, access_log=False, ws_max_size=4 * 1024 * 1024))
+    # The runner owns the signals: a stop lets uvicorn drain connections and run the lifespan's exit.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    register(lambda: setattr(server, "should_exit", True))
+    try:
+        await server.serve(sockets=[listener])
+    finally:
+        listener.close()
+
+
+def _listen(ip: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((ip, port))
+    sock.listen(1024)
+    return sock
 
 
 def main() -> None:

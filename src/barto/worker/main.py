@@ -1,17 +1,71 @@
-"""``bartoc``, the barto worker. Only its help exists so far."""
+"""``bartoc``, the barto worker: connects to bartos, runs what it dispatches, streams output back."""
 
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from barto import logs, runner
+from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
+from barto.worker.agent import Agent, GaveUpError
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+log = logging.getLogger("barto.worker")
+
+Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
+Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
+StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Also log to stderr.")]
+ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
+TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
+OutboxPath = Annotated[
+    Path | None, typer.Option("-r", "--redb-absolute-path", help="Local outbox file (barto's redb path).")
+]
 
 
-@app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
-    """bartoc: the barto worker. It connects to bartos, runs commands and streams their
-    output back (not implemented yet)."""
-    typer.echo(ctx.get_help())
+@app.command()
+def _main(
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+    enable_std_output: StdOut = False,
+    config_absolute_path: ConfigPath = None,
+    tracing_absolute_path: TracingPath = None,
+    redb_absolute_path: OutboxPath = None,
+) -> None:
+    """bartoc: the barto worker. It connects to bartos, runs the commands bartos dispatches to it in
+    their own process groups, and streams every output line and exit status back."""
+    flags = {
+        "verbose": verbose or None,
+        "quiet": quiet or None,
+        "enable_std_output": enable_std_output or None,
+        "redb_path": str(redb_absolute_path) if redb_absolute_path else None,
+    }
+    try:
+        config = load_worker(source("bartoc", config_absolute_path, flags))
+    except ConfigError as error:
+        typer.echo(f"bartoc: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    log_file = tracing_absolute_path or data_home(os.environ) / "bartoc" / "logs" / "bartoc.log"
+    logs.setup(verbose=config.verbose, quiet=config.quiet, to_stderr=config.enable_std_output, file=log_file)
+    try:
+        runner.run(lambda _register: _serve(config))
+    except* GaveUpError as group:
+        typer.echo(f"bartoc: error: {group.exceptions[0]}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _serve(config: WorkerConfig) -> None:
+    log.info("bartoc %s starting as %r", _version(), config.name)
+    await Agent(config, dict(os.environ)).run()
+
+
+def _version() -> str:
+    from barto import __version__
+
+    return __version__
 
 
 def main() -> None:

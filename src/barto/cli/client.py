@@ -1,0 +1,65 @@
+"""A small typed HTTP client for the bartos REST API; every failure becomes :class:`CliError`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from barto.config import CliConfig
+
+
+class CliError(Exception):
+    """What went wrong, as one line for the user."""
+
+
+class Client:
+    """Talks to ``/v1`` of the server named in ``[bartos]``."""
+
+    def __init__(self, config: CliConfig) -> None:
+        link = config.bartos
+        self.base = link.url("http", "")
+        headers = {"Authorization": f"Bearer {link.api_key}"} if link.api_key else {}
+        verify: Any = link.ca_cert or True
+        self._http = httpx.Client(base_url=self.base, headers=headers, timeout=config.timeout_seconds, verify=verify)
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET ``path`` and decode its JSON."""
+        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST ``body`` as JSON to ``path`` and decode the answer."""
+        return self._call("POST", path, json=body or {})
+
+    def stream_lines(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Follow an NDJSON stream until the server ends it."""
+        try:
+            with self._http.stream("GET", path, params=params, timeout=None) as response:
+                _raise_for(response, read=True)
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as error:
+            raise CliError(f"cannot reach bartos at {self.base}: {error}") from None
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise CliError(f"cannot reach bartos at {self.base}: {error or type(error).__name__}") from None
+        _raise_for(response)
+        return response.json()
+
+
+def _raise_for(response: httpx.Response, *, read: bool = False) -> None:
+    if response.status_code < 400:
+        return
+    if read:
+        response.read()
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text.strip() or response.reason_phrase
+    raise CliError(f"{message} (HTTP {response.status_code})")

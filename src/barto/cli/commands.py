@@ -1,0 +1,227 @@
+"""barto-cli commands that ask the server. Each prints a table, or JSON with ``--json``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from barto.cli import render
+from barto.cli.client import Client
+from barto.model import RunState
+
+Json = Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")]
+
+
+def _client(ctx: typer.Context) -> Client:
+    factory = ctx.obj
+    client: Client = factory()
+    return client
+
+
+def info(ctx: typer.Context, as_json: Json = False) -> None:
+    """Show the server's version, uptime, store and counters."""
+    data = _client(ctx).get("/v1/info")
+    if as_json:
+        render.emit_json(data)
+        return
+    render.show(render.table(None, ("key", "value"), sorted(data.items())))
+
+
+def clients(
+    ctx: typer.Context,
+    versions: Annotated[bool, typer.Option("--versions", help="Only names and versions.")] = False,
+    as_json: Json = False,
+) -> None:
+    """List the workers the server knows, and whether each is connected."""
+    data = _client(ctx).get("/v1/clients")
+    if as_json:
+        render.emit_json(data)
+        return
+    if versions:
+        rows = [(w["name"], w["version"]) for w in data]
+        render.show(render.table(None, ("name", "version"), rows), f"Total clients: {len(data)}")
+        return
+    rows = [
+        (w["name"], "yes" if w["connected"] else "no", w["host"].get("os_name"), w["host"].get("kernel"), w["version"])
+        for w in data
+    ]
+    render.show(render.table(None, ("name", "connected", "os", "kernel", "version"), rows), f"Total clients: {len(data)}")
+
+
+def schedules(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the live schedules with their next fire times."""
+    data = _client(ctx).get("/v1/schedules")
+    if as_json:
+        render.emit_json(data)
+        return
+    columns = ("worker", "name", "calendar", "normalized", "next_fire", "enabled")
+    render.show(render.table(None, columns, [[s[c] for c in columns] for s in data]))
+
+
+def runs(
+    ctx: typer.Context,
+    schedule: Annotated[str | None, typer.Option("--schedule", "-s", help="Only this schedule.")] = None,
+    worker: Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker.")] = None,
+    state: Annotated[list[RunState] | None, typer.Option("--state", help="Only these states.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
+    as_json: Json = False,
+) -> None:
+    """List runs, newest first."""
+    params: dict[str, Any] = {"schedule": schedule, "worker": worker, "limit": limit}
+    if state:
+        params["state"] = [s.value for s in state]
+    data = _client(ctx).get("/v1/runs", **params)
+    if as_json:
+        render.emit_json(data)
+        return
+    render.show(render.table(None, render.RUN_COLUMNS, render.run_rows(data)))
+
+
+def output(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: Json = False) -> None:
+    """Print a run's output lines in order."""
+    data = _client(ctx).get(f"/v1/runs/{run_id}/output")
+    if as_json:
+        render.emit_json(data)
+        return
+    for line in render.output_lines(data):
+        print(line)
+
+
+def tail(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
+) -> None:
+    """Print a run's output; with -f, follow it live until the run ends."""
+    client = _client(ctx)
+    if not follow:
+        for line in render.output_lines(client.get(f"/v1/runs/{run_id}/output")):
+            print(line)
+        return
+    for line in client.stream_lines(f"/v1/runs/{run_id}/output", follow=1):
+        print(render.output_lines([line])[0], flush=True)
+
+
+def failed(ctx: typer.Context, as_json: Json = False) -> None:
+    """List runs that failed, timed out or were lost (signal deaths included)."""
+    data = _client(ctx).get("/v1/failed")
+    if as_json:
+        render.emit_json(data)
+        return
+    render.show(render.table(None, render.RUN_COLUMNS, render.run_rows(data)), f"Total failed runs: {len(data)}")
+
+
+def list_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", "-n", help="Worker name.")],
+    cmd_name: Annotated[str | None, typer.Option("--cmd-name-opt", "-c", help="Schedule name.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Runs to show.")] = 20,
+    as_json: Json = False,
+) -> None:
+    """List a worker's schedules, or with -c the runs of one schedule with their output."""
+    client = _client(ctx)
+    if cmd_name is None:
+        names = client.get(f"/v1/workers/{name}/schedules")
+        render.emit_json(names) if as_json else render.show(f"Total commands: {len(names)}", *names)
+        return
+    _runs_with_output(client, {"worker": name, "schedule": cmd_name, "limit": limit}, as_json)
+
+
+def cmd(
+    ctx: typer.Context,
+    cmd_name: Annotated[str, typer.Argument(help="Schedule name.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Runs to show.")] = 20,
+    as_json: Json = False,
+) -> None:
+    """Show the runs of one schedule across all workers, with their output."""
+    _runs_with_output(_client(ctx), {"schedule": cmd_name, "limit": limit}, as_json)
+
+
+def _runs_with_output(client: Client, params: dict[str, Any], as_json: bool) -> None:
+    found = client.get("/v1/runs", **params)
+    full = [{**run, "output": client.get(f"/v1/runs/{run['id']}/output")} for run in found]
+    if as_json:
+        render.emit_json(full)
+        return
+    parts: list[Any] = [f"Total runs: {len(full)}"]
+    for run in full:
+        code = run["exit_code"] if run["signal"] is None else f"signal {run['signal']}"
+        parts.append(Text(f"#{run['id']} {run['worker']}/{run['schedule']} {run['slot']} {run['state']} ({code})", "bold"))
+        parts.extend(render.output_lines(run["output"]))
+    render.show(*parts)
+
+
+def updates(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", "-n", help="Worker name.")],
+    update_kind: Annotated[str, typer.Option("--update-kind", "-u", help="garuda, pacman, cachyos or apt.")],
+    as_json: Json = False,
+) -> None:
+    """Show package updates found in the newest successful update-check run of a worker."""
+    data = _client(ctx).get(f"/v1/workers/{name}/updates", kind=update_kind)
+    if as_json:
+        render.emit_json(data)
+        return
+    report = data["report"]
+    if isinstance(report, dict):
+        render.show(
+            f"Packages ({report['count']}) {', '.join(report['packages'])}",
+            f"Total Download Size:   {report['download']:.2f} MiB",
+            f"Total Installed Size:  {report['installed']:.2f} MiB",
+            f"Net Upgrade Size:      {report['net']:.2f} MiB",
+        )
+    elif report and isinstance(report[0], dict):
+        columns = ("package", "channel", "old", "new", "size_change", "download_size")
+        render.show(render.table(None, columns, [[r[c] for c in columns] for r in report]))
+    else:
+        render.show(*report) if report else render.show("no updates found")
+
+
+def cleanup(
+    ctx: typer.Context,
+    older_than_days: Annotated[float | None, typer.Option(help="Instead of the server's retention.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Delete runs and output older than the retention setting (default: keep 30 days)."""
+    data = _client(ctx).post("/v1/cleanup", {"older_than_days": older_than_days})
+    if as_json:
+        render.emit_json(data)
+        return
+    render.show(f"deleted {data['output_rows']} output rows", f"deleted {data['runs']} runs")
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Option("--query", "-q", help="One SELECT statement.")],
+    as_json: Json = False,
+) -> None:
+    """Run one read-only SELECT (barto's `output` and `exit_status` tables exist as views)."""
+    data = _client(ctx).post("/v1/query", {"sql": sql})
+    if as_json:
+        render.emit_json(data)
+        return
+    render.show(render.table(None, data["columns"], data["rows"]), f"Total rows: {len(data['rows'])}")
+
+
+def run_now(
+    ctx: typer.Context,
+    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
+    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    as_json: Json = False,
+) -> None:
+    """Run a schedule now (a manual run, recorded like any other)."""
+    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/run")
+    if as_json:
+        render.emit_json(data)
+        return
+    print(f"run {data['id']} dispatched to {worker}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the server commands to ``app``."""
+    for function in (info, clients, schedules, runs, output, tail, failed, cmd, updates, cleanup, query):
+        app.command()(function)
+    app.command("list")(list_)
+    app.command("run-now")(run_now)

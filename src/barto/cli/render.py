@@ -1,0 +1,59 @@
+"""Printing for barto-cli: Rich tables for people, JSON for programs, a pager only on a TTY."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RUN_COLUMNS = ("id", "worker", "schedule", "slot", "attempt", "state", "exit_code", "signal", "reason")
+
+
+def emit_json(payload: Any) -> None:
+    """Print ``payload`` as indented JSON."""
+    print(json.dumps(payload, indent=2))
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A plain table with ``columns``; None prints as an empty cell."""
+    out = Table(title=title, header_style="bold", show_edge=False)
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    return out
+
+
+def run_rows(runs: Iterable[dict[str, Any]]) -> list[list[Any]]:
+    """The cells of :data:`RUN_COLUMNS` for each run."""
+    return [[run.get(c) for c in RUN_COLUMNS] for run in runs]
+
+
+def show(*renderables: Any) -> None:
+    """Print each item on its own line, through a pager when stdout is a terminal and the output
+    is long. Strings are printed verbatim (job output may contain Rich markup look-alikes)."""
+    tty = sys.stdout.isatty()
+    console = Console(width=None if tty else 250)  # piped output is never cut to 80 columns
+    if tty and console.size.height < _height(renderables):
+        with console.pager(styles=True):
+            _print(console, renderables)
+    else:
+        _print(console, renderables)
+
+
+def _print(console: Console, renderables: Sequence[Any]) -> None:
+    for item in renderables:
+        console.print(item, markup=False, highlight=False, soft_wrap=isinstance(item, str))
+
+
+def _height(renderables: Sequence[Any]) -> int:
+    return sum(getattr(r, "row_count", 1) + 4 for r in renderables)
+
+
+def output_lines(lines: Iterable[dict[str, Any]]) -> list[str]:
+    """``ts [stream] data`` per line."""
+    return [f"{line['ts']} [{line['stream']}] {line['data']}" for line in lines]

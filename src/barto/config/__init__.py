@@ -1,0 +1,61 @@
+"""Configuration of the three programs: TOML file, environment overrides, flags.
+
+Precedence, highest first: command-line flag > environment variable > file > default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from barto.config._load import Source, load
+from barto.config._paths import data_home, default_config_file, state_home
+from barto.config.cli import CliConfig
+from barto.config.errors import ConfigError
+from barto.config.server import ScheduleDef, ServerConfig, check_server
+from barto.config.worker import WorkerConfig
+
+__all__ = [
+    "CliConfig",
+    "ConfigError",
+    "ScheduleDef",
+    "ServerConfig",
+    "WorkerConfig",
+    "data_home",
+    "load_cli",
+    "load_server",
+    "load_worker",
+    "source",
+    "state_home",
+]
+
+
+def source(
+    program: str, path: Path | None, flags: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Source:
+    """Where ``program`` ("bartos", "bartoc", "barto-cli") reads its config from."""
+    env = os.environ if env is None else env
+    return Source(
+        path=path or default_config_file(program, env),
+        required=path is not None,
+        env=env,
+        prefix=program.upper().replace("-", "_"),
+        flags=flags,
+    )
+
+
+def load_server(src: Source) -> ServerConfig:
+    """Load and fully validate bartos' config (every calendar is parsed)."""
+    return load(src, ServerConfig, check_server)
+
+
+def load_worker(src: Source) -> WorkerConfig:
+    """Load bartoc's config."""
+    return load(src, WorkerConfig)
+
+
+def load_cli(src: Source) -> CliConfig:
+    """Load barto-cli's config."""
+    return load(src, CliConfig)

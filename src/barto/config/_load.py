@@ -1,0 +1,172 @@
+"""Loading one program's configuration: TOML file, then env overrides, then flags.
+
+Precedence, highest first: command-line flag > environment variable > file > default.
+Environment variables are ``<PREFIX>_<KEY>`` with ``__`` between nested keys
+(``BARTOS_MARIADB__PASSWORD`` -> ``mariadb.password``); names are case-insensitive. Values from
+the environment and strings in the file are converted to the key's type (``port = "20000"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from barto.config._locate import locate
+from barto.config.errors import ConfigError
+
+T = TypeVar("T")
+Origin = dict[tuple[str | int, ...], str]
+Check = Callable[[Any], None]
+
+log = logging.getLogger("barto.config")
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_PART = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\['([^']*)'\]")
+
+
+class Source(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a configuration comes from."""
+
+    path: Path
+    required: bool  # True when the user named the file; the XDG default may be absent
+    env: Mapping[str, str]
+    prefix: str  # "BARTOS", "BARTOC" or "BARTO_CLI"
+    flags: Mapping[str, Any]  # top-level keys set by command-line flags (None = not given)
+
+
+def load(source: Source, schema: type[T], check: Callable[[T], None] | None = None) -> T:
+    """Read, overlay and validate one configuration.
+
+    Raises:
+        ConfigError: naming file and line (or env var or flag), key and problem.
+    """
+    text = _read(source)
+    data = _parse(text, source.path)
+    origin: Origin = {}
+    _overlay_env(data, schema, source, origin)
+    for key, value in source.flags.items():
+        if value is not None:
+            data[key] = value
+            origin[(key,)] = f"--{key.replace('_', '-')}"
+    try:
+        config = msgspec.convert(data, schema, strict=False)
+        if check is not None:
+            check(config)
+    except (msgspec.ValidationError, KeyedError) as error:
+        raise _located(error, text, source.path, origin) from None
+    return config
+
+
+class KeyedError(ValueError):
+    """A semantic problem found after decoding, at a key path (raised by ``check`` functions)."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+def _read(source: Source) -> str:
+    try:
+        return source.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if source.required:
+            raise ConfigError(str(source.path), "", "no such config file") from None
+        return ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(source.path), "", f"cannot read the config file: {error}") from None
+
+
+def _parse(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = re.search(r"at line (\d+)", str(error))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise ConfigError(where, "", f"invalid TOML: {error}") from None
+
+
+def _overlay_env(data: dict[str, Any], schema: type, source: Source, origin: Origin) -> None:
+    """Apply ``<PREFIX>_A__B=value`` as ``data[a][b] = value``; unknown names are logged, not fatal."""
+    head = source.prefix + "_"
+    for name in sorted(source.env):
+        if not name.upper().startswith(head) or name.upper() == head:
+            continue
+        path = tuple(name[len(head) :].lower().split("__"))
+        if not _known(schema, path):
+            log.warning("ignoring environment variable %s: %s has no key %s", name, source.prefix, ".".join(path))
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            node = node.setdefault(part, {}) if not isinstance(child, dict) else child
+        node[path[-1]] = source.env[name]
+        origin[path] = f"environment variable {name}"
+
+
+def _known(schema: Any, path: tuple[str, ...]) -> bool:
+    info = msgspec.inspect.type_info(schema)
+    for part in path:
+        info = _unwrap(info)
+        if isinstance(info, msgspec.inspect.StructType):
+            fields = {f.encode_name: f.type for f in info.fields}
+            if part not in fields:
+                return False
+            info = fields[part]
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+        else:
+            return False
+    return True
+
+
+def _unwrap(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """The struct or dict inside an ``X | None``."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        for member in info.types:
+            if isinstance(member, msgspec.inspect.StructType | msgspec.inspect.DictType):
+                return member
+    return info
+
+
+def _located(error: Exception, text: str, file: Path, origin: Origin) -> ConfigError:
+    if isinstance(error, KeyedError):
+        path, message = error.path, str(error)
+    else:
+        path, message = _split(str(error))
+    for length in range(len(path), 0, -1):
+        if path[:length] in origin:
+            return ConfigError(origin[path[:length]], _dotted(path), message)
+    line = locate(text, path) if path else None
+    return ConfigError(f"{file}:{line}" if line else str(file), _dotted(path), message)
+
+
+def _split(message: str) -> tuple[tuple[str | int, ...], str]:
+    """msgspec's "Expected `int`, got `str` - at `$.actix.port`" -> (("actix", "port"), "...")."""
+    match = _AT.match(message)
+    assert match is not None  # the pattern matches every string
+    path: list[str | int] = []
+    for name, index, quoted in _PART.findall(match["path"] or ""):
+        path.append(int(index) if index else name or quoted)
+    text = match["msg"]
+    missing = re.match(r"Object missing required field `([^`]+)`", text)
+    if missing:
+        path.append(missing.group(1))
+        text = "required key is missing"
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
+    if unknown:
+        path.append(unknown.group(1))
+        text = "unknown key (check its spelling)"
+    return tuple(path), text
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out

@@ -1,0 +1,68 @@
+"""Config sections shared by the three programs (barto's shapes, all optional here)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Config tables refuse unknown keys, so that a typo is an error instead of a silent default."""
+
+
+class TracingLayer(_Section, kw_only=True):
+    """barto's ``[tracing.stdout]`` / ``[tracing.file.layer]``; accepted for compatibility."""
+
+    with_target: bool = True
+    with_thread_ids: bool = False
+    with_thread_names: bool = False
+    with_line_number: bool = False
+    with_level: bool = True
+    directives: str | None = None
+
+
+class TracingFile(_Section, kw_only=True):
+    """barto's ``[tracing.file]``: the log file's verbosity."""
+
+    quiet: int = 0
+    verbose: int = 3
+    layer: TracingLayer = TracingLayer()
+
+
+class Tracing(_Section, kw_only=True):
+    """barto's ``[tracing]`` table. Every part is optional."""
+
+    stdout: TracingLayer = TracingLayer()
+    file: TracingFile = TracingFile()
+
+
+class BartosLink(_Section, kw_only=True):
+    """barto's ``[bartos]`` table in bartoc and barto-cli: how to reach the server."""
+
+    prefix: Literal["ws", "wss", "http", "https"] = "ws"
+    host: str = "127.0.0.1"
+    port: int = 20000
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    api_key: str | None = None
+
+    @property
+    def is_tls(self) -> bool:
+        """Whether the link uses TLS (``wss`` or ``https``)."""
+        return self.prefix in ("wss", "https")
+
+    def url(self, scheme: Literal["ws", "http"], path: str) -> str:
+        """The URL of ``path`` on the server, for WebSocket or HTTP."""
+        secure = "s" if self.is_tls else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}{secure}://{host}:{self.port}{path}"
+
+
+class Logging(_Section, kw_only=True):
+    """Verbosity and log destinations; the ``-v/-q/-e/-t`` flags set these."""
+
+    verbose: int = 0
+    quiet: int = 0
+    enable_std_output: bool = False

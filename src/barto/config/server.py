@@ -1,0 +1,167 @@
+"""``bartos`` configuration: barto's ``bartos.toml`` plus the additions of this project."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from barto.calendar import CalendarError, Spec, parse
+from barto.config._load import KeyedError
+from barto.config._paths import data_home
+from barto.config.common import Tracing, _Section
+
+
+class Tls(_Section, kw_only=True):
+    """``[actix.tls]``: the HTTPS/WSS listener (served from issue 6 on; validated now)."""
+
+    ip: str
+    port: int
+    cert_file_path: str
+    key_file_path: str
+    client_ca_cert: str | None = None
+
+
+class Actix(_Section, kw_only=True):
+    """``[actix]``: where the HTTP/WebSocket API listens. ``workers`` is accepted and unused."""
+
+    workers: int = 1
+    ip: str = "127.0.0.1"
+    port: int = 20000
+    tls: Tls | None = None
+
+
+class MariaDb(_Section, kw_only=True):
+    """barto's ``[mariadb]`` table; turned into a URL when ``[database] url`` is not set."""
+
+    host: str
+    port: int = 3306
+    username: str
+    password: str = ""
+    database: str
+    options: str | None = None
+
+    def url(self) -> str:
+        """A SQLAlchemy URL with user and password percent-encoded (barto did not encode them)."""
+        credentials = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}"
+        query = f"?{self.options}" if self.options else ""
+        return f"mysql+asyncmy://{credentials}@{self.host}:{self.port}/{quote(self.database, safe='')}{query}"
+
+
+class Database(_Section, kw_only=True):
+    """``[database]``: the store and how long it keeps finished runs."""
+
+    url: str | None = None
+    retention_days: float = 30.0
+
+
+class ScheduleDef(_Section, kw_only=True):
+    """One schedule: commands run in order, in one run, at each elapse of its calendar."""
+
+    name: str
+    cmds: list[str]
+    on_calendar: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    timeout: float | None = None  # seconds
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    enabled: bool = True
+
+    @property
+    def expression(self) -> str:
+        """The calendar text, whichever key holds it."""
+        return self.on_calendar if self.on_calendar is not None else self.cron or ""
+
+    def spec(self, worker: str, default_tz: str) -> Spec:
+        """The parsed calendar; ``R`` fields are seeded by worker and schedule name, so stable.
+
+        Raises:
+            CalendarError: when the expression is invalid.
+        """
+        dialect = "barto" if self.on_calendar is not None else "auto"
+        return parse(self.expression, dialect=dialect, tz=self.timezone or default_tz, seed=f"{worker}/{self.name}")
+
+
+class WorkerSchedules(_Section, kw_only=True):
+    """``[schedules.<worker>]``: the schedules that run on the worker of that name."""
+
+    schedules: list[ScheduleDef] = []
+
+
+class ServerConfig(_Section, kw_only=True):
+    """Everything ``bartos`` reads from ``bartos.toml``, the environment and its flags."""
+
+    verbose: int = 0
+    quiet: int = 0
+    enable_std_output: bool = False
+    tracing: Tracing = Tracing()
+    actix: Actix = Actix()
+    database: Database = Database()
+    mariadb: MariaDb | None = None
+    schedules: dict[str, WorkerSchedules] = {}
+    timezone: str = "UTC"
+    heartbeat_seconds: float = 5.0
+    peer_timeout_seconds: float = 15.0
+    signing_key: str | None = None
+    hmac_key: str | None = None
+    api_key: str | None = None
+
+    def database_url(self, env: Mapping[str, str]) -> str:
+        """``[database] url``, else the ``[mariadb]`` table, else SQLite in the XDG data dir."""
+        if self.database.url:
+            return self.database.url
+        if self.mariadb is not None:
+            return self.mariadb.url()
+        return f"sqlite:///{data_home(env) / 'bartos' / 'bartos.db'}"
+
+
+def check_server(config: ServerConfig) -> None:
+    """Validate what types cannot: zones, calendars, unique names, one calendar per schedule.
+
+    Raises:
+        KeyedError: at the first offending key.
+    """
+    _check_zone(config.timezone, ("timezone",))
+    _positive(config.heartbeat_seconds, ("heartbeat_seconds",))
+    _positive(config.peer_timeout_seconds, ("peer_timeout_seconds",))
+    for worker, group in config.schedules.items():
+        seen: set[str] = set()
+        for index, schedule in enumerate(group.schedules):
+            at = ("schedules", worker, "schedules", index)
+            if schedule.name in seen:
+                raise KeyedError((*at, "name"), f"a second schedule named {schedule.name!r} for worker {worker!r}")
+            seen.add(schedule.name)
+            _check_schedule(schedule, worker, config.timezone, at)
+
+
+def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tuple[str | int, ...]) -> None:
+    if (schedule.on_calendar is None) == (schedule.cron is None):
+        raise KeyedError((*at, "on_calendar"), "set exactly one of on_calendar and cron")
+    if not schedule.cmds:
+        raise KeyedError((*at, "cmds"), "a schedule needs at least one command")
+    if schedule.timezone is not None:
+        _check_zone(schedule.timezone, (*at, "timezone"))
+    if schedule.timeout is not None:
+        _positive(schedule.timeout, (*at, "timeout"))
+    try:
+        schedule.spec(worker, default_tz)
+    except CalendarError as error:
+        raise KeyedError((*at, "on_calendar" if schedule.on_calendar is not None else "cron"), str(error)) from None
+
+
+def _check_zone(name: str, at: tuple[str | int, ...]) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise KeyedError(at, f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from None
+
+
+def _positive(value: float, at: tuple[str | int, ...]) -> None:
+    if not value > 0:
+        raise KeyedError(at, f"must be greater than 0, not {value}")
+
+
+def server_flags(verbose: int, quiet: int, enable_std_output: bool) -> dict[str, object]:
+    """The config keys the ``-v/-q/-e`` flags set (None leaves the key to env and file)."""
+    return {"verbose": verbose or None, "quiet": quiet or None, "enable_std_output": enable_std_output or None}

@@ -1,0 +1,38 @@
+"""Logging for the three programs, with barto's flags and file naming.
+
+``-v``/``-q`` raise and lower the level (default INFO), ``-e`` also logs to stderr, and the log
+file rotates daily into ``<program>.log.YYYY-MM-DD`` (the names barto's logrotate units expect).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import time
+from pathlib import Path
+
+_LEVELS = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
+_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
+
+
+def level(verbose: int, quiet: int) -> int:
+    """INFO by default; each -v one step more detailed, each -q one step less."""
+    return _LEVELS[max(0, min(len(_LEVELS) - 1, 2 + verbose - quiet))]
+
+
+def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None) -> None:
+    """Configure the root logger once per process."""
+    formatter = logging.Formatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime  # log times are UTC, like barto's
+    handlers: list[logging.Handler] = []
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        rotating = logging.handlers.TimedRotatingFileHandler(file, when="midnight", utc=True, encoding="utf-8")
+        rotating.suffix = "%Y-%m-%d"
+        handlers.append(rotating)
+    if to_stderr or file is None:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logging.basicConfig(level=level(verbose, quiet), handlers=handlers, force=True)

@@ -1,0 +1,105 @@
+"""Domain records shared by the server, the worker and the CLI.
+
+Kept free of I/O and of every other barto package so that all three programs can agree on the
+vocabulary (run states, streams) without importing each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import msgspec
+
+
+class RunState(StrEnum):
+    """Where a run is in its life. Every slot of every schedule ends as a run in one of these."""
+
+    PENDING = "pending"  # claimed in the database, not yet acknowledged by the worker
+    DISPATCHED = "dispatched"  # the worker acknowledged it
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset(
+    {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.TIMED_OUT,
+        RunState.LOST,
+        RunState.MISSED,
+        RunState.SKIPPED,
+        RunState.CANCELLED,
+    }
+)
+
+# States of runs that did not succeed and that someone should look at (`barto-cli failed`).
+FAILED_STATES = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.LOST})
+
+
+class Stream(StrEnum):
+    """Which pipe an output line came from; the values are barto's `kind` column."""
+
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One run: a slot of a schedule on a worker (or a manual run), and what became of it."""
+
+    id: int
+    uuid: str
+    schedule: str
+    worker: str
+    slot: datetime
+    attempt: int
+    trigger: str  # "schedule" or "manual"
+    state: RunState
+    reason: str | None
+    exit_code: int | None
+    signal: int | None
+    lines: int
+    created_at: datetime
+    dispatched_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class OutputLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored output line of a run."""
+
+    seq: int
+    stream: Stream
+    ts: datetime
+    data: str
+
+
+class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A worker the server has seen, and whether it is connected now."""
+
+    name: str
+    connected: bool
+    version: str
+    host: dict[str, str]
+    first_seen: datetime
+    last_seen: datetime
+
+
+class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A schedule as the server runs it, with its next fire time (None: disabled or never)."""
+
+    worker: str
+    name: str
+    calendar: str
+    normalized: str
+    timezone: str
+    cmds: list[str]
+    enabled: bool
+    source: str
+    next_fire: datetime | None

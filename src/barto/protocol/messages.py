@@ -1,0 +1,145 @@
+"""Protocol v1 messages: JSON objects tagged by ``type``, one per WebSocket text frame.
+
+Two unions, one per direction: :data:`ToServer` (worker -> server) and :data:`ToWorker`
+(server -> worker). Unknown fields are ignored so that a newer peer can add optional fields
+without a version bump; removing or changing a field needs a new :data:`PROTOCOL_VERSION`.
+See docs/protocol.md for the conversation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from barto.model import Stream
+
+PROTOCOL_VERSION = 1
+
+# Every time on the wire is RFC 3339 with an offset (we send UTC, "Z"); naive times are refused.
+Time = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class _Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every frame; the class name in snake_case is the ``type`` tag."""
+
+
+class HostInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a worker tells about its machine (shown by ``barto-cli clients``)."""
+
+    hostname: str
+    os_name: str
+    os_version: str
+    kernel: str
+    python: str
+
+
+class Hello(_Message, tag="hello"):
+    """First frame from a worker: who it is and which protocol it speaks."""
+
+    protocol: int
+    name: str
+    version: str
+    host: HostInfo
+
+
+class Welcome(_Message, tag="welcome"):
+    """The server accepts the worker; liveness timers apply from now on."""
+
+    protocol: int
+    server_version: str
+    session: str
+    heartbeat_seconds: float
+    timeout_seconds: float
+
+
+class Refused(_Message, tag="refused"):
+    """The server refuses the hello; it closes the connection right after this frame."""
+
+    code: str
+    reason: str
+
+
+class Heartbeat(_Message, tag="heartbeat"):
+    """Sent both ways every ``heartbeat_seconds``; any frame counts as a sign of life."""
+
+    ts: Time
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """One run to execute: the commands of one schedule for one slot, run in order."""
+
+    run_id: int
+    schedule: str
+    slot: Time
+    attempt: int
+    cmds: list[str]
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    timeout_seconds: float | None = None
+
+
+class Dispatch(_Message, tag="dispatch"):
+    """Runs for this worker; every run due at one instant travels in one frame."""
+
+    jobs: list[Job]
+
+
+class Accepted(_Message, tag="accepted"):
+    """The worker has taken these runs (it answers every Dispatch at once)."""
+
+    run_ids: list[int]
+
+
+class Started(_Message, tag="started"):
+    """The first command of a run has been spawned."""
+
+    run_id: int
+    ts: Time
+
+
+class Line(msgspec.Struct, frozen=True, array_like=True):
+    """One output line; ``seq`` counts from 1 per run across all its commands and both streams."""
+
+    seq: int
+    stream: Stream
+    ts: Time
+    data: str
+
+
+class Output(_Message, tag="output"):
+    """Output lines of one run, in ``seq`` order, batched as they become available."""
+
+    run_id: int
+    lines: list[Line]
+
+
+class Finished(_Message, tag="finished"):
+    """A run is over. ``lines`` is the last ``seq`` sent, so the server can tell it has them all.
+
+    ``exit_code`` is the first non-zero exit code of the run's commands (0 if all succeeded);
+    ``signal`` is set instead when that command was killed by a signal. ``error`` says why a
+    command could not be started or why the run was stopped.
+    """
+
+    run_id: int
+    started_at: Time
+    finished_at: Time
+    lines: int
+    exit_code: int | None
+    signal: int | None = None
+    timed_out: bool = False
+    error: str | None = None
+
+
+class Ack(_Message, tag="ack"):
+    """The server has committed this run's events up to and including ``seq`` (and its end)."""
+
+    run_id: int
+    seq: int
+    finished: bool = False
+
+
+ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished
+ToWorker = Welcome | Refused | Heartbeat | Dispatch | Ack

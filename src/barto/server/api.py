@@ -1,0 +1,255 @@
+"""The REST API under ``/v1``: decode the request, ask the store or the scheduler, encode JSON.
+
+Errors are ``{"error": {"code": ..., "message": ...}}`` with a fitting status.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+import barto
+from barto.model import FINAL_STATES, RunState
+from barto.server import updates
+from barto.server.scheduler import job_for
+from barto.server.state import ServerState
+from barto.store import Claim
+from barto.store.readonly import NotASelectError, check_select
+
+_encoder = msgspec.json.Encoder()
+
+
+class ApiError(Exception):
+    """An error the client caused or must know about, with its HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class CleanupRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``POST /v1/cleanup``; without ``older_than_days`` the retention setting applies."""
+
+    older_than_days: float | None = None
+
+
+class QueryRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``POST /v1/query``."""
+
+    sql: str
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """Encode ``payload`` (records, lists, dicts) as JSON."""
+    return Response(_encoder.encode(payload), status_code=status, media_type="application/json")
+
+
+def error_response(error: ApiError) -> Response:
+    """The JSON body of an error."""
+    return json_response({"error": {"code": error.code, "message": str(error)}}, error.status)
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.barto
+    return state
+
+
+def _int(request: Request, name: str, default: int, low: int = 0, high: int = 1_000_000) -> int:
+    raw = request.query_params.get(name)
+    try:
+        value = default if raw is None else int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, "bad_parameter", f"{name} must be between {low} and {high}")
+    return value
+
+
+async def _body(request: Request, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(await request.body() or b"{}", type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise ApiError(400, "bad_body", f"invalid request body: {error}") from None
+
+
+async def health(_: Request) -> Response:
+    """Liveness probe."""
+    return json_response({"ok": True})
+
+
+async def info(request: Request) -> Response:
+    """Server version, uptime, store and counts."""
+    state = _state(request)
+    now = datetime.now(UTC)
+    return json_response(
+        {
+            "name": "bartos",
+            "version": barto.__version__,
+            "python": platform.python_version(),
+            "started_at": state.started_at,
+            "uptime_seconds": round((now - state.started_at).total_seconds(), 3),
+            "database": state.store.dialect,
+            "config": state.config_path,
+            "connected_workers": len(state.hub.sessions()),
+            "schedules": len(state.scheduler.records()),
+            "counters": dict(state.hub.counters),
+        }
+    )
+
+
+async def clients(request: Request) -> Response:
+    """Every worker seen, with whether it is connected now."""
+    state = _state(request)
+    records = await state.store.workers()
+    return json_response([msgspec.structs.replace(w, connected=state.hub.is_connected(w.name)) for w in records])
+
+
+async def schedules(request: Request) -> Response:
+    """The live schedules with their next fire times."""
+    return json_response(_state(request).scheduler.records())
+
+
+async def run_now(request: Request) -> Response:
+    """Claim a manual run of a schedule now and dispatch it."""
+    state = _state(request)
+    worker, name = request.path_params["worker"], request.path_params["name"]
+    entry = state.scheduler.find(worker, name)
+    if entry is None:
+        raise ApiError(404, "schedule_not_found", f"no schedule named {name!r} for worker {worker!r}")
+    if not state.hub.is_connected(worker):
+        raise ApiError(409, "worker_offline", f"worker {worker!r} is not connected")
+    claimed = await state.store.claim([Claim(schedule=name, worker=worker, slot=datetime.now(UTC), trigger="manual")])
+    state.hub.dispatch(worker, [job_for(run, entry.definition) for run in claimed])
+    return json_response(claimed[0], 201)
+
+
+async def runs(request: Request) -> Response:
+    """Runs, newest first, filtered by schedule, worker and state."""
+    states = [s for s in request.query_params.getlist("state") if s]
+    unknown = [s for s in states if s not in RunState.__members__.values()]
+    if unknown:
+        raise ApiError(400, "bad_parameter", f"unknown state {unknown[0]!r}")
+    found = await _state(request).store.runs(
+        schedule=request.query_params.get("schedule"),
+        worker=request.query_params.get("worker"),
+        states=states,
+        limit=_int(request, "limit", 50, 1, 100_000),
+    )
+    return json_response(found)
+
+
+async def run(request: Request) -> Response:
+    """One run."""
+    return json_response(await _run_or_404(request))
+
+
+async def _run_or_404(request: Request) -> Any:
+    try:
+        run_id = int(request.path_params["run_id"])
+    except ValueError:
+        raise ApiError(400, "bad_parameter", "a run id is an integer") from None
+    found = await _state(request).store.run(run_id)
+    if found is None:
+        raise ApiError(404, "run_not_found", f"no run with id {run_id}")
+    return found
+
+
+async def output(request: Request) -> Response:
+    """A run's output lines after ``after``; with ``follow=1`` a live NDJSON stream until the run ends."""
+    found = await _run_or_404(request)
+    after = _int(request, "after", 0, 0, 2**31)
+    if request.query_params.get("follow") in ("1", "true"):
+        return StreamingResponse(_follow(_state(request), found.id, after), media_type="application/x-ndjson")
+    return json_response(await _state(request).store.output(found.id, after=after))
+
+
+async def _follow(state: ServerState, run_id: int, after: int) -> AsyncIterator[bytes]:
+    while True:
+        lines = await state.store.output(run_id, after=after, limit=10_000)
+        for line in lines:
+            yield _encoder.encode(line) + b"\n"
+        after = lines[-1].seq if lines else after
+        if not lines:
+            current = await state.store.run(run_id)
+            if current is None or current.state in FINAL_STATES:
+                return
+            await state.ingest.wait_commit(1.0)
+
+
+async def failed(request: Request) -> Response:
+    """Runs that failed, timed out or were lost, newest first."""
+    return json_response(await _state(request).store.failed(_int(request, "limit", 1000, 1, 100_000)))
+
+
+async def worker_schedules(request: Request) -> Response:
+    """Names of the schedules that ran on a worker (barto's ``list -n``)."""
+    return json_response(await _state(request).store.schedule_names(request.path_params["worker"]))
+
+
+async def worker_updates(request: Request) -> Response:
+    """barto's ``updates``: parse the newest successful run that has updates of that kind."""
+    state = _state(request)
+    kind = request.query_params.get("kind", "")
+    parser = updates.PARSERS.get(kind)
+    if parser is None:
+        raise ApiError(400, "bad_parameter", f"kind must be one of {', '.join(updates.PARSERS)}")
+    for candidate in await state.store.latest_successes(request.path_params["worker"]):
+        report = parser([line.data for line in await state.store.output(candidate.id)])
+        if not updates.is_empty(report):
+            return json_response({"run": candidate, "kind": kind, "report": report})
+    return json_response({"run": None, "kind": kind, "report": parser([])})
+
+
+async def cleanup(request: Request) -> Response:
+    """Delete runs (and their output) older than the retention setting or ``older_than_days``."""
+    state = _state(request)
+    body: CleanupRequest = await _body(request, CleanupRequest)
+    days = state.config.database.retention_days if body.older_than_days is None else body.older_than_days
+    if days < 0:
+        raise ApiError(400, "bad_body", "older_than_days must not be negative")
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    lines, deleted = await state.store.cleanup(cutoff)
+    return json_response({"cutoff": cutoff, "output_rows": lines, "runs": deleted})
+
+
+async def query(request: Request) -> Response:
+    """Run one SELECT on a read-only connection."""
+    body: QueryRequest = await _body(request, QueryRequest)
+    try:
+        sql = check_select(body.sql)
+    except NotASelectError as error:
+        raise ApiError(400, "not_a_select", str(error)) from None
+    try:
+        columns, rows = await _state(request).store.query(sql)
+    except Exception as error:  # the database's own message is the useful answer here
+        raise ApiError(400, "query_failed", str(getattr(error, "orig", error))) from None
+    return json_response({"columns": columns, "rows": [[_plain(v) for v in row] for row in rows]})
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+ROUTES = [
+    Route("/healthz", health),
+    Route("/v1/info", info),
+    Route("/v1/clients", clients),
+    Route("/v1/schedules", schedules),
+    Route("/v1/schedules/{worker}/{name}/run", run_now, methods=["POST"]),
+    Route("/v1/runs", runs),
+    Route("/v1/runs/{run_id}", run),
+    Route("/v1/runs/{run_id}/output", output),
+    Route("/v1/failed", failed),
+    Route("/v1/workers/{worker}/schedules", worker_schedules),
+    Route("/v1/workers/{worker}/updates", worker_updates),
+    Route("/v1/cleanup", cleanup, methods=["POST"]),
+    Route("/v1/query", query, methods=["POST"]),
+]

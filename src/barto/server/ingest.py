@@ -1,0 +1,115 @@
+"""Storing what workers report: batched transactions, then acknowledgements, then tail wake-ups.
+
+A single writer drains every event that arrived while the previous transaction committed, so
+one commit carries many lines (this is what makes 100,000 lines/s possible on SQLite), and an
+Ack goes back to the worker only after its events are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from barto.model import RunState
+from barto.protocol import Accepted, Ack, Finished, Output, Started, ToServer
+from barto.server.hub import Session
+from barto.store import Batch, Store
+from barto.store.records import Finished as FinishedRow
+
+log = logging.getLogger("barto.server.ingest")
+
+_MAX_BATCH = 20_000  # events per transaction
+
+# (session id, run id) -> (session, highest seq committed, run finished)
+_High = dict[tuple[str, int], tuple[Session, int, bool]]
+
+
+def final_state(event: Finished) -> RunState:
+    """The state a finished run ends in."""
+    if event.timed_out:
+        return RunState.TIMED_OUT
+    return RunState.SUCCEEDED if event.exit_code == 0 and event.error is None else RunState.FAILED
+
+
+def _reason(event: Finished) -> str | None:
+    if event.error:
+        return event.error
+    if event.timed_out:
+        return "timeout"
+    return None if event.signal is None else f"killed by signal {event.signal}"
+
+
+class Ingest:
+    """Owns the event queue and the writer loop."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[tuple[Session, ToServer]] = asyncio.Queue()
+        self._committed = asyncio.Event()
+
+    def put(self, session: Session, event: ToServer) -> None:
+        """Queue an event from ``session`` for storage."""
+        self._queue.put_nowait((session, event))
+
+    async def wait_commit(self, timeout: float) -> None:
+        """Return after the next commit, or after ``timeout`` seconds."""
+        event = self._committed
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+
+    async def run(self) -> None:
+        """Write batches until cancelled."""
+        while True:
+            items = [await self._queue.get()]
+            while len(items) < _MAX_BATCH and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            batch, acks = _collect(items)
+            await self._store.apply(batch)
+            for session, ack in acks:
+                session.send(ack)
+            self._committed.set()
+            self._committed = asyncio.Event()
+
+
+def _collect(items: list[tuple[Session, ToServer]]) -> tuple[Batch, list[tuple[Session, Ack]]]:
+    batch = Batch(accepted=[], started=[], lines=[], finished=[])
+    high: _High = {}
+    for session, event in items:
+        match event:
+            case Accepted(run_ids=ids):
+                batch.accepted.extend({"run_id": i, "at": datetime.now(UTC), "session": session.id} for i in ids)
+            case Started():
+                batch.started.append({"run_id": event.run_id, "at": event.ts})
+            case Output(run_id=run_id, lines=lines):
+                batch.lines.extend(
+                    {"run_id": run_id, "seq": ln.seq, "stream": ln.stream.value, "ts": ln.ts, "data": ln.data}
+                    for ln in lines
+                )
+                _raise(high, session, run_id, lines[-1].seq if lines else 0, False)
+            case Finished():
+                batch.finished.append(_finish_row(event))
+                _raise(high, session, event.run_id, event.lines, True)
+    acks = [(s, Ack(run_id=key[1], seq=seq, finished=done)) for key, (s, seq, done) in high.items()]
+    return batch, acks
+
+
+def _raise(high: _High, session: Session, run: int, seq: int, done: bool) -> None:
+    _, old_seq, old_done = high.get((session.id, run), (session, 0, False))
+    high[(session.id, run)] = (session, max(old_seq, seq), old_done or done)
+
+
+def _finish_row(event: Finished) -> FinishedRow:
+    return {
+        "run_id": event.run_id,
+        "state": final_state(event).value,
+        "reason": _reason(event),
+        "exit_code": event.exit_code,
+        "signal": event.signal,
+        "lines": event.lines,
+        "started_at": event.started_at,
+        "finished_at": event.finished_at,
+    }

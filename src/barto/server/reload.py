@@ -1,0 +1,93 @@
+"""Hot reload of schedules: the config file is watched and SIGHUP forces a reload.
+
+The watcher compares the file's (mtime, size, inode) every :data:`_POLL` seconds, which also
+catches editors that replace the file. A new config that does not load is rejected whole; the
+old schedules keep running. Only schedules are reloaded; other changes need a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from barto.config import ConfigError, ServerConfig
+from barto.server.state import ServerState
+from barto.store import ScheduleRow
+
+log = logging.getLogger("barto.server.reload")
+
+_POLL = 0.5
+
+Loader = Callable[[], ServerConfig]
+
+
+def schedule_rows(config: ServerConfig) -> list[ScheduleRow]:
+    """The config's schedules as store rows."""
+    return [
+        ScheduleRow(
+            worker=worker,
+            name=s.name,
+            calendar=s.expression,
+            timezone=s.timezone or config.timezone,
+            cmds=s.cmds,
+            env=s.env,
+            cwd=s.cwd,
+            timeout_seconds=s.timeout,
+            enabled=s.enabled,
+        )
+        for worker, group in config.schedules.items()
+        for s in group.schedules
+    ]
+
+
+class Reloader:
+    """Owns the watch loop; :meth:`request` (SIGHUP) triggers a reload at once."""
+
+    def __init__(self, state: ServerState, path: Path, loader: Loader) -> None:
+        self._state = state
+        self._path = path
+        self._loader = loader
+        self._wake = asyncio.Event()
+
+    def request(self) -> None:
+        """Reload now (called from the SIGHUP handler)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Watch until cancelled."""
+        seen = _fingerprint(self._path)
+        while True:
+            try:
+                async with asyncio.timeout(_POLL):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            current = _fingerprint(self._path)
+            if current != seen or self._wake.is_set():
+                self._wake.clear()
+                seen = current
+                await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the config again and apply its schedules; False (and a logged error) if it is invalid."""
+        try:
+            config = self._loader()
+        except ConfigError as error:
+            log.error("config reload rejected, the old schedules keep running: %s", error)
+            return False
+        self._state.scheduler.load(config.schedules, config.timezone, datetime.now(UTC))
+        await self._state.store.replace_schedules(schedule_rows(config))
+        log.info("config reloaded: %d schedules", sum(len(g.schedules) for g in config.schedules.values()))
+        return True
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino

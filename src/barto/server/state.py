@@ -1,0 +1,25 @@
+"""What the server's parts share, built once per process by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from barto.config import ServerConfig
+from barto.server.hub import Hub
+from barto.server.ingest import Ingest
+from barto.server.scheduler import Scheduler
+from barto.store import Store
+
+
+@dataclass
+class ServerState:
+    """The live parts of one bartos process."""
+
+    config: ServerConfig
+    store: Store
+    hub: Hub
+    ingest: Ingest
+    scheduler: Scheduler
+    config_path: str
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))

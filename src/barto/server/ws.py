@@ -1,0 +1,143 @@
+"""The worker endpoint ``/v1/ws/worker``: hello, welcome, then frames both ways until either side stops.
+
+A malformed frame closes this one connection (code 1008) and is counted; it never reaches the
+rest of the server. A worker silent for ``peer_timeout_seconds`` is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+import barto
+from barto.protocol import (
+    PROTOCOL_VERSION,
+    Heartbeat,
+    Hello,
+    ProtocolError,
+    Refused,
+    Welcome,
+    decode_to_server,
+    encode,
+)
+from barto.server.hub import Session
+from barto.server.state import ServerState
+
+log = logging.getLogger("barto.server.ws")
+
+_POLICY_VIOLATION = 1008
+
+
+class _Silent(Exception):
+    """The worker sent nothing for the peer timeout."""
+
+
+async def worker_endpoint(ws: WebSocket) -> None:
+    """Serve one worker connection."""
+    state: ServerState = ws.app.state.barto
+    await ws.accept()
+    try:
+        session = await _handshake(ws, state)
+    except (ProtocolError, TimeoutError) as error:
+        state.hub.counters["malformed_frames"] += 1
+        log.warning("closing a worker connection before hello: %s", error)
+        await ws.close(_POLICY_VIOLATION, str(error)[:120])
+        return
+    except WebSocketDisconnect:
+        return
+    if session is not None:
+        await _serve(ws, state, session)
+
+
+async def _handshake(ws: WebSocket, state: ServerState) -> Session | None:
+    async with asyncio.timeout(state.config.peer_timeout_seconds):
+        hello = decode_to_server(await _receive(ws))
+    if not isinstance(hello, Hello):
+        raise ProtocolError(f"expected hello, got {type(hello).__name__}")
+    if hello.protocol != PROTOCOL_VERSION:
+        return await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
+    session = Session(hello.name, hello.version, hello.host)
+    if not state.hub.register(session):
+        return await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
+    return session
+
+
+async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
+    log.warning("refusing a worker: %s", reason)
+    await ws.send_text(encode(Refused(code=code, reason=reason)).decode())
+    await ws.close(_POLICY_VIOLATION, reason[:120])
+
+
+async def _serve(ws: WebSocket, state: ServerState, session: Session) -> None:
+    config = state.config
+    await state.store.worker_connected(session.name, session.version, _host(session), session.id)
+    log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
+    welcome = Welcome(
+        protocol=PROTOCOL_VERSION,
+        server_version=barto.__version__,
+        session=session.id,
+        heartbeat_seconds=config.heartbeat_seconds,
+        timeout_seconds=config.peer_timeout_seconds,
+    )
+    session.send(welcome)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_read(ws, state, session))
+            tg.create_task(_write(ws, session))
+            tg.create_task(_beat(session, config.heartbeat_seconds))
+    except* WebSocketDisconnect:
+        log.info("worker %s disconnected", session.name)
+    except* (ProtocolError, _Silent) as group:
+        state.hub.counters["malformed_frames" if isinstance(group.exceptions[0], ProtocolError) else "timeouts"] += 1
+        log.warning("dropping worker %s: %s", session.name, group.exceptions[0])
+        await _close_quietly(ws, str(group.exceptions[0]))
+    finally:
+        state.hub.unregister(session)
+        await asyncio.shield(state.store.worker_disconnected(session.name, session.id))
+
+
+async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
+    while True:
+        try:
+            async with asyncio.timeout(state.config.peer_timeout_seconds):
+                frame = await _receive(ws)
+        except TimeoutError:
+            raise _Silent(f"silent for {state.config.peer_timeout_seconds:g} s") from None
+        message = decode_to_server(frame)
+        if isinstance(message, Hello):
+            raise ProtocolError("a second hello")
+        if not isinstance(message, Heartbeat):
+            state.ingest.put(session, message)
+
+
+async def _receive(ws: WebSocket) -> str | bytes:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    return message.get("text") or message.get("bytes") or b""
+
+
+async def _write(ws: WebSocket, session: Session) -> None:
+    while True:
+        message = await session.outbound.get()
+        await ws.send_text(encode(message).decode())
+
+
+async def _beat(session: Session, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        session.send(Heartbeat(ts=datetime.now(UTC)))
+
+
+async def _close_quietly(ws: WebSocket, reason: str) -> None:
+    try:
+        await ws.close(_POLICY_VIOLATION, reason[:120])
+    except (RuntimeError, OSError):
+        pass  # already closed by the peer
+
+
+def _host(session: Session) -> dict[str, str]:
+    return {f: getattr(session.host, f) for f in session.host.__struct_fields__}

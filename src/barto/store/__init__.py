@@ -1,0 +1,44 @@
+"""The only package that speaks SQL: tables, migrations, queries, retention."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from barto.store import migrate
+from barto.store._dialect import async_url, create_engine
+from barto.store.records import Batch, Claim, ScheduleRow
+from barto.store.sql import Store, StoreError
+
+__all__ = ["Batch", "Claim", "ScheduleRow", "Store", "StoreError", "open_store"]
+
+
+@asynccontextmanager
+async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
+    """Open the database at ``url``, migrate it to the newest schema, and close it on exit.
+
+    Raises:
+        StoreError: for an unsupported URL or a schema newer than this barto knows.
+    """
+    try:
+        parsed = async_url(url)
+    except ValueError as error:
+        raise StoreError(str(error)) from None
+    engine = create_engine(parsed)
+    reader: AsyncEngine = _reader(parsed) if parsed.get_backend_name() == "sqlite" else engine
+    try:
+        if upgrade:
+            await migrate.upgrade(engine)
+        yield Store(engine, reader)
+    finally:
+        if reader is not engine:
+            await reader.dispose()
+        await engine.dispose()
+
+
+def _reader(url: URL) -> AsyncEngine:
+    """A second engine on the same SQLite file, opened read-only (``query`` runs here)."""
+    return create_engine(url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"}), read_only=True)

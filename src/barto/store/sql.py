@@ -1,0 +1,282 @@
+"""The store: every SQL statement barto runs, on SQLite, PostgreSQL or MariaDB."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
+from barto.store._dialect import insert_ignoring_duplicates
+from barto.store.records import Batch, Claim, ScheduleRow
+from barto.store.tables import run_output, runs, schedules, workers
+
+_CLEANUP_BATCH = 5_000
+
+
+class StoreError(Exception):
+    """A store operation failed; the message says which and why."""
+
+
+def _run(row: Row[Any]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        uuid=row.uuid,
+        schedule=row.schedule,
+        worker=row.worker,
+        slot=row.slot,
+        attempt=row.attempt,
+        trigger=row.trigger,
+        state=RunState(row.state),
+        reason=row.reason,
+        exit_code=row.exit_code,
+        signal=row.signal,
+        lines=row.lines,
+        created_at=row.created_at,
+        dispatched_at=row.dispatched_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class Store:
+    """Reads and writes of the server. Writes are short transactions; reads never lock writers."""
+
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = reader
+        self._dialect = engine.dialect.name
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite``, ``postgresql`` or ``mysql``."""
+        return self._dialect
+
+    # -- schedules -------------------------------------------------------------------------
+
+    async def replace_schedules(self, rows: Sequence[ScheduleRow], source: str = "config") -> None:
+        """Make the stored schedules of ``source`` exactly ``rows``."""
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(schedules).where(schedules.c.source == source))
+            if rows:
+                values = [{**_schedule_values(row), "updated_at": now} for row in rows]
+                await conn.execute(schedules.insert(), values)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def worker_connected(self, name: str, version: str, host: dict[str, str], session: str) -> None:
+        """Record a worker's hello."""
+        now = datetime.now(UTC)
+        values = {"version": version, "host": host, "session": session, "connected": True, "last_seen": now}
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(workers).where(workers.c.name == name).values(**values))
+            if result.rowcount == 0:
+                await conn.execute(workers.insert().values(name=name, first_seen=now, **values))
+
+    async def worker_disconnected(self, name: str, session: str) -> None:
+        """Record that a worker's session ended (unless a newer session of that name exists)."""
+        async with self._engine.begin() as conn:
+            where = and_(workers.c.name == name, workers.c.session == session)
+            await conn.execute(update(workers).where(where).values(connected=False, last_seen=datetime.now(UTC)))
+
+    async def mark_all_disconnected(self) -> None:
+        """At start-up no worker is connected to this server."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(workers).values(connected=False))
+
+    async def workers(self) -> list[WorkerRecord]:
+        """Every worker ever seen, by name."""
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(select(workers).order_by(workers.c.name))
+            return [
+                WorkerRecord(
+                    name=r.name,
+                    connected=r.connected,
+                    version=r.version,
+                    host=r.host,
+                    first_seen=r.first_seen,
+                    last_seen=r.last_seen,
+                )
+                for r in rows
+            ]
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def claim(self, claims: Sequence[Claim]) -> list[RunRecord]:
+        """Insert run rows for slots; returns the ones inserted (a claimed slot is skipped).
+
+        The UNIQUE (schedule, worker, slot, attempt) constraint makes this the point where a
+        slot is decided: whoever inserts the row dispatches it, nobody else can.
+        """
+        if not claims:
+            return []
+        now = datetime.now(UTC)
+        values = [_claim_values(claim, now) for claim in claims]
+        statement = insert_ignoring_duplicates(runs, self._dialect)
+        async with self._engine.begin() as conn:
+            if self._dialect == "mysql":
+                await conn.execute(statement, values)
+                uuids = [v["uuid"] for v in values]
+                rows = (await conn.execute(select(runs).where(runs.c.uuid.in_(uuids)))).all()
+            else:
+                rows = (await conn.execute(statement.returning(*runs.c), values)).all()
+        return sorted((_run(row) for row in rows), key=lambda r: r.id)
+
+    async def apply(self, batch: Batch) -> None:
+        """Apply worker events in one transaction. Idempotent: resent events change nothing."""
+        async with self._engine.begin() as conn:
+            if batch.accepted:
+                await conn.execute(_ACCEPT, [{"b_id": a["run_id"], "b_at": a["at"], "b_s": a["session"]} for a in batch.accepted])
+            if batch.started:
+                await conn.execute(_START, [{"b_id": s["run_id"], "b_at": s["at"]} for s in batch.started])
+            if batch.lines:
+                await conn.execute(insert_ignoring_duplicates(run_output, self._dialect), batch.lines)
+            if batch.finished:
+                await conn.execute(_FINISH, [{f"b_{k}": v for k, v in f.items()} for f in batch.finished])
+
+    async def run(self, run_id: int) -> RunRecord | None:
+        """One run by id."""
+        async with self._reader.connect() as conn:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).first()
+            return None if row is None else _run(row)
+
+    async def runs(
+        self,
+        *,
+        schedule: str | None = None,
+        worker: str | None = None,
+        states: Sequence[str] = (),
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        """The newest runs first, filtered."""
+        query = select(runs).order_by(runs.c.slot.desc(), runs.c.id.desc()).limit(limit)
+        if schedule is not None:
+            query = query.where(runs.c.schedule == schedule)
+        if worker is not None:
+            query = query.where(runs.c.worker == worker)
+        if states:
+            query = query.where(runs.c.state.in_(list(states)))
+        async with self._reader.connect() as conn:
+            return [_run(row) for row in await conn.execute(query)]
+
+    async def failed(self, limit: int = 1000) -> list[RunRecord]:
+        """Runs that failed, timed out or were lost, newest first."""
+        return await self.runs(states=sorted(FAILED_STATES), limit=limit)
+
+    async def output(self, run_id: int, *, after: int = 0, limit: int = 100_000) -> list[OutputLine]:
+        """A run's lines with ``seq > after``, in seq order."""
+        query = (
+            select(run_output.c.seq, run_output.c.stream, run_output.c.ts, run_output.c.data)
+            .where(run_output.c.run_id == run_id, run_output.c.seq > after)
+            .order_by(run_output.c.seq)
+            .limit(limit)
+        )
+        async with self._reader.connect() as conn:
+            return [OutputLine(seq=r.seq, stream=r.stream, ts=r.ts, data=r.data) for r in await conn.execute(query)]
+
+    async def latest_successes(self, worker: str) -> list[RunRecord]:
+        """The newest succeeded run of each schedule of ``worker``, newest first."""
+        newest = (
+            select(func.max(runs.c.id).label("id"))
+            .where(runs.c.worker == worker, runs.c.state == RunState.SUCCEEDED.value)
+            .group_by(runs.c.schedule)
+            .subquery()
+        )
+        query = select(runs).join(newest, runs.c.id == newest.c.id).order_by(runs.c.finished_at.desc())
+        async with self._reader.connect() as conn:
+            return [_run(row) for row in await conn.execute(query)]
+
+    async def schedule_names(self, worker: str) -> list[str]:
+        """Names of the schedules that have runs on ``worker`` (barto's ``list -n``)."""
+        query = select(runs.c.schedule).where(runs.c.worker == worker).distinct().order_by(runs.c.schedule)
+        async with self._reader.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def cleanup(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete runs created before ``cutoff`` and their output, in small batches.
+
+        Batches keep each write transaction short, so ingest is never locked out for long.
+        Returns (output lines deleted, runs deleted).
+        """
+        lines = deleted = 0
+        while True:
+            async with self._engine.begin() as conn:
+                ids = (await conn.execute(_OLD_RUNS, {"cutoff": cutoff, "n": _CLEANUP_BATCH})).scalars().all()
+                if not ids:
+                    return lines, deleted
+                result = await conn.execute(delete(run_output).where(run_output.c.run_id.in_(ids)))
+                lines += result.rowcount
+                deleted += (await conn.execute(delete(runs).where(runs.c.id.in_(ids)))).rowcount
+
+    async def query(self, sql: str, limit: int = 10_000) -> tuple[list[str], list[list[Any]]]:
+        """Run one read-only SELECT on the read-only connection; returns column names and rows."""
+        async with self._reader.connect() as conn:
+            result = await conn.execute(text(sql))
+            rows = [list(row) for row in result.fetchmany(limit)]
+            return list(result.keys()), rows
+
+
+_ACCEPT = (
+    update(runs)
+    .where(runs.c.id == bindparam("b_id"), runs.c.state == RunState.PENDING.value)
+    .values(state=RunState.DISPATCHED.value, dispatched_at=bindparam("b_at"), session=bindparam("b_s"))
+)
+_START = (
+    update(runs)
+    # IN (...) cannot be used with executemany, hence the OR.
+    .where(
+        runs.c.id == bindparam("b_id"),
+        or_(runs.c.state == RunState.PENDING.value, runs.c.state == RunState.DISPATCHED.value),
+    )
+    .values(state=RunState.RUNNING.value, started_at=bindparam("b_at"))
+)
+_FINISH = (
+    update(runs)
+    .where(runs.c.id == bindparam("b_run_id"))
+    .values(
+        state=bindparam("b_state"),
+        reason=bindparam("b_reason"),
+        exit_code=bindparam("b_exit_code"),
+        signal=bindparam("b_signal"),
+        lines=bindparam("b_lines"),
+        started_at=func.coalesce(runs.c.started_at, bindparam("b_started_at", type_=runs.c.started_at.type)),
+        finished_at=bindparam("b_finished_at"),
+    )
+)
+_OLD_RUNS = select(runs.c.id).where(runs.c.created_at < bindparam("cutoff")).limit(bindparam("n"))
+
+
+def _claim_values(claim: Claim, now: datetime) -> dict[str, Any]:
+    return {
+        "uuid": str(uuid.uuid4()),
+        "schedule": claim.schedule,
+        "worker": claim.worker,
+        "slot": claim.slot,
+        "attempt": claim.attempt,
+        "trigger": claim.trigger,
+        "state": claim.state.value,
+        "reason": claim.reason,
+        "lines": 0,
+        "created_at": now,
+        "finished_at": now if claim.state in (RunState.MISSED, RunState.SKIPPED) else None,
+    }
+
+
+def _schedule_values(row: ScheduleRow) -> dict[str, Any]:
+    return {
+        "worker": row.worker,
+        "name": row.name,
+        "calendar": row.calendar,
+        "timezone": row.timezone,
+        "cmds": row.cmds,
+        "env": row.env,
+        "cwd": row.cwd,
+        "timeout_seconds": row.timeout_seconds,
+        "enabled": row.enabled,
+        "source": row.source,
+    }

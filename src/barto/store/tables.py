@@ -1,0 +1,109 @@
+"""The schema, as SQLAlchemy Core tables on one MetaData. Migrations must produce exactly this.
+
+barto's `output` and `exit_status` tables exist as views over these (created by the migrations),
+so that barto users' `query` strings keep working.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from barto.store.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Name = String(255)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", Name, primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("host", JSON, nullable=False),
+    Column("session", String(36), nullable=True),
+    Column("connected", Boolean, nullable=False),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("worker", Name, nullable=False),
+    Column("name", Name, nullable=False),
+    Column("calendar", Text, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("cmds", JSON, nullable=False),
+    Column("env", JSON, nullable=False),
+    Column("cwd", Text, nullable=True),
+    Column("timeout_seconds", Float, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("worker", "name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("schedule", Name, nullable=False),
+    Column("worker", Name, nullable=False),
+    Column("slot", UtcDateTime, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("signal", Integer, nullable=True),
+    Column("lines", Integer, nullable=False),
+    Column("session", String(36), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("dispatched_at", UtcDateTime, nullable=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    # Invariant 1: one run per (schedule, worker, slot, attempt), decided by the database.
+    UniqueConstraint("schedule", "worker", "slot", "attempt"),
+    Index(None, "worker", "schedule", "slot"),
+    Index(None, "state", "finished_at"),
+    Index(None, "created_at"),
+)
+
+run_output = Table(
+    "run_output",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("stream", String(6), nullable=False),
+    Column("ts", UtcDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    # Ingest is idempotent on (run, seq): a resent line is ignored.
+    UniqueConstraint("run_id", "seq"),
+    Index(None, "ts"),
+)
