@@ -48,7 +48,7 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise CliError(f"cannot reach bartos at {self.base}: {error or type(error).__name__}") from None
+            raise CliError(f"cannot reach bartos at {self.base}: {str(error) or type(error).__name__}") from None
         _raise_for(response)
         return response.json()
 

@@ -40,14 +40,16 @@ def clients(
         render.emit_json(data)
         return
     if versions:
-        rows = [(w["name"], w["version"]) for w in data]
-        render.show(render.table(None, ("name", "version"), rows), f"Total clients: {len(data)}")
+        pairs = [(w["name"], w["version"]) for w in data]
+        render.show(render.table(None, ("name", "version"), pairs), f"Total clients: {len(data)}")
         return
     rows = [
         (w["name"], "yes" if w["connected"] else "no", w["host"].get("os_name"), w["host"].get("kernel"), w["version"])
         for w in data
     ]
-    render.show(render.table(None, ("name", "connected", "os", "kernel", "version"), rows), f"Total clients: {len(data)}")
+    render.show(
+        render.table(None, ("name", "connected", "os", "kernel", "version"), rows), f"Total clients: {len(data)}"
+    )
 
 
 def schedules(ctx: typer.Context, as_json: Json = False) -> None:
@@ -97,11 +99,11 @@ def tail(
     """Print a run's output; with -f, follow it live until the run ends."""
     client = _client(ctx)
     if not follow:
-        for line in render.output_lines(client.get(f"/v1/runs/{run_id}/output")):
-            print(line)
+        for text in render.output_lines(client.get(f"/v1/runs/{run_id}/output")):
+            print(text)
         return
-    for line in client.stream_lines(f"/v1/runs/{run_id}/output", follow=1):
-        print(render.output_lines([line])[0], flush=True)
+    for record in client.stream_lines(f"/v1/runs/{run_id}/output", follow=1):
+        print(render.output_lines([record])[0], flush=True)
 
 
 def failed(ctx: typer.Context, as_json: Json = False) -> None:
@@ -148,7 +150,9 @@ def _runs_with_output(client: Client, params: dict[str, Any], as_json: bool) -> 
     parts: list[Any] = [f"Total runs: {len(full)}"]
     for run in full:
         code = run["exit_code"] if run["signal"] is None else f"signal {run['signal']}"
-        parts.append(Text(f"#{run['id']} {run['worker']}/{run['schedule']} {run['slot']} {run['state']} ({code})", "bold"))
+        parts.append(
+            Text(f"#{run['id']} {run['worker']}/{run['schedule']} {run['slot']} {run['state']} ({code})", "bold")
+        )
         parts.extend(render.output_lines(run["output"]))
     render.show(*parts)
 

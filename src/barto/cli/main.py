@@ -13,10 +13,10 @@ import typer
 
 from barto import logs
 from barto.calendar import DIALECTS, CalendarError, parse
-from barto.cli import commands
-from barto.cli.client import CliError, Client
-from barto.config import ConfigError, load_cli, source
 from barto.calendar.preview import Preview, preview, render
+from barto.cli import commands
+from barto.cli.client import Client, CliError
+from barto.config import ConfigError, load_cli, source
 
 app = typer.Typer(
     help="barto command-line client: query and control schedules, runs and workers.",

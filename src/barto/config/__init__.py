@@ -32,9 +32,7 @@ __all__ = [
 ]
 
 
-def source(
-    program: str, path: Path | None, flags: Mapping[str, Any], env: Mapping[str, str] | None = None
-) -> Source:
+def source(program: str, path: Path | None, flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Source:
     """Where ``program`` ("bartos", "bartoc", "barto-cli") reads its config from."""
     env = os.environ if env is None else env
     return Source(

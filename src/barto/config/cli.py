@@ -5,7 +5,7 @@ from __future__ import annotations
 from barto.config.common import BartosLink, Tracing, _Section
 
 
-class CliConfig(_Section, kw_only=True):
+class CliConfig(_Section, frozen=True, kw_only=True):
     """Everything ``barto-cli`` reads from ``barto-cli.toml``, the environment and its flags."""
 
     name: str = "barto-cli"

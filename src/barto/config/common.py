@@ -11,7 +11,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Config tables refuse unknown keys, so that a typo is an error instead of a silent default."""
 
 
-class TracingLayer(_Section, kw_only=True):
+class TracingLayer(_Section, frozen=True, kw_only=True):
     """barto's ``[tracing.stdout]`` / ``[tracing.file.layer]``; accepted for compatibility."""
 
     with_target: bool = True
@@ -22,7 +22,7 @@ class TracingLayer(_Section, kw_only=True):
     directives: str | None = None
 
 
-class TracingFile(_Section, kw_only=True):
+class TracingFile(_Section, frozen=True, kw_only=True):
     """barto's ``[tracing.file]``: the log file's verbosity."""
 
     quiet: int = 0
@@ -30,14 +30,14 @@ class TracingFile(_Section, kw_only=True):
     layer: TracingLayer = TracingLayer()
 
 
-class Tracing(_Section, kw_only=True):
+class Tracing(_Section, frozen=True, kw_only=True):
     """barto's ``[tracing]`` table. Every part is optional."""
 
     stdout: TracingLayer = TracingLayer()
     file: TracingFile = TracingFile()
 
 
-class BartosLink(_Section, kw_only=True):
+class BartosLink(_Section, frozen=True, kw_only=True):
     """barto's ``[bartos]`` table in bartoc and barto-cli: how to reach the server."""
 
     prefix: Literal["ws", "wss", "http", "https"] = "ws"
@@ -60,7 +60,7 @@ class BartosLink(_Section, kw_only=True):
         return f"{scheme}{secure}://{host}:{self.port}{path}"
 
 
-class Logging(_Section, kw_only=True):
+class Logging(_Section, frozen=True, kw_only=True):
     """Verbosity and log destinations; the ``-v/-q/-e/-t`` flags set these."""
 
     verbose: int = 0

@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
 from barto.config.common import Tracing, _Section
 
 
-class Tls(_Section, kw_only=True):
+class Tls(_Section, frozen=True, kw_only=True):
     """``[actix.tls]``: the HTTPS/WSS listener (served from issue 6 on; validated now)."""
 
     ip: str
@@ -22,7 +24,7 @@ class Tls(_Section, kw_only=True):
     client_ca_cert: str | None = None
 
 
-class Actix(_Section, kw_only=True):
+class Actix(_Section, frozen=True, kw_only=True):
     """``[actix]``: where the HTTP/WebSocket API listens. ``workers`` is accepted and unused."""
 
     workers: int = 1
@@ -31,7 +33,7 @@ class Actix(_Section, kw_only=True):
     tls: Tls | None = None
 
 
-class MariaDb(_Section, kw_only=True):
+class MariaDb(_Section, frozen=True, kw_only=True):
     """barto's ``[mariadb]`` table; turned into a URL when ``[database] url`` is not set."""
 
     host: str
@@ -48,14 +50,14 @@ class MariaDb(_Section, kw_only=True):
         return f"mysql+asyncmy://{credentials}@{self.host}:{self.port}/{quote(self.database, safe='')}{query}"
 
 
-class Database(_Section, kw_only=True):
+class Database(_Section, frozen=True, kw_only=True):
     """``[database]``: the store and how long it keeps finished runs."""
 
     url: str | None = None
     retention_days: float = 30.0
 
 
-class ScheduleDef(_Section, kw_only=True):
+class ScheduleDef(_Section, frozen=True, kw_only=True):
     """One schedule: commands run in order, in one run, at each elapse of its calendar."""
 
     name: str
@@ -64,7 +66,7 @@ class ScheduleDef(_Section, kw_only=True):
     cron: str | None = None
     timezone: str | None = None
     timeout: float | None = None  # seconds
-    env: dict[str, str] = {}
+    env: dict[str, str] = msgspec.field(default_factory=dict)
     cwd: str | None = None
     enabled: bool = True
 
@@ -83,13 +85,13 @@ class ScheduleDef(_Section, kw_only=True):
         return parse(self.expression, dialect=dialect, tz=self.timezone or default_tz, seed=f"{worker}/{self.name}")
 
 
-class WorkerSchedules(_Section, kw_only=True):
+class WorkerSchedules(_Section, frozen=True, kw_only=True):
     """``[schedules.<worker>]``: the schedules that run on the worker of that name."""
 
-    schedules: list[ScheduleDef] = []
+    schedules: list[ScheduleDef] = msgspec.field(default_factory=list)
 
 
-class ServerConfig(_Section, kw_only=True):
+class ServerConfig(_Section, frozen=True, kw_only=True):
     """Everything ``bartos`` reads from ``bartos.toml``, the environment and its flags."""
 
     verbose: int = 0
@@ -99,7 +101,7 @@ class ServerConfig(_Section, kw_only=True):
     actix: Actix = Actix()
     database: Database = Database()
     mariadb: MariaDb | None = None
-    schedules: dict[str, WorkerSchedules] = {}
+    schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
     heartbeat_seconds: float = 5.0
     peer_timeout_seconds: float = 15.0

@@ -10,7 +10,7 @@ from barto.config._paths import state_home
 from barto.config.common import BartosLink, Tracing, _Section
 
 
-class WorkerConfig(_Section, kw_only=True):
+class WorkerConfig(_Section, frozen=True, kw_only=True):
     """Everything ``bartoc`` reads from ``bartoc.toml``, the environment and its flags.
 
     ``retry_count``: 0 (the default) reconnects forever; a positive number gives up after that

@@ -29,7 +29,8 @@ def decode_to_server(frame: bytes | str) -> ToServer:
         ProtocolError: when the frame is not JSON or not a known worker message.
     """
     try:
-        return _to_server.decode(frame)
+        message: ToServer = _to_server.decode(frame)
+        return message
     except msgspec.ValidationError as error:
         raise ProtocolError(f"invalid message: {error}") from None
     except msgspec.DecodeError as error:
@@ -43,7 +44,8 @@ def decode_to_worker(frame: bytes | str) -> ToWorker:
         ProtocolError: when the frame is not JSON or not a known server message.
     """
     try:
-        return _to_worker.decode(frame)
+        message: ToWorker = _to_worker.decode(frame)
+        return message
     except msgspec.ValidationError as error:
         raise ProtocolError(f"invalid message: {error}") from None
     except msgspec.DecodeError as error:

@@ -35,7 +35,7 @@ class HostInfo(msgspec.Struct, frozen=True, kw_only=True):
     python: str
 
 
-class Hello(_Message, tag="hello"):
+class Hello(_Message, tag="hello", frozen=True, kw_only=True):
     """First frame from a worker: who it is and which protocol it speaks."""
 
     protocol: int
@@ -44,7 +44,7 @@ class Hello(_Message, tag="hello"):
     host: HostInfo
 
 
-class Welcome(_Message, tag="welcome"):
+class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):
     """The server accepts the worker; liveness timers apply from now on."""
 
     protocol: int
@@ -54,14 +54,14 @@ class Welcome(_Message, tag="welcome"):
     timeout_seconds: float
 
 
-class Refused(_Message, tag="refused"):
+class Refused(_Message, tag="refused", frozen=True, kw_only=True):
     """The server refuses the hello; it closes the connection right after this frame."""
 
     code: str
     reason: str
 
 
-class Heartbeat(_Message, tag="heartbeat"):
+class Heartbeat(_Message, tag="heartbeat", frozen=True, kw_only=True):
     """Sent both ways every ``heartbeat_seconds``; any frame counts as a sign of life."""
 
     ts: Time
@@ -80,19 +80,19 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     timeout_seconds: float | None = None
 
 
-class Dispatch(_Message, tag="dispatch"):
+class Dispatch(_Message, tag="dispatch", frozen=True, kw_only=True):
     """Runs for this worker; every run due at one instant travels in one frame."""
 
     jobs: list[Job]
 
 
-class Accepted(_Message, tag="accepted"):
+class Accepted(_Message, tag="accepted", frozen=True, kw_only=True):
     """The worker has taken these runs (it answers every Dispatch at once)."""
 
     run_ids: list[int]
 
 
-class Started(_Message, tag="started"):
+class Started(_Message, tag="started", frozen=True, kw_only=True):
     """The first command of a run has been spawned."""
 
     run_id: int
@@ -108,14 +108,14 @@ class Line(msgspec.Struct, frozen=True, array_like=True):
     data: str
 
 
-class Output(_Message, tag="output"):
+class Output(_Message, tag="output", frozen=True, kw_only=True):
     """Output lines of one run, in ``seq`` order, batched as they become available."""
 
     run_id: int
     lines: list[Line]
 
 
-class Finished(_Message, tag="finished"):
+class Finished(_Message, tag="finished", frozen=True, kw_only=True):
     """A run is over. ``lines`` is the last ``seq`` sent, so the server can tell it has them all.
 
     ``exit_code`` is the first non-zero exit code of the run's commands (0 if all succeeded);
@@ -133,7 +133,7 @@ class Finished(_Message, tag="finished"):
     error: str | None = None
 
 
-class Ack(_Message, tag="ack"):
+class Ack(_Message, tag="ack", frozen=True, kw_only=True):
     """The server has committed this run's events up to and including ``seq`` (and its end)."""
 
     run_id: int

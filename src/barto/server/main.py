@@ -67,7 +67,7 @@ async def _serve(asgi: ASGIApp, config: ServerConfig, register: Callable[[runner
     log.info("listening on http://%s:%d", config.actix.ip, listener.getsockname()[1])
     server = uvicorn.Server(uvicorn.Config(asgi, log_config=None, access_log=False, ws_max_size=4 * 1024 * 1024))
     # The runner owns the signals: a stop lets uvicorn drain connections and run the lifespan's exit.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     register(lambda: setattr(server, "should_exit", True))
     try:
         await server.serve(sockets=[listener])

@@ -37,7 +37,10 @@ def document() -> dict[str, Any]:
     components["Error"] = {"type": "object", "properties": {"error": {"type": "object"}}}
     lookup = dict(zip(types, schemas, strict=True))
     paths = {
-        path: {method: _operation(path, summary, lookup.get(resp), lookup.get(body)) for method, (summary, resp, body) in ops.items()}
+        path: {
+            method: _operation(path, summary, lookup.get(resp), lookup.get(body))
+            for method, (summary, resp, body) in ops.items()
+        }
         for path, ops in _OPERATIONS.items()
     }
     return {
@@ -55,7 +58,9 @@ def _operation(path: str, summary: str, response: Any, body: Any) -> dict[str, A
     operation: dict[str, Any] = {"summary": summary, "responses": {"200": ok, "4XX": _ERROR}}
     params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
     if params:
-        operation["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+        operation["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+        ]
     if body is not None:
         operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
     return operation

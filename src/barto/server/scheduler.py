@@ -130,7 +130,9 @@ class Scheduler:
         by_worker: dict[str, list[Job]] = {}
         for run in claimed:
             if run.state is RunState.PENDING:
-                by_worker.setdefault(run.worker, []).append(job_for(run, entries[(run.worker, run.schedule)].definition))
+                by_worker.setdefault(run.worker, []).append(
+                    job_for(run, entries[(run.worker, run.schedule)].definition)
+                )
         for worker, jobs in by_worker.items():
             if not self._hub.dispatch(worker, jobs):
                 log.warning("worker %s left before %d runs could be sent; they stay pending", worker, len(jobs))

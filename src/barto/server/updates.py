@@ -5,6 +5,7 @@ Pure functions over output lines; the patterns are barto's (reference §5.4).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ def garuda(lines: Sequence[str]) -> list[dict[str, str]]:
 
 def pacman(lines: Sequence[str]) -> dict[str, Any]:
     """Count, names and sizes summed over pacman's ``Packages (n) ...`` summary lines."""
-    count, packages = 0, []
+    count, packages = 0, list[str]()
     for line in lines:
         if match := _PACKAGES.search(line):
             count += int(match.group(1))
@@ -46,13 +47,12 @@ def cachyos(lines: Sequence[str]) -> dict[str, Any]:
 
 def apt(lines: Sequence[str]) -> list[str]:
     """Package names from the line after each ``The following packages will be upgraded:``."""
-    return [name for before, after in zip(lines, lines[1:], strict=False) if before == _APT_HEADER for name in after.split()]
+    return [name for before, after in itertools.pairwise(lines) if before == _APT_HEADER for name in after.split()]
 
 
 def _sizes(lines: Sequence[str]) -> dict[str, float]:
     return {
-        key: sum(float(m.group(1)) for line in lines if (m := pattern.search(line)))
-        for key, pattern in _SIZES.items()
+        key: sum(float(m.group(1)) for line in lines if (m := pattern.search(line))) for key, pattern in _SIZES.items()
     }
 
 

@@ -7,6 +7,7 @@ rest of the server. A worker silent for ``peer_timeout_seconds`` is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -58,10 +59,12 @@ async def _handshake(ws: WebSocket, state: ServerState) -> Session | None:
     if not isinstance(hello, Hello):
         raise ProtocolError(f"expected hello, got {type(hello).__name__}")
     if hello.protocol != PROTOCOL_VERSION:
-        return await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
+        await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
+        return None
     session = Session(hello.name, hello.version, hello.host)
     if not state.hub.register(session):
-        return await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
+        await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
+        return None
     return session
 
 
@@ -133,10 +136,8 @@ async def _beat(session: Session, interval: float) -> None:
 
 
 async def _close_quietly(ws: WebSocket, reason: str) -> None:
-    try:
+    with contextlib.suppress(RuntimeError, OSError):  # already closed by the peer
         await ws.close(_POLICY_VIOLATION, reason[:120])
-    except (RuntimeError, OSError):
-        pass  # already closed by the peer
 
 
 def _host(session: Session) -> dict[str, str]:

@@ -131,7 +131,9 @@ class Store:
         """Apply worker events in one transaction. Idempotent: resent events change nothing."""
         async with self._engine.begin() as conn:
             if batch.accepted:
-                await conn.execute(_ACCEPT, [{"b_id": a["run_id"], "b_at": a["at"], "b_s": a["session"]} for a in batch.accepted])
+                await conn.execute(
+                    _ACCEPT, [{"b_id": a["run_id"], "b_at": a["at"], "b_s": a["session"]} for a in batch.accepted]
+                )
             if batch.started:
                 await conn.execute(_START, [{"b_id": s["run_id"], "b_at": s["at"]} for s in batch.started])
             if batch.lines:

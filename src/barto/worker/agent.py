@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.exceptions import WebSocketException
 
 import barto
 from barto.config import WorkerConfig
@@ -168,7 +168,9 @@ class Agent:
     async def _execute(self, job: Job) -> None:
         log.info("run %d (%s) starting", job.run_id, job.schedule)
         finished = await execute(job, base_env=self._env, emit=self.emit, stop_wait=self._config.stop_wait_seconds)
-        log.info("run %d (%s) finished: exit %s signal %s", job.run_id, job.schedule, finished.exit_code, finished.signal)
+        log.info(
+            "run %d (%s) finished: exit %s signal %s", job.run_id, job.schedule, finished.exit_code, finished.signal
+        )
 
     def emit(self, event: ToServer) -> None:
         """Queue an event for the server; it is sent as soon as a connection is up."""
@@ -193,7 +195,7 @@ def _backoff(failures: int) -> float:
     """Capped exponential backoff with full jitter: 0 after a good session, then up to 1, 2, 4 ... 60 s."""
     if failures == 0:
         return 0.2
-    return random.uniform(0.5, min(_BACKOFF_CAP, 2.0 ** (failures - 1)))  # noqa: S311 - jitter, not crypto
+    return random.uniform(0.5, min(_BACKOFF_CAP, 2.0 ** (failures - 1)))
 
 
 def environment() -> dict[str, str]:

@@ -59,7 +59,8 @@ async def run_command(
         )
     except OSError as error:
         return CommandResult(exit_code=None, error=f"cannot start {argv[0]!r}: {error.strerror or error}")
-    assert proc.stdout is not None and proc.stderr is not None  # PIPE was asked for
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     pumps = [
         asyncio.ensure_future(_pump(proc.stdout, Stream.STDOUT, sink)),
         asyncio.ensure_future(_pump(proc.stderr, Stream.STDERR, sink)),
@@ -94,7 +95,7 @@ async def _wait(proc: asyncio.subprocess.Process, timeout: float | None, stop_wa
         return True
 
 
-async def _drain(proc: asyncio.subprocess.Process, pumps: list[asyncio.Future[None]], grace: float) -> None:
+async def _drain(proc: asyncio.subprocess.Process, pumps: Sequence[asyncio.Future[None]], grace: float) -> None:
     """Read the pipes to EOF; a descendant still holding them gets ``grace`` seconds, then KILL."""
     _, pending = await asyncio.wait(pumps, timeout=grace)
     if pending:

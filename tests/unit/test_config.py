@@ -1,0 +1,117 @@
+"""Config loading: barto's seed files, precedence, and errors that name file, line and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from barto.config import ConfigError, load_cli, load_server, load_worker, source
+
+SEED = Path(__file__).parents[2].parent / "shared" / "seeds" / "001_68be8ac2f1980dad.txt"
+
+
+def _seed_blocks() -> list[str]:
+    if not SEED.exists():
+        pytest.fail(f"seed file {SEED} is missing")
+    return re.findall(r"```toml\n(.*?)```", SEED.read_text(), re.DOTALL)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_seed_examples_load_as_they_are(tmp_path: Path) -> None:
+    """The three full examples of barto's README load, strings like port = "20000" included."""
+    blocks = _seed_blocks()
+    server = load_server(source("bartos", _write(tmp_path, blocks[0]), {}, {}))
+    assert server.actix.port == 20000
+    assert server.mariadb is not None
+    assert server.mariadb.port == 3307
+    assert [s.name for s in server.schedules["barto"].schedules] == ["echo"]
+    worker = load_worker(source("bartoc", _write(tmp_path, blocks[6]), {}, {}))
+    assert (worker.name, worker.retry_count, worker.bartos.port) == ("vader", 10, 21526)
+    cli = load_cli(source("barto-cli", _write(tmp_path, blocks[9]), {}, {}))
+    assert cli.name == "vader-cli"
+    assert cli.bartos.prefix == "wss"
+
+
+def test_seed_fragments_load(tmp_path: Path) -> None:
+    """The README's TLS and signing fragments load too (bartoc's name then comes from the env)."""
+    blocks = _seed_blocks()
+    for index in (1, 3, 5):
+        load_server(source("bartos", _write(tmp_path, blocks[index]), {}, {}))
+    for index in (2, 4, 7):
+        assert load_worker(source("bartoc", _write(tmp_path, blocks[index]), {}, {"BARTOC_NAME": "w"})).name == "w"
+    load_cli(source("barto-cli", _write(tmp_path, blocks[8]), {}, {}))
+
+
+def test_precedence_is_flag_then_env_then_file_then_default(tmp_path: Path) -> None:
+    """A flag beats an env var, which beats the file, which beats the default."""
+    path = _write(tmp_path, 'name = "file"\nverbose = 1\n[bartos]\nport = 1\n')
+    env = {"BARTOC_VERBOSE": "2", "bartoc_bartos__host": "example.org"}
+    assert load_worker(source("bartoc", path, {}, env)).verbose == 2
+    assert load_worker(source("bartoc", path, {"verbose": 3}, env)).verbose == 3
+    config = load_worker(source("bartoc", path, {}, env))
+    assert (config.bartos.host, config.bartos.port, config.bartos.prefix) == ("example.org", 1, "ws")
+
+
+def test_nested_env_secret_reaches_its_key(tmp_path: Path) -> None:
+    """BARTOS_MARIADB__PASSWORD sets [mariadb] password and is percent-encoded in the URL."""
+    path = _write(tmp_path, '[mariadb]\nhost = "db"\nusername = "u@x"\ndatabase = "d"\n')
+    config = load_server(source("bartos", path, {}, {"BARTOS_MARIADB__PASSWORD": "p/w:@"}))
+    assert config.database_url({}) == "mysql+asyncmy://u%40x:p%2Fw%3A%40@db:3306/d"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "key", "message"),
+    [
+        ('[actix]\nport = "x20"\n', ":2", "actix.port", "Expected `int`"),
+        ("[actix]\nworkers = 1\nprot = 2\n", ":3", "actix.prot", "unknown key"),
+        (
+            '[schedules.w]\nschedules = [\n  { name = "a", cmds = ["x"], on_calendar = "*-*-* 25:00" },\n]\n',
+            ":3",
+            "schedules.w.schedules[0].on_calendar",
+            "hour 25 out of range",
+        ),
+        (
+            '[schedules.w]\nschedules = [\n { name = "a", cmds = ["x"], cron = "* * * * *" },\n'
+            ' { name = "a", cmds = ["y"], cron = "@daily" },\n]\n',
+            ":4",
+            "schedules.w.schedules[1].name",
+            "a second schedule named 'a'",
+        ),
+        (
+            '[schedules.w]\nschedules = [{ name = "a", cmds = ["x"] }]\n',
+            ":2",
+            "schedules.w.schedules[0].on_calendar",
+            "exactly one",
+        ),
+        ('timezone = "Mars/Olympus"\n', ":1", "timezone", "unknown time zone"),
+        ("[actix\n", ":1", "", "invalid TOML"),
+    ],
+)
+def test_errors_name_file_line_and_key(tmp_path: Path, text: str, where: str, key: str, message: str) -> None:
+    """Every kind of mistake is reported as file:line: key: message."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_server(source("bartos", path, {}, {}))
+    assert str(caught.value).startswith(f"{path}{where}: {key}")
+    assert message in str(caught.value)
+
+
+def test_env_errors_name_the_variable(tmp_path: Path) -> None:
+    """A bad value from the environment names the variable instead of a file line."""
+    with pytest.raises(ConfigError, match=r"^environment variable BARTOS_ACTIX__PORT: actix\.port: "):
+        load_server(source("bartos", _write(tmp_path, ""), {}, {"BARTOS_ACTIX__PORT": "eighty"}))
+
+
+def test_missing_named_file_is_an_error_but_missing_default_is_not(tmp_path: Path) -> None:
+    """-c must point at a file; the XDG default may be absent (defaults apply)."""
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_cli(source("barto-cli", tmp_path / "absent.toml", {}, {}))
+    config = load_cli(source("barto-cli", None, {}, {"XDG_CONFIG_HOME": str(tmp_path)}))
+    assert config.bartos.port == 20000
