@@ -53,8 +53,10 @@ def test_bad_expression_is_a_clear_error(expr: str) -> None:
 
 @pytest.mark.parametrize("program", ["barto.server.main", "barto.worker.main"])
 def test_server_and_worker_print_help(program: str) -> None:
-    """bartos and bartoc exist and print their help."""
-    done = subprocess.run([sys.executable, "-c", f"from {program} import main; main()"],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    """bartos and bartoc print their help with barto's flags."""
+    code = f"import sys; sys.argv[1:] = ['--help']; from {program} import main; main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0
     assert "Usage" in done.stdout
+    assert "--config-absolute-path" in done.stdout
+    assert "--tracing-absolute-path" in done.stdout

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from barto.config import ConfigError, load_cli, load_server, load_worker, source
 
-SEED = Path(__file__).parents[2].parent / "shared" / "seeds" / "001_68be8ac2f1980dad.txt"
+# The TOML examples of barto's README (seed 001), verbatim, in order of appearance.
+EXAMPLES = Path(__file__).parents[1] / "fixtures" / "barto-readme"
 
 
 def _seed_blocks() -> list[str]:
-    if not SEED.exists():
-        pytest.fail(f"seed file {SEED} is missing")
-    return re.findall(r"```toml\n(.*?)```", SEED.read_text(), re.DOTALL)
+    return [(EXAMPLES / f"{i}.toml").read_text() for i in range(10)]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
