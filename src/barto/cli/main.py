@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from barto.calendar.preview import Preview, preview, render
 from barto.cli import commands
 from barto.cli.client import Client, CliError
 from barto.config import ConfigError, load_cli, source
+from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 
 app = typer.Typer(
     help="barto command-line client: query and control schedules, runs and workers.",
@@ -24,13 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
-Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
-StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Log to stderr.")]
-ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
-TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
 
 
 @app.callback()
@@ -43,7 +36,7 @@ def _root(
     tracing_absolute_path: TracingPath = None,
 ) -> None:
     """barto command-line client: query and control schedules, runs and workers."""
-    flags = {"verbose": verbose or None, "quiet": quiet or None, "enable_std_output": enable_std_output or None}
+    flags = logging_keys(verbose, quiet, enable_std_output)
 
     def client() -> Client:
         # Loaded on first use, so that `calendar` works without any config.

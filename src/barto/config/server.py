@@ -162,8 +162,3 @@ def _check_zone(name: str, at: tuple[str | int, ...]) -> None:
 def _positive(value: float, at: tuple[str | int, ...]) -> None:
     if not value > 0:
         raise KeyedError(at, f"must be greater than 0, not {value}")
-
-
-def server_flags(verbose: int, quiet: int, enable_std_output: bool) -> dict[str, object]:
-    """The config keys the ``-v/-q/-e`` flags set (None leaves the key to env and file)."""
-    return {"verbose": verbose or None, "quiet": quiet or None, "enable_std_output": enable_std_output or None}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from barto.protocol.messages import ToServer, ToWorker
@@ -28,13 +30,8 @@ def decode_to_server(frame: bytes | str) -> ToServer:
     Raises:
         ProtocolError: when the frame is not JSON or not a known worker message.
     """
-    try:
-        message: ToServer = _to_server.decode(frame)
-        return message
-    except msgspec.ValidationError as error:
-        raise ProtocolError(f"invalid message: {error}") from None
-    except msgspec.DecodeError as error:
-        raise ProtocolError(f"not a JSON message: {error}") from None
+    message: ToServer = _decode(_to_server, frame)
+    return message
 
 
 def decode_to_worker(frame: bytes | str) -> ToWorker:
@@ -43,9 +40,13 @@ def decode_to_worker(frame: bytes | str) -> ToWorker:
     Raises:
         ProtocolError: when the frame is not JSON or not a known server message.
     """
+    message: ToWorker = _decode(_to_worker, frame)
+    return message
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], frame: bytes | str) -> Any:
     try:
-        message: ToWorker = _to_worker.decode(frame)
-        return message
+        return decoder.decode(frame)
     except msgspec.ValidationError as error:
         raise ProtocolError(f"invalid message: {error}") from None
     except msgspec.DecodeError as error:

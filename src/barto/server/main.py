@@ -7,7 +7,6 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,18 +15,13 @@ from starlette.types import ASGIApp
 
 from barto import logs, runner
 from barto.config import ConfigError, ServerConfig, data_home, load_server, source
-from barto.config.server import server_flags
+from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.server.app import create_app
 from barto.store import StoreError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("barto.server")
 
-Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
-Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
-StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Also log to stderr.")]
-ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
-TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
 Check = Annotated[bool, typer.Option("--check", help="Validate the config (every calendar) and exit.")]
 
 
@@ -42,7 +36,7 @@ def _main(
 ) -> None:
     """bartos: the barto server. It owns the schedules, dispatches each run to its worker over
     WebSocket, and stores every output line and exit status; barto-cli talks to its REST API."""
-    src = source("bartos", config_absolute_path, server_flags(verbose, quiet, enable_std_output))
+    src = source("bartos", config_absolute_path, logging_keys(verbose, quiet, enable_std_output))
     try:
         config = load_server(src)
     except ConfigError as error:

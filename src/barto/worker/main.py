@@ -9,18 +9,14 @@ from typing import Annotated
 
 import typer
 
-from barto import logs, runner
+from barto import __version__, logs, runner
 from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
+from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.worker.agent import Agent, GaveUpError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("barto.worker")
 
-Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
-Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
-StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Also log to stderr.")]
-ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
-TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
 OutboxPath = Annotated[
     Path | None, typer.Option("-r", "--redb-absolute-path", help="Local outbox file (barto's redb path).")
 ]
@@ -38,9 +34,7 @@ def _main(
     """bartoc: the barto worker. It connects to bartos, runs the commands bartos dispatches to it in
     their own process groups, and streams every output line and exit status back."""
     flags = {
-        "verbose": verbose or None,
-        "quiet": quiet or None,
-        "enable_std_output": enable_std_output or None,
+        **logging_keys(verbose, quiet, enable_std_output),
         "redb_path": str(redb_absolute_path) if redb_absolute_path else None,
     }
     try:
@@ -58,14 +52,8 @@ def _main(
 
 
 async def _serve(config: WorkerConfig) -> None:
-    log.info("bartoc %s starting as %r", _version(), config.name)
+    log.info("bartoc %s starting as %r", __version__, config.name)
     await Agent(config, dict(os.environ)).run()
-
-
-def _version() -> str:
-    from barto import __version__
-
-    return __version__
 
 
 def main() -> None:
