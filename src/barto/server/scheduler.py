@@ -1,70 +1,117 @@
-"""The scheduler: sleep until the earliest next fire time, claim those slots, dispatch them.
+"""The scheduler: claim each slot shortly before it is due, dispatch it on the second.
 
 It never polls: each schedule's next slot comes from ``barto.calendar``, and the loop sleeps
-until the earliest one (at most :data:`_MAX_SLEEP` at a time, so that a wall-clock step is
-noticed). Every slot becomes a run row *before* anything is sent; a slot whose worker is not
-connected is recorded as ``missed`` (reason ``worker offline``) instead of vanishing. After
-dispatching, the next slot is computed from the one just handled, so a late wake-up still
-handles every slot in between.
+until the next thing to do (at most :data:`_MAX_SLEEP` at a time, so that a wall-clock step is
+noticed). A slot is claimed — its run row inserted, UNIQUE on (schedule, worker, slot,
+attempt) — up to :data:`LEAD` before it is due, so that at the slot itself only an already
+claimed run is sent: dispatch latency does not grow with the number of schedules due at once.
+A claimed slot whose worker is not connected when it comes due is recorded as ``missed``
+(reason ``worker offline``) instead of vanishing. The next slot is computed from the one just
+handled, so a late wake-up still handles every slot in between.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from barto.calendar import Spec
 from barto.config.server import ScheduleDef, WorkerSchedules
-from barto.model import RunRecord, RunState, ScheduleRecord
+from barto.model import RunRecord, ScheduleRecord
 from barto.protocol import Job
 from barto.server.hub import Hub
 from barto.store import Claim, Store
 
 log = logging.getLogger("barto.server.scheduler")
 
+LEAD = timedelta(seconds=2)
 _MAX_SLEEP = 30.0
+_SLICE = 0.002  # seconds of next-slot computation (~50 us each) between yields to the event loop
+_Key = tuple[str, str]  # (worker, schedule name)
 
 
 class Entry(msgspec.Struct, kw_only=True):
-    """A live schedule and its next slot."""
+    """A live schedule, its next slot, and that slot's run once claimed."""
 
     worker: str
     definition: ScheduleDef
     spec: Spec
     timezone: str
     next_fire: datetime | None
+    claimed: RunRecord | None = None
+
+    @property
+    def key(self) -> _Key:
+        return (self.worker, self.definition.name)
+
+    def wake_at(self) -> datetime | None:
+        """When this entry next needs the loop: its slot if claimed, else the claim time."""
+        if self.next_fire is None:
+            return None
+        return self.next_fire if self.claimed is not None else self.next_fire - LEAD
+
+    def is_due(self, now: datetime) -> bool:
+        """Its slot is claimed and has come."""
+        return self.claimed is not None and self.claimed.slot <= now
+
+    def claim_due(self, now: datetime) -> Claim | None:
+        """The claim for its next slot, when that slot is unclaimed and within :data:`LEAD`."""
+        if self.claimed is not None or self.next_fire is None or self.next_fire - LEAD > now:
+            return None
+        return Claim(schedule=self.definition.name, worker=self.worker, slot=self.next_fire)
+
+    def take(self) -> RunRecord:
+        """The claimed run, which from now on is the caller's to dispatch or give back."""
+        assert self.claimed is not None  # only claimed entries are taken
+        run, self.claimed = self.claimed, None
+        return run
+
+    def advance(self) -> None:
+        """Move on to the slot after the current one."""
+        assert self.next_fire is not None  # only entries with a slot are advanced
+        self.next_fire = self.spec.next_after(self.next_fire)
 
 
 class Scheduler:
-    """Owns the live schedule set and the fire loop."""
+    """Owns the live schedule set and the claim/fire loop."""
 
     def __init__(self, store: Store, hub: Hub) -> None:
         self._store = store
         self._hub = hub
-        self._entries: dict[tuple[str, str], Entry] = {}
+        self._entries: dict[_Key, Entry] = {}
+        self._orphans: list[Entry] = []  # claimed and due under a config that was replaced since
+        self._released: list[int] = []  # claimed runs of slots the new config does not have
         self._changed = asyncio.Event()
 
     def load(self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime) -> None:
-        """Replace the live set. Unchanged schedules keep their next slot; new ones start after now."""
-        entries: dict[tuple[str, str], Entry] = {}
+        """Replace the live set. Unchanged schedules keep their state; new ones start after now."""
+        entries: dict[_Key, Entry] = {}
         for worker, group in groups.items():
             for definition in group.schedules:
                 old = self._entries.get((worker, definition.name))
-                if old is not None and old.definition == definition:
-                    entries[(worker, definition.name)] = old
-                    continue
-                spec = definition.spec(worker, default_tz)
-                upcoming = spec.next_after(now) if definition.enabled else None
-                tz = definition.timezone or default_tz
-                entries[(worker, definition.name)] = Entry(
-                    worker=worker, definition=definition, spec=spec, timezone=tz, next_fire=upcoming
+                entries[(worker, definition.name)] = (
+                    old
+                    if old is not None and old.definition == definition
+                    else _entry(worker, definition, default_tz, now)
                 )
-        self._entries = entries
+        previous, self._entries = self._entries, entries
+        for entry in previous.values():
+            self._drop_if_replaced(entry, now)
         self._changed.set()
+
+    def _drop_if_replaced(self, entry: Entry, now: datetime) -> None:
+        """A replaced entry's claim still fires if already due, else is given back."""
+        if entry.claimed is None or self._entries.get(entry.key) is entry:
+            return
+        if entry.is_due(now):
+            self._orphans.append(entry)
+        else:
+            self._released.append(entry.take().id)
 
     def find(self, worker: str, name: str) -> Entry | None:
         """The live schedule ``name`` of ``worker``."""
@@ -88,54 +135,83 @@ class Scheduler:
         ]
 
     async def run(self) -> None:
-        """Fire due slots until cancelled."""
+        """Claim and fire slots until cancelled."""
         while True:
             now = datetime.now(UTC)
-            due = [e for e in self._entries.values() if e.next_fire is not None and e.next_fire <= now]
-            if due:
-                await self._fire(due)
-                continue
-            self._changed.clear()
-            try:
-                async with asyncio.timeout(self._delay(now)):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
+            if not await self._step(now):
+                await self._sleep(now)
 
-    def _delay(self, now: datetime) -> float:
-        upcoming = [e.next_fire for e in self._entries.values() if e.next_fire is not None]
-        if not upcoming:
-            return _MAX_SLEEP
-        return min(_MAX_SLEEP, max(0.0, (min(upcoming) - now).total_seconds()))
+    async def _step(self, now: datetime) -> bool:
+        """Do the most urgent thing due at ``now``; False when nothing is."""
+        if self._released:
+            released, self._released = self._released, []
+            await self._store.release(released)
+            return True
+        due = [e for e in self._entries.values() if e.is_due(now)]
+        if due or self._orphans:
+            due, self._orphans = due + self._orphans, []
+            await self._fire(due)
+            return True
+        claims = [(e, c) for e in self._entries.values() if (c := e.claim_due(now)) is not None]
+        if claims:
+            await self._claim(claims, now)
+            return True
+        return False
+
+    async def _sleep(self, now: datetime) -> None:
+        """Until the next thing to do, a reload, or :data:`_MAX_SLEEP`."""
+        wakes = [t for e in self._entries.values() if (t := e.wake_at()) is not None]
+        delay = _MAX_SLEEP if not wakes else min(_MAX_SLEEP, max(0.0, (min(wakes) - now).total_seconds()))
+        self._changed.clear()
+        try:
+            async with asyncio.timeout(delay):
+                await self._changed.wait()
+        except TimeoutError:
+            pass
+
+    async def _claim(self, claims: list[tuple[Entry, Claim]], now: datetime) -> None:
+        """Insert run rows for the entries' next slots; a slot someone else claimed is passed over."""
+        rows = await self._store.claim([claim for _, claim in claims])
+        claimed = {(r.worker, r.schedule, r.slot): r for r in rows}
+        for entry, claim in claims:
+            entry.claimed = claimed.get((claim.worker, claim.schedule, claim.slot))
+            if entry.claimed is None:
+                log.info("slot %s of %s on %s was already claimed", claim.slot, claim.schedule, claim.worker)
+                entry.advance()
+            else:
+                self._drop_if_replaced(entry, now)  # reloaded while we waited for the store
 
     async def _fire(self, due: list[Entry]) -> None:
-        claims = [self._claim(entry) for entry in due]
-        claimed = await self._store.claim(claims)
-        self._dispatch(claimed, {(e.worker, e.definition.name): e for e in due})
-        for entry in due:
-            assert entry.next_fire is not None  # only entries with a next slot are due
-            entry.next_fire = entry.spec.next_after(entry.next_fire)
+        """Send each due run to its worker (one frame per worker); record the rest as missed.
 
-    def _claim(self, entry: Entry) -> Claim:
-        assert entry.next_fire is not None  # only entries with a next slot are due
-        name = entry.definition.name
-        if self._hub.is_connected(entry.worker):
-            return Claim(schedule=name, worker=entry.worker, slot=entry.next_fire)
-        log.warning("slot %s of %s on %s missed: worker offline", entry.next_fire, name, entry.worker)
-        return Claim(
-            schedule=name, worker=entry.worker, slot=entry.next_fire, state=RunState.MISSED, reason="worker offline"
-        )
-
-    def _dispatch(self, claimed: list[RunRecord], entries: Mapping[tuple[str, str], Entry]) -> None:
+        Next slots are computed only after everything is sent: that is what the workers wait for.
+        """
         by_worker: dict[str, list[Job]] = {}
-        for run in claimed:
-            if run.state is RunState.PENDING:
-                by_worker.setdefault(run.worker, []).append(
-                    job_for(run, entries[(run.worker, run.schedule)].definition)
-                )
+        for entry in due:
+            by_worker.setdefault(entry.worker, []).append(job_for(entry.take(), entry.definition))
+        missed: list[int] = []
         for worker, jobs in by_worker.items():
             if not self._hub.dispatch(worker, jobs):
-                log.warning("worker %s left before %d runs could be sent; they stay pending", worker, len(jobs))
+                log.warning("%d slots of worker %s missed: worker offline", len(jobs), worker)
+                missed.extend(job.run_id for job in jobs)
+        slice_end = 0.0
+        for entry in due:
+            if time.monotonic() >= slice_end:  # let frames, acks and reads through meanwhile
+                await asyncio.sleep(0)
+                slice_end = time.monotonic() + _SLICE
+            entry.advance()
+        await self._store.miss(missed, "worker offline")
+
+
+def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime) -> Entry:
+    spec = definition.spec(worker, default_tz)
+    return Entry(
+        worker=worker,
+        definition=definition,
+        spec=spec,
+        timezone=definition.timezone or default_tz,
+        next_fire=spec.next_after(now) if definition.enabled else None,
+    )
 
 
 def job_for(run: RunRecord, definition: ScheduleDef) -> Job:

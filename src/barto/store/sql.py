@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import count, repeat
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
-from barto.store._dialect import insert_ignoring_duplicates
-from barto.store.records import Batch, Claim, ScheduleRow
+from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
+from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
 from barto.store.tables import run_output, runs, schedules, workers
 
 _CLEANUP_BATCH = 5_000
+LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data")
 
 
 class StoreError(Exception):
@@ -50,6 +52,9 @@ class Store:
         self._engine = engine
         self._reader = reader
         self._dialect = engine.dialect.name
+        self._insert_lines = DriverInsert(
+            insert_ignoring_duplicates(run_output, self._dialect), LINE_COLUMNS, engine.dialect
+        )
 
     @property
     def dialect(self) -> str:
@@ -127,6 +132,21 @@ class Store:
                 rows = (await conn.execute(statement.returning(*runs.c), values)).all()
         return sorted((_run(row) for row in rows), key=lambda r: r.id)
 
+    async def release(self, run_ids: Sequence[int]) -> None:
+        """Delete claimed runs that were never dispatched (their schedule changed before the slot)."""
+        if run_ids:
+            pending = and_(runs.c.id.in_(list(run_ids)), runs.c.state == RunState.PENDING.value)
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(runs).where(pending))
+
+    async def miss(self, run_ids: Sequence[int], reason: str) -> None:
+        """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""
+        if run_ids:
+            pending = and_(runs.c.id.in_(list(run_ids)), runs.c.state == RunState.PENDING.value)
+            values = {"state": RunState.MISSED.value, "reason": reason, "finished_at": datetime.now(UTC)}
+            async with self._engine.begin() as conn:
+                await conn.execute(update(runs).where(pending).values(**values))
+
     async def apply(self, batch: Batch) -> None:
         """Apply worker events in one transaction. Idempotent: resent events change nothing."""
         async with self._engine.begin() as conn:
@@ -137,9 +157,16 @@ class Store:
             if batch.started:
                 await conn.execute(_START, [{"b_id": s["run_id"], "b_at": s["at"]} for s in batch.started])
             if batch.lines:
-                await conn.execute(insert_ignoring_duplicates(run_output, self._dialect), batch.lines)
+                await conn.exec_driver_sql(self._insert_lines.sql, self._line_rows(batch.lines))
             if batch.finished:
                 await conn.execute(_FINISH, [{f"b_{k}": v for k, v in f.items()} for f in batch.finished])
+
+    def _line_rows(self, chunks: Sequence[LineChunk]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for run_id, seq, stream, ts, texts in chunks:
+            stamp = self._insert_lines.bind("ts", ts)
+            rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts))
+        return rows
 
     async def run(self, run_id: int) -> RunRecord | None:
         """One run by id."""
