@@ -39,6 +39,7 @@ from barto.protocol import (
     Welcome,
     decode_to_worker,
     encode,
+    pack,
 )
 from barto.worker.executor import execute
 
@@ -137,11 +138,12 @@ class Agent:
         hello = Hello(protocol=PROTOCOL_VERSION, name=self._config.name, version=barto.__version__, host=host_info())
         await ws.send(encode(hello).decode())
         async with asyncio.timeout(10):
-            answer = decode_to_worker(await ws.recv())
+            messages = decode_to_worker(await ws.recv())
+        answer = messages[0] if len(messages) == 1 else None
         if isinstance(answer, Refused):
             raise SessionError(f"server refused us ({answer.code}): {answer.reason}")
         if not isinstance(answer, Welcome):
-            raise SessionError(f"expected welcome, got {type(answer).__name__}")
+            raise SessionError("expected a welcome, alone in its frame")
         return answer
 
     async def _read(self, ws: ClientConnection, timeout: float) -> None:
@@ -151,13 +153,11 @@ class Agent:
                     frame = await ws.recv()
             except TimeoutError:
                 raise SessionError(f"server silent for {timeout:g} s") from None
-            message = decode_to_worker(frame)
-            if isinstance(message, Dispatch):
-                self._accept(message.jobs)
-            elif isinstance(message, Ack | Heartbeat):
-                pass  # acks drive the outbox (issue 4); any frame proves the server is alive
-            else:
-                raise SessionError(f"unexpected {type(message).__name__} during a session")
+            for message in decode_to_worker(frame):
+                if isinstance(message, Dispatch):
+                    self._accept(message.jobs)
+                elif not isinstance(message, Ack | Heartbeat):  # acks drive the outbox (issue 4)
+                    raise SessionError(f"unexpected {type(message).__name__} during a session")
 
     def _accept(self, jobs: list[Job]) -> None:
         self.emit(Accepted(run_ids=[job.run_id for job in jobs]))
@@ -166,7 +166,7 @@ class Agent:
             self._runs.create_task(self._execute(job))
 
     async def _execute(self, job: Job) -> None:
-        log.info("run %d (%s) starting", job.run_id, job.schedule)
+        log.debug("run %d (%s) starting", job.run_id, job.schedule)
         finished = await execute(job, base_env=self._env, emit=self.emit, stop_wait=self._config.stop_wait_seconds)
         log.info(
             "run %d (%s) finished: exit %s signal %s", job.run_id, job.schedule, finished.exit_code, finished.signal
@@ -178,12 +178,15 @@ class Agent:
         self._has_events.set()
 
     async def _write(self, ws: ClientConnection) -> None:
+        """Send queued events in order, packed into as few frames as fit; drop them once sent."""
         while True:
             await self._has_events.wait()
-            while self._events:
-                await ws.send(encode(self._events[0]).decode())
-                self._events.popleft()
             self._has_events.clear()
+            encoded = [encode(event) for event in self._events]
+            for frame, count in pack(encoded):
+                await ws.send(frame.decode())
+                for _ in range(count):
+                    self._events.popleft()
 
     async def _beat(self, ws: ClientConnection, interval: float) -> None:
         while True:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from barto.model import Stream
-from barto.protocol import Finished, Job, Line, Output, Started, ToServer
+from barto.protocol import MAX_FRAME_BYTES, Finished, Job, Output, Started, ToServer
 from barto.worker.process import CommandResult, run_command
 
 # The worker's own settings and secrets never reach a job.
@@ -40,27 +40,54 @@ def job_env(base: Mapping[str, str], job: Job) -> dict[str, str]:
     return env
 
 
-class _Lines:
-    """Numbers lines across the run's commands and both streams, and emits them as Output."""
+# Output events must stay far below the protocol's frame limit: a line costs at most 6 bytes per
+# character in JSON (control characters become \uXXXX) plus quotes and a comma.
+_FRAME_BUDGET = MAX_FRAME_BYTES // 2
+_LINE_OVERHEAD = 3
+
+
+def _chunks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
+    """Split ``texts`` into runs whose encoded size is surely under :data:`_FRAME_BUDGET`."""
+    if 6 * sum(map(len, texts)) + _LINE_OVERHEAD * len(texts) <= _FRAME_BUDGET:
+        yield texts  # the usual case, checked at C speed
+        return
+    start, cost = 0, 0
+    for i, text in enumerate(texts):
+        size = 6 * len(text) + _LINE_OVERHEAD
+        if cost + size > _FRAME_BUDGET and i > start:
+            yield texts[start:i]
+            start, cost = i, 0
+        cost += size
+    if start < len(texts):
+        yield texts[start:]
+
+
+class _Run:
+    """One run's event stream: Started at its first spawn, lines numbered across commands and streams."""
 
     def __init__(self, run_id: int, emit: Emit) -> None:
         self.run_id = run_id
         self.seq = 0
+        self.started_at: datetime | None = None
         self._emit = emit
 
-    def __call__(self, stream: Stream, texts: Sequence[str]) -> None:
+    def spawned(self) -> None:
+        """Emit Started when the run's first process exists."""
+        if self.started_at is None:
+            self.started_at = datetime.now(UTC)
+            self._emit(Started(run_id=self.run_id, ts=self.started_at))
+
+    def lines(self, stream: Stream, texts: Sequence[str]) -> None:
+        """Number ``texts`` and emit them in frames of bounded size."""
         now = datetime.now(UTC)
-        first = self.seq + 1
-        self.seq += len(texts)
-        lines = [Line(first + i, stream, now, text) for i, text in enumerate(texts)]
-        self._emit(Output(run_id=self.run_id, lines=lines))
+        for chunk in _chunks(texts):
+            self._emit(Output(run_id=self.run_id, seq=self.seq + 1, stream=stream, ts=now, lines=list(chunk)))
+            self.seq += len(chunk)
 
 
 async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, stop_wait: float) -> Finished:
     """Run ``job`` and emit Started, Output... and Finished (which is also returned)."""
-    started_at = datetime.now(UTC)
-    emit(Started(run_id=job.run_id, ts=started_at))
-    lines = _Lines(job.run_id, emit)
+    run = _Run(job.run_id, emit)
     env = job_env(base_env, job)
     argv0 = shell(base_env)
     deadline = None if job.timeout_seconds is None else time.monotonic() + job.timeout_seconds
@@ -68,24 +95,31 @@ async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, stop_wai
     for cmd in job.cmds:
         left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         result = await run_command(
-            [argv0, "-c", cmd], env=env, cwd=job.cwd, sink=lines, timeout=left, stop_wait=stop_wait
+            [argv0, "-c", cmd],
+            env=env,
+            cwd=job.cwd,
+            sink=run.lines,
+            timeout=left,
+            stop_wait=stop_wait,
+            spawned=run.spawned,
         )
         if failure is None and result.exit_code != 0:
             failure = result
         if result.timed_out:
             break
-    finished = _finished(job.run_id, started_at, lines.seq, failure)
+    finished = _finished(run, failure)
     emit(finished)
     return finished
 
 
-def _finished(run_id: int, started_at: datetime, seq: int, failure: CommandResult | None) -> Finished:
+def _finished(run: _Run, failure: CommandResult | None) -> Finished:
     outcome = failure or CommandResult(exit_code=0)
+    now = datetime.now(UTC)
     return Finished(
-        run_id=run_id,
-        started_at=started_at,
-        finished_at=datetime.now(UTC),
-        lines=seq,
+        run_id=run.run_id,
+        started_at=run.started_at or now,
+        finished_at=now,
+        lines=run.seq,
         exit_code=outcome.exit_code,
         signal=outcome.signal,
         timed_out=outcome.timed_out,
