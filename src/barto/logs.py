@@ -2,12 +2,17 @@
 
 ``-v``/``-q`` raise and lower the level (default INFO), ``-e`` also logs to stderr, and the log
 file rotates daily into ``<program>.log.YYYY-MM-DD`` (the names barto's logrotate units expect).
+Records are written by a listener thread: a log call on the event loop only queues the record,
+so a slow disk never stalls dispatch (a flush costs ~0.2 ms on some VMs; a worker finishing a
+thousand runs logs a thousand lines).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
+import queue
 import sys
 import time
 from pathlib import Path
@@ -35,4 +40,8 @@ def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None) -> No
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
         handler.setFormatter(formatter)
-    logging.basicConfig(level=level(verbose, quiet), handlers=handlers, force=True)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    listener.start()
+    atexit.register(listener.stop)  # drains the queue: no record is lost at exit
+    logging.basicConfig(level=level(verbose, quiet), handlers=[logging.handlers.QueueHandler(records)], force=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from barto.protocol.codec import MAX_FRAME_BYTES, ProtocolError, decode_to_server, decode_to_worker, encode
+from barto.protocol.codec import MAX_FRAME_BYTES, ProtocolError, decode_to_server, decode_to_worker, encode, pack
 from barto.protocol.messages import (
     PROTOCOL_VERSION,
     Accepted,
@@ -13,7 +13,6 @@ from barto.protocol.messages import (
     Hello,
     HostInfo,
     Job,
-    Line,
     Output,
     Refused,
     Started,
@@ -33,7 +32,6 @@ __all__ = [
     "Hello",
     "HostInfo",
     "Job",
-    "Line",
     "Output",
     "ProtocolError",
     "Refused",
@@ -44,4 +42,5 @@ __all__ = [
     "decode_to_server",
     "decode_to_worker",
     "encode",
+    "pack",
 ]

@@ -99,20 +99,24 @@ class Started(_Message, tag="started", frozen=True, kw_only=True):
     ts: Time
 
 
-class Line(msgspec.Struct, frozen=True, array_like=True):
-    """One output line; ``seq`` counts from 1 per run across all its commands and both streams."""
+class Output(_Message, tag="output", frozen=True, kw_only=True):
+    """Consecutive lines of one run from one stream, read at ``ts``; the first has number ``seq``.
 
+    Line numbers count from 1 per run across all its commands and both streams, so line ``i``
+    of ``lines`` is number ``seq + i``. Lines read together share their stream and timestamp,
+    which is why those are stated once per message rather than per line.
+    """
+
+    run_id: int
     seq: int
     stream: Stream
     ts: Time
-    data: str
+    lines: list[str]
 
-
-class Output(_Message, tag="output", frozen=True, kw_only=True):
-    """Output lines of one run, in ``seq`` order, batched as they become available."""
-
-    run_id: int
-    lines: list[Line]
+    @property
+    def last(self) -> int:
+        """The number of the last line (``seq - 1`` when ``lines`` is empty)."""
+        return self.seq + len(self.lines) - 1
 
 
 class Finished(_Message, tag="finished", frozen=True, kw_only=True):

@@ -84,12 +84,9 @@ def _collect(items: list[tuple[Session, ToServer]]) -> tuple[Batch, list[tuple[S
                 batch.accepted.extend({"run_id": i, "at": datetime.now(UTC), "session": session.id} for i in ids)
             case Started():
                 batch.started.append({"run_id": event.run_id, "at": event.ts})
-            case Output(run_id=run_id, lines=lines):
-                batch.lines.extend(
-                    {"run_id": run_id, "seq": ln.seq, "stream": ln.stream.value, "ts": ln.ts, "data": ln.data}
-                    for ln in lines
-                )
-                _raise(high, session, run_id, lines[-1].seq if lines else 0, False)
+            case Output(run_id=run_id, seq=seq, stream=stream, ts=ts, lines=lines):
+                batch.lines.append((run_id, seq, stream.value, ts, lines))
+                _raise(high, session, run_id, event.last, False)
             case Finished():
                 batch.finished.append(_finish_row(event))
                 _raise(high, session, event.run_id, event.lines, True)

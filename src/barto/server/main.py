@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from barto import logs, runner
 from barto.config import ConfigError, ServerConfig, data_home, load_server, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
+from barto.protocol import MAX_FRAME_BYTES
 from barto.server.app import create_app
 from barto.store import StoreError
 
@@ -59,7 +60,11 @@ def _main(
 async def _serve(asgi: ASGIApp, config: ServerConfig, register: Callable[[runner.Stop], None]) -> None:
     listener = _listen(config.actix.ip, config.actix.port)
     log.info("listening on http://%s:%d", config.actix.ip, listener.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(asgi, log_config=None, access_log=False, ws_max_size=4 * 1024 * 1024))
+    # No permessage-deflate: compressing every output frame cost more CPU than the whole ingest.
+    settings = uvicorn.Config(
+        asgi, log_config=None, access_log=False, ws_max_size=MAX_FRAME_BYTES, ws_per_message_deflate=False
+    )
+    server = uvicorn.Server(settings)
     # The runner owns the signals: a stop lets uvicorn drain connections and run the lifespan's exit.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     register(lambda: setattr(server, "should_exit", True))

@@ -23,6 +23,7 @@ from barto.protocol import (
     Welcome,
     decode_to_server,
     encode,
+    pack,
 )
 from barto.server.hub import Session
 from barto.server.state import ServerState
@@ -55,9 +56,10 @@ async def worker_endpoint(ws: WebSocket) -> None:
 
 async def _handshake(ws: WebSocket, state: ServerState) -> Session | None:
     async with asyncio.timeout(state.config.peer_timeout_seconds):
-        hello = decode_to_server(await _receive(ws))
+        messages = decode_to_server(await _receive(ws))
+    hello = messages[0] if len(messages) == 1 else None
     if not isinstance(hello, Hello):
-        raise ProtocolError(f"expected hello, got {type(hello).__name__}")
+        raise ProtocolError("expected a hello, alone in its frame")
     if hello.protocol != PROTOCOL_VERSION:
         await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
         return None
@@ -109,11 +111,11 @@ async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
                 frame = await _receive(ws)
         except TimeoutError:
             raise _Silent(f"silent for {state.config.peer_timeout_seconds:g} s") from None
-        message = decode_to_server(frame)
-        if isinstance(message, Hello):
-            raise ProtocolError("a second hello")
-        if not isinstance(message, Heartbeat):
-            state.ingest.put(session, message)
+        for message in decode_to_server(frame):
+            if isinstance(message, Hello):
+                raise ProtocolError("a second hello")
+            if not isinstance(message, Heartbeat):
+                state.ingest.put(session, message)
 
 
 async def _receive(ws: WebSocket) -> str | bytes:
@@ -124,9 +126,14 @@ async def _receive(ws: WebSocket) -> str | bytes:
 
 
 async def _write(ws: WebSocket, session: Session) -> None:
+    """Send what is queued for the worker, packing whatever piled up into as few frames as fit."""
+    queue = session.outbound
     while True:
-        message = await session.outbound.get()
-        await ws.send_text(encode(message).decode())
+        messages = [await queue.get()]
+        while not queue.empty():
+            messages.append(queue.get_nowait())
+        for frame, _ in pack([encode(m) for m in messages]):
+            await ws.send_text(frame.decode())
 
 
 async def _beat(session: Session, interval: float) -> None:

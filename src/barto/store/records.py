@@ -52,14 +52,9 @@ class Started(TypedDict):
     at: datetime
 
 
-class LineRow(TypedDict):
-    """One output line to store."""
-
-    run_id: int
-    seq: int
-    stream: str
-    ts: datetime
-    data: str
+# Consecutive output lines of one run and stream, read at one time, as the worker sends them:
+# (run_id, seq of the first line, stream, ts, texts). The store expands them into rows.
+LineChunk = tuple[int, int, str, datetime, list[str]]
 
 
 class Finished(TypedDict):
@@ -80,7 +75,7 @@ class Batch(msgspec.Struct, kw_only=True):
 
     accepted: list[Accepted] = []
     started: list[Started] = []
-    lines: list[LineRow] = []
+    lines: list[LineChunk] = []
     finished: list[Finished] = []
 
     def __bool__(self) -> bool:
