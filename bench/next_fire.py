@@ -1,26 +1,21 @@
 """Next-fire throughput: barto.calendar against cronsim and croniter.
 
-Run: uv run python bench/calendar.py  — prints a table and one JSON line.
+Run: uv run python bench/next_fire.py  — prints a table and one JSON line.
 Each engine iterates N successive fire times from the same start (iteration is how a
 scheduler uses them); rates are next-fire computations per second, best of 3.
 """
 
 from __future__ import annotations
 
-import sys
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-# This file is named like the stdlib module dateutil imports; keep its folder off the path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
+from croniter import croniter
+from cronsim import CronSim
 
-import json  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-
-from croniter import croniter  # noqa: E402
-from cronsim import CronSim  # noqa: E402
-
-from barto.calendar import parse  # noqa: E402
+from barto.calendar import parse
 
 CRON = ["*/5 * * * *", "0 9 * * 1-5", "30 2 1,15 * *", "0 0 29 2 *"]
 SYSTEMD = ["Mon..Fri *-*-* 09:00", "*-*-* *:0/5", "*-*~01 00:00", "daily Europe/Berlin"]
