@@ -19,3 +19,9 @@ def require_or_skip(available: bool, what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is required in CI but is not available")
     pytest.skip(f"NOT TESTED: {what} is not available on this machine")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, the loop barto runs on (uvloop in production)."""
+    return "asyncio"

@@ -1,8 +1,9 @@
-"""Protocol v1 messages: JSON objects tagged by ``type``, one per WebSocket text frame.
+"""Protocol v1 messages: JSON objects tagged by ``type``, sent in WebSocket text frames.
 
 Two unions, one per direction: :data:`ToServer` (worker -> server) and :data:`ToWorker`
-(server -> worker). Unknown fields are ignored so that a newer peer can add optional fields
-without a version bump; removing or changing a field needs a new :data:`PROTOCOL_VERSION`.
+(server -> worker). A frame holds one message, or a JSON array of several (see the codec).
+Unknown fields are ignored so that a newer peer can add optional fields without a version
+bump; removing or changing a field needs a new :data:`PROTOCOL_VERSION`.
 See docs/protocol.md for the conversation.
 """
 

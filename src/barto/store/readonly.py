@@ -35,4 +35,4 @@ def check_select(sql: str) -> str:
     word = _WRITES.search(bare)
     if word:
         raise NotASelectError(f"{word.group(1).upper()} is not allowed in a query")
-    return sql.strip().rstrip(";")
+    return sql.strip().rstrip(";").rstrip()

@@ -56,7 +56,9 @@ class _Framer:
         data = self._pending + chunk
         cut = data.rfind(b"\n") + 1
         lines, rest = _lines(data[:cut]), data[cut:]
-        while len(rest) > MAX_LINE_BYTES:
+        # A long unfinished line leaves in pieces as it grows; one byte is held back in case it
+        # is the \r of a \r\n still to come (the pieces must not depend on chunk boundaries).
+        while len(rest) > MAX_LINE_BYTES + 1:
             lines.append(_text(rest[:MAX_LINE_BYTES]))
             rest = rest[MAX_LINE_BYTES:]
         self._pending = rest
@@ -64,7 +66,7 @@ class _Framer:
 
     def flush(self) -> list[str]:
         rest, self._pending = self._pending, b""
-        return [_decode(rest)] if rest else []
+        return [_text(piece) for piece in _pieces(rest)] if rest else []
 
 
 def _lines(complete: bytes) -> list[str]:
@@ -82,16 +84,13 @@ def _lines(complete: bytes) -> list[str]:
 
 
 def _pieces(line: bytes) -> list[bytes]:
+    """A line without its trailing \r, in pieces of at most :data:`MAX_LINE_BYTES` bytes."""
     line = line.removesuffix(b"\r")
     return [line[i : i + MAX_LINE_BYTES] for i in range(0, len(line), MAX_LINE_BYTES)] or [b""]
 
 
-def _decode(line: bytes) -> str:
-    """A line's text: one trailing carriage return dropped, invalid UTF-8 replaced."""
-    return _text(line.removesuffix(b"\r"))
-
-
 def _text(data: bytes) -> str:
+    """Text of output bytes; invalid UTF-8 becomes U+FFFD, so nothing is ever dropped."""
     return data.decode("utf-8", errors="replace")
 
 

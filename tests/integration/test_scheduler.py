@@ -1,0 +1,119 @@
+"""The scheduler on a real SQLite store: claim ahead, dispatch on the slot, account for every slot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from barto.config.server import ScheduleDef, WorkerSchedules
+from barto.model import RunRecord, RunState
+from barto.protocol import Dispatch, HostInfo
+from barto.server.hub import Hub, Session
+from barto.server.scheduler import LEAD, Scheduler
+from barto.store import Store, open_store
+
+pytestmark = pytest.mark.anyio
+
+HOST = HostInfo(hostname="h", os_name="Linux", os_version="x", kernel="6", python="3.11")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_store(f"sqlite:///{tmp_path}/barto.db") as opened:
+        yield opened
+
+
+def every_second(*names: str) -> dict[str, WorkerSchedules]:
+    schedules = [ScheduleDef(name=n, cmds=["true"], on_calendar="*:*:*") for n in names]
+    return {"w": WorkerSchedules(schedules=schedules)}
+
+
+async def until(check: Callable[[], Awaitable[Any]], limit: float = 5.0) -> None:
+    """Wait (bounded) until the async ``check`` returns something truthy."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out after {limit} s")
+
+
+@pytest.fixture
+async def running(store: Store) -> AsyncIterator[tuple[Scheduler, Hub]]:
+    hub = Hub()
+    scheduler = Scheduler(store, hub)
+    task = asyncio.ensure_future(scheduler.run())
+    yield scheduler, hub
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_slots_are_claimed_ahead_and_sent_on_time(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, hub = running
+    session = Session("w", "0.1.0", HOST)
+    assert hub.register(session)
+    scheduler.load(every_second("a", "b"), "UTC", datetime.now(UTC))
+    dispatch = await asyncio.wait_for(session.outbound.get(), 5)
+    received = datetime.now(UTC)
+    assert isinstance(dispatch, Dispatch)
+    assert sorted(job.schedule for job in dispatch.jobs) == ["a", "b"]  # one frame for the instant
+    slot = dispatch.jobs[0].slot
+    assert 0 <= (received - slot).total_seconds() < 0.5
+    for job in dispatch.jobs:
+        run = await store.run(job.run_id)
+        assert run is not None
+        assert run.slot == slot
+        assert run.created_at <= slot  # claimed before its slot ...
+        assert slot - run.created_at <= LEAD  # ... but not earlier than needed
+
+
+async def test_slots_of_an_offline_worker_are_recorded_as_missed(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, _ = running
+    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
+
+    async def missed() -> list[RunRecord]:
+        return [r for r in await store.runs(schedule="a") if r.state is RunState.MISSED]
+
+    await until(missed)
+    (run,) = (await missed())[:1]
+    assert run.reason == "worker offline"
+
+
+async def test_a_schedule_removed_before_its_slot_gives_its_claim_back(
+    store: Store, running: tuple[Scheduler, Hub]
+) -> None:
+    scheduler, hub = running
+    session = Session("w", "0.1.0", HOST)
+    hub.register(session)
+    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
+
+    async def claimed() -> list[RunRecord]:
+        entry = scheduler.find("w", "a")
+        if entry is None or entry.claimed is None or entry.claimed.slot <= datetime.now(UTC):
+            return []
+        return [entry.claimed]
+
+    await until(claimed)
+    (run,) = await claimed()
+    scheduler.load({}, "UTC", datetime.now(UTC))
+    await until(lambda: _gone(store, run.id))
+    await asyncio.sleep(max(0.0, (run.slot - datetime.now(UTC)).total_seconds()) + 0.2)
+    sent = [m for m in _drain(session) if isinstance(m, Dispatch) for job in m.jobs if job.run_id == run.id]
+    assert sent == []
+
+
+async def _gone(store: Store, run_id: int) -> bool:
+    return await store.run(run_id) is None
+
+
+def _drain(session: Session) -> list[object]:
+    messages = []
+    while not session.outbound.empty():
+        messages.append(session.outbound.get_nowait())
+    return messages

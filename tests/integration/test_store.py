@@ -1,0 +1,145 @@
+"""The store on a real database: slot claims, idempotent ingest, retention, the read-only query.
+
+SQLite here; issue 5 adds PostgreSQL and MariaDB to the ``store`` fixture's parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from barto.model import RunState
+from barto.store import Batch, Claim, Store, open_store
+from barto.store.readonly import NotASelectError, check_select
+
+pytestmark = pytest.mark.anyio
+
+SLOT = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
+SESSION = "5f0c7a52-0000-4000-8000-000000000000"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_store(f"sqlite:///{tmp_path}/barto.db") as opened:
+        yield opened
+
+
+async def claim_one(store: Store, schedule: str = "s", slot: datetime = SLOT) -> int:
+    (run,) = await store.claim([Claim(schedule=schedule, worker="w", slot=slot)])
+    return run.id
+
+
+def finished(run_id: int, exit_code: int = 0, lines: int = 0) -> Batch:
+    now = datetime.now(UTC)
+    state = "succeeded" if exit_code == 0 else "failed"
+    row = {"run_id": run_id, "state": state, "reason": None, "exit_code": exit_code, "signal": None}
+    return Batch(finished=[{**row, "lines": lines, "started_at": now, "finished_at": now}])  # type: ignore[typeddict-item]
+
+
+async def test_a_slot_is_claimed_once(store: Store) -> None:
+    first = await store.claim([Claim(schedule="s", worker="w", slot=SLOT)])
+    again = await store.claim([Claim(schedule="s", worker="w", slot=SLOT), Claim(schedule="t", worker="w", slot=SLOT)])
+    retry = await store.claim([Claim(schedule="s", worker="w", slot=SLOT, attempt=2)])
+    assert [r.schedule for r in first] == ["s"]
+    assert [r.schedule for r in again] == ["t"]  # s at SLOT was taken; only t is new
+    assert [(r.schedule, r.attempt) for r in retry] == [("s", 2)]
+    assert first[0].slot == SLOT  # microseconds and the zone survive the round trip
+    assert first[0].state is RunState.PENDING
+
+
+async def test_resent_output_is_stored_once(store: Store) -> None:
+    run_id = await claim_one(store)
+    now = datetime.now(UTC)
+    chunk = (run_id, 1, "stdout", now, ["a", "b", "c"])
+    await store.apply(Batch(lines=[chunk]))
+    await store.apply(Batch(lines=[chunk, (run_id, 3, "stdout", now, ["c", "d"])]))  # overlaps: resent 3
+    assert [(line.seq, line.data) for line in await store.output(run_id)] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    assert [line.seq for line in await store.output(run_id, after=2, limit=1)] == [3]
+    assert (await store.output(run_id))[0].ts == now
+
+
+async def test_run_lifecycle_and_a_late_result(store: Store) -> None:
+    run_id = await claim_one(store)
+    now = datetime.now(UTC)
+    await store.apply(Batch(accepted=[{"run_id": run_id, "at": now, "session": SESSION}]))
+    assert (await store.run(run_id)).state is RunState.DISPATCHED  # type: ignore[union-attr]
+    await store.apply(Batch(started=[{"run_id": run_id, "at": now}]))
+    await store.apply(Batch(accepted=[{"run_id": run_id, "at": now, "session": SESSION}]))  # resent: no step back
+    assert (await store.run(run_id)).state is RunState.RUNNING  # type: ignore[union-attr]
+    await store.apply(finished(run_id, exit_code=3, lines=2))
+    run = await store.run(run_id)
+    assert run is not None
+    assert (run.state, run.exit_code, run.lines) == (RunState.FAILED, 3, 2)
+    assert [r.id for r in await store.failed()] == [run_id]
+
+
+async def test_release_and_miss_touch_only_pending_runs(store: Store) -> None:
+    pending, dispatched = await claim_one(store, "a"), await claim_one(store, "b")
+    await store.apply(Batch(accepted=[{"run_id": dispatched, "at": datetime.now(UTC), "session": SESSION}]))
+    await store.release([pending, dispatched])
+    assert await store.run(pending) is None
+    assert (await store.run(dispatched)).state is RunState.DISPATCHED  # type: ignore[union-attr]
+    offline = await claim_one(store, "c")
+    await store.miss([offline, dispatched], "worker offline")
+    missed = await store.run(offline)
+    assert missed is not None
+    assert (missed.state, missed.reason) == (RunState.MISSED, "worker offline")
+    assert missed.finished_at is not None
+    assert (await store.run(dispatched)).state is RunState.DISPATCHED  # type: ignore[union-attr]
+
+
+async def test_cleanup_deletes_old_runs_with_their_output(store: Store) -> None:
+    old = await claim_one(store, "old")
+    await store.apply(Batch(lines=[(old, 1, "stdout", datetime.now(UTC), ["x"] * 10)]))
+    cutoff = datetime.now(UTC) + timedelta(microseconds=1)
+    new = await claim_one(store, "new", SLOT + timedelta(seconds=1))
+    await store.apply(Batch(lines=[(new, 1, "stdout", datetime.now(UTC), ["y"])]))
+    assert await store.cleanup(cutoff) == (10, 1)
+    assert await store.run(old) is None
+    assert await store.output(old) == []
+    assert [line.data for line in await store.output(new)] == ["y"]
+
+
+async def test_barto_views_answer_barto_queries(store: Store) -> None:
+    run_id = await claim_one(store, "backup")
+    now = datetime.now(UTC)
+    await store.apply(Batch(accepted=[{"run_id": run_id, "at": now, "session": SESSION}]))
+    await store.apply(Batch(lines=[(run_id, 1, "stdout", now, ["done"])]))
+    await store.apply(finished(run_id, lines=1))
+    columns, rows = await store.query(
+        "SELECT output.bartoc_name, output.cmd_name, output.data, exit_status.exit_code, exit_status.success "
+        "FROM output RIGHT JOIN exit_status ON exit_status.cmd_uuid = output.cmd_uuid WHERE output.bartoc_name = 'w'"
+    )
+    assert columns == ["bartoc_name", "cmd_name", "data", "exit_code", "success"]
+    assert rows == [["w", "backup", "done", 0, 1]]
+
+
+async def test_the_query_connection_cannot_write(store: Store) -> None:
+    await claim_one(store)
+    with pytest.raises(Exception, match=r"readonly|read-only|read only"):
+        await store.query("DELETE FROM runs")  # even past the SELECT gate, the connection refuses
+    assert len(await store.runs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "why"),
+    [
+        ("", "empty"),
+        ("DELETE FROM runs", "only SELECT"),
+        ("select 1; drop table runs", "one statement"),
+        ("WITH x AS (DELETE FROM runs RETURNING id) SELECT * FROM x", "DELETE"),
+        ("SELECT * INTO OUTFILE '/tmp/x' FROM runs", "INTO"),
+        ("PRAGMA writable_schema = 1", "only SELECT"),
+    ],
+)
+def test_the_query_gate_refuses_anything_but_one_select(sql: str, why: str) -> None:
+    with pytest.raises(NotASelectError, match=why):
+        check_select(sql)
+
+
+def test_the_query_gate_ignores_words_in_strings_and_comments() -> None:
+    sql = "SELECT data FROM output WHERE data = 'please delete; me' -- drop it\n;"
+    assert check_select(sql) == "SELECT data FROM output WHERE data = 'please delete; me' -- drop it"

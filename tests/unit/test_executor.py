@@ -1,0 +1,73 @@
+"""worker.executor: a run's events, its environment, and frames that always fit."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from barto.model import Stream
+from barto.protocol import MAX_FRAME_BYTES, Finished, Job, Output, Started, encode
+from barto.worker.executor import _chunks, execute, job_env, shell
+
+pytestmark = pytest.mark.anyio
+
+SLOT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def job(*cmds: str, **extra: Any) -> Job:
+    return Job(run_id=7, schedule="nightly", slot=SLOT, attempt=2, cmds=list(cmds), **extra)
+
+
+def test_job_env_drops_barto_settings_and_adds_run_facts() -> None:
+    base = {"PATH": "/bin", "BARTOC_BARTOS__API_KEY": "secret", "bartos_x": "y", "BARTO_CLI_T": "z", "HOME": "/h"}
+    env = job_env(base, job("true", env={"MODE": "fast"}))
+    assert env == {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "MODE": "fast",
+        "BARTO_RUN_ID": "7",
+        "BARTO_SCHEDULE": "nightly",
+        "BARTO_SLOT": "2026-11-22T10:00:00Z",
+        "BARTO_ATTEMPT": "2",
+    }
+
+
+def test_shell_falls_back_to_bin_sh() -> None:
+    assert shell({"SHELL": "/bin/sh"}) == "/bin/sh"
+    assert shell({"SHELL": "/no/such/shell"}) == "/bin/sh"
+    assert shell({}) == "/bin/sh"
+
+
+@pytest.mark.parametrize("texts", [["x"] * 300_000, ["\x01" * 60_000] * 40, ["é" * 65_536] * 20])
+def test_output_chunks_always_fit_in_a_frame(texts: list[str]) -> None:
+    chunks = list(_chunks(texts))
+    assert [t for chunk in chunks for t in chunk] == texts
+    now = datetime.now(UTC)
+    for chunk in chunks:
+        message = Output(run_id=1, seq=1, stream=Stream.STDOUT, ts=now, lines=list(chunk))
+        assert len(encode(message)) <= MAX_FRAME_BYTES
+
+
+async def test_a_run_reports_started_numbered_output_and_the_first_failure() -> None:
+    events: list[Any] = []
+    run = job("echo one; echo two >&2", "exit 4", "echo three; exit 5", env={})
+    finished = await execute(run, base_env={"PATH": os.environ["PATH"]}, emit=events.append, stop_wait=1)
+    assert isinstance(events[0], Started)
+    assert events[-1] == finished
+    assert isinstance(finished, Finished)
+    assert (finished.exit_code, finished.lines, finished.started_at) == (4, 3, events[0].ts)
+    numbered = sorted((o.seq + i, line) for o in events if isinstance(o, Output) for i, line in enumerate(o.lines))
+    assert [n for n, _ in numbered] == [1, 2, 3]
+    assert {line for _, line in numbered} == {"one", "two", "three"}
+    assert sum(isinstance(e, Started) for e in events) == 1
+
+
+async def test_a_run_whose_command_cannot_start_still_finishes() -> None:
+    events: list[Any] = []
+    finished = await execute(job("true", cwd="/no/such/dir"), base_env={}, emit=events.append, stop_wait=1)
+    assert events == [finished]
+    assert finished.exit_code is None
+    assert finished.error is not None

@@ -1,0 +1,176 @@
+"""worker.process with real child processes: output framing, exit reporting, stopping for good."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from barto.model import Stream
+from barto.worker.process import MAX_LINE_BYTES, CommandResult, _Framer, run_command
+
+pytestmark = pytest.mark.anyio
+
+
+class Sink:
+    """Collects what a command printed, per stream."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Stream, list[str]] = {Stream.STDOUT: [], Stream.STDERR: []}
+
+    def __call__(self, stream: Stream, texts: Sequence[str]) -> None:
+        self.lines[stream].extend(texts)
+
+
+async def sh(script: str, *, timeout: float | None = None, stop_wait: float = 1.0) -> tuple[CommandResult, Sink]:
+    sink = Sink()
+    env = {"PATH": os.environ["PATH"]}
+    result = await run_command(
+        ["/bin/sh", "-c", script], env=env, cwd=None, sink=sink, timeout=timeout, stop_wait=stop_wait
+    )
+    return result, sink
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+async def wait_gone(pid: int, limit: float = 5.0) -> bool:
+    """Whether ``pid`` is gone within ``limit`` seconds (an orphan is reaped by init, not us)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_exit_code_and_both_streams() -> None:
+    result, sink = await sh("echo out; echo err >&2; printf 'no newline'; exit 3")
+    assert result == CommandResult(exit_code=3)
+    assert sink.lines[Stream.STDOUT] == ["out", "no newline"]
+    assert sink.lines[Stream.STDERR] == ["err"]
+
+
+async def test_signal_death_is_reported_as_the_signal() -> None:
+    result, _ = await sh("kill -USR1 $$")
+    assert (result.exit_code, result.signal) == (None, 10)
+
+
+async def test_a_command_that_cannot_start_says_why() -> None:
+    sink = Sink()
+    result = await run_command(["/nonexistent/x"], env={}, cwd=None, sink=sink, timeout=None, stop_wait=1)
+    assert result.exit_code is None
+    assert result.error is not None
+    assert "/nonexistent/x" in result.error
+
+
+async def test_a_missing_working_directory_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    sink = Sink()
+    result = await run_command(["/bin/true"], env={}, cwd=str(tmp_path / "gone"), sink=sink, timeout=None, stop_wait=1)
+    assert result.error is not None
+    assert "gone" in result.error or "No such file" in result.error
+
+
+async def test_large_output_arrives_complete_and_in_order() -> None:
+    result, sink = await sh("seq 1 200000")
+    assert result.exit_code == 0
+    assert sink.lines[Stream.STDOUT] == [str(i) for i in range(1, 200_001)]
+
+
+async def test_crlf_invalid_utf8_and_long_lines() -> None:
+    long = MAX_LINE_BYTES + 10
+    result, sink = await sh(f"printf 'a\\r\\nb\\377c\\n'; head -c {long} /dev/zero | tr '\\0' x; echo")
+    assert result.exit_code == 0
+    assert sink.lines[Stream.STDOUT] == ["a", "b\ufffdc", "x" * MAX_LINE_BYTES, "x" * 10]
+
+
+async def test_timeout_kills_the_forked_grandchild(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild"
+    started = time.monotonic()
+    result, _ = await sh(f"sleep 300 & echo $! > {pidfile}; wait", timeout=0.5, stop_wait=1.0)
+    assert result.timed_out
+    assert result.signal == 15  # the shell died of our TERM
+    assert time.monotonic() - started < 5
+    assert await wait_gone(int(pidfile.read_text()))
+
+
+async def test_a_command_ignoring_term_is_killed_after_stop_wait(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    started = time.monotonic()
+    result, _ = await sh(f"trap '' TERM; touch {ready}; while :; do sleep 0.05; done", timeout=0.5, stop_wait=0.5)
+    assert ready.exists()
+    assert result.timed_out
+    assert result.signal == 9
+    assert 0.9 <= time.monotonic() - started < 5  # timeout + stop_wait, then KILL
+
+
+async def test_cancelling_a_run_stops_its_whole_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    task = asyncio.ensure_future(sh(f"sleep 300 & echo $! $$ > {pidfile}; wait", stop_wait=0.5))
+    deadline = time.monotonic() + 5
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for pid in map(int, pidfile.read_text().split()):
+        assert await wait_gone(pid)
+
+
+async def test_output_of_a_descendant_holding_the_pipe_does_not_hang_the_run() -> None:
+    started = time.monotonic()
+    result, sink = await sh("echo parent; (sleep 300; echo never) & exit 0", stop_wait=0.3)
+    assert result.exit_code == 0
+    assert sink.lines[Stream.STDOUT] == ["parent"]
+    assert time.monotonic() - started < 5
+
+
+def _reference(chunks: Sequence[bytes]) -> list[str]:
+    """The rule, line by line: a line ends at \n or at the end; one trailing \r is dropped; a
+    line longer than the limit becomes several; invalid UTF-8 is replaced."""
+    lines = b"".join(chunks).split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the output ended with a newline: no unfinished last line
+    out = []
+    for line in lines:
+        body = line.removesuffix(b"\r")
+        pieces = [body[i : i + MAX_LINE_BYTES] for i in range(0, len(body), MAX_LINE_BYTES)] or [b""]
+        out += [piece.decode("utf-8", "replace") for piece in pieces]
+    return out
+
+
+_PIECES = st.sampled_from(
+    [
+        b"a",
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"\xe2",
+        b"\x82\xac",
+        b"\xff",
+        b"\xc3\xa9",
+        b"y" * 40_000,
+        b"z" * (MAX_LINE_BYTES - 2),
+    ]
+)
+
+
+@given(st.lists(st.lists(_PIECES, max_size=8).map(b"".join), max_size=6))
+@example([b"z" * MAX_LINE_BYTES + b"\r", b"\n"])  # the \r of a \r\n split from its \n
+def test_framing_is_independent_of_how_the_bytes_arrive(chunks: list[bytes]) -> None:
+    """Whatever the chunk boundaries, the lines are those of the rule applied to the whole output."""
+    framer = _Framer()
+    got = [line for chunk in chunks for line in framer.feed(chunk)] + framer.flush()
+    assert got == _reference(chunks)
