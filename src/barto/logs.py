@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 _LEVELS = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
+_CHATTY = ("uvicorn.error", "alembic")  # libraries whose INFO lines are noise in our logs
 _FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 
 
@@ -44,4 +45,9 @@ def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None) -> No
     listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
     listener.start()
     atexit.register(listener.stop)  # drains the queue: no record is lost at exit
-    logging.basicConfig(level=level(verbose, quiet), handlers=[logging.handlers.QueueHandler(records)], force=True)
+    queued = logging.handlers.QueueHandler(records)
+    queued.setFormatter(logging.Formatter("%(message)s"))  # the real handlers add time, level, name
+    chosen = level(verbose, quiet)
+    logging.basicConfig(level=chosen, handlers=[queued], force=True)
+    for name in _CHATTY:  # their INFO lines repeat what ours say; -v brings them back
+        logging.getLogger(name).setLevel(chosen if chosen == logging.DEBUG else max(chosen, logging.WARNING))
