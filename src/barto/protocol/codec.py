@@ -36,11 +36,11 @@ def pack(encoded: Sequence[bytes], limit: int = MAX_FRAME_BYTES) -> Iterator[tup
     Yields (frame, number of messages in it). A message that is alone in its frame is sent
     as itself, several as a JSON array.
     """
-    start, size = 0, 0
+    start, size = 0, 1  # size of the array so far: "[" and each message with its "," or "]"
     for i, message in enumerate(encoded):
         if i > start and size + len(message) + 1 > limit:
             yield _frame(encoded[start:i]), i - start
-            start, size = i, 0
+            start, size = i, 1
         size += len(message) + 1
     if start < len(encoded):
         yield _frame(encoded[start:]), len(encoded) - start
