@@ -95,6 +95,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
 
 async def _start(config: ServerConfig, store: Store, config_path: Path) -> ServerState:
     await store.mark_all_disconnected()
+    await store.release_future_claims(datetime.now(UTC))  # a previous process's, never sent
     await store.replace_schedules(schedule_rows(config))
     hub = Hub()
     scheduler = Scheduler(store, hub)

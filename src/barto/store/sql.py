@@ -139,6 +139,16 @@ class Store:
             async with self._engine.begin() as conn:
                 await conn.execute(delete(runs).where(pending))
 
+    async def release_future_claims(self, after: datetime) -> None:
+        """Delete pending scheduled runs whose slot is after ``after``: claimed, never sent.
+
+        At start-up these can only be left by a previous process that stopped within the claim
+        lead of their slot; this process claims them again.
+        """
+        future = and_(runs.c.state == RunState.PENDING.value, runs.c.trigger == "schedule", runs.c.slot > after)
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(runs).where(future))
+
     async def miss(self, run_ids: Sequence[int], reason: str) -> None:
         """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""
         if run_ids:
