@@ -71,3 +71,23 @@ async def test_a_run_whose_command_cannot_start_still_finishes() -> None:
     assert events == [finished]
     assert finished.exit_code is None
     assert finished.error is not None
+
+
+async def test_a_runaway_job_keeps_its_head_and_tail_with_a_marker_between() -> None:
+    events: list[Any] = []
+    run = job("seq 1 100000", max_output_bytes=1000)
+    finished = await execute(run, base_env={"PATH": os.environ["PATH"]}, emit=events.append, stop_wait=1)
+    outputs = [e for e in events if isinstance(e, Output)]
+    numbered = [(o.seq + i, o.stream, line) for o in outputs for i, line in enumerate(o.lines)]
+    assert [n for n, _, _ in numbered] == list(range(1, finished.lines + 1))  # contiguous, marker included
+    texts = [line for _, _, line in numbered]
+    (marker_at,) = [i for i, text in enumerate(texts) if text.startswith("[barto: ")]
+    dropped = int(texts[marker_at].split()[1])
+    assert texts[marker_at] == f"[barto: {dropped} bytes of output dropped]"
+    head, tail = texts[:marker_at], texts[marker_at + 1 :]
+    assert head == [str(i) for i in range(1, len(head) + 1)]
+    assert tail == [str(i) for i in range(100_001 - len(tail), 100_001)]
+    assert numbered[marker_at][1] is Stream.STDERR
+    kept = sum(len(t) + 1 for t in head + tail)
+    assert 900 < kept <= 1000
+    assert kept + dropped == len("\n".join(str(i) for i in range(1, 100_001))) + 1  # every byte accounted

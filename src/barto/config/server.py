@@ -66,6 +66,7 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     cron: str | None = None
     timezone: str | None = None
     timeout: float | None = None  # seconds
+    max_output_bytes: int = 10 * 1024 * 1024  # per run; beyond it the head and the tail are kept
     env: dict[str, str] = msgspec.field(default_factory=dict)
     cwd: str | None = None
     enabled: bool = True
@@ -146,6 +147,7 @@ def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tup
         _check_zone(schedule.timezone, (*at, "timezone"))
     if schedule.timeout is not None:
         _positive(schedule.timeout, (*at, "timeout"))
+    _positive(schedule.max_output_bytes, (*at, "max_output_bytes"))
     try:
         schedule.spec(worker, default_tz)
     except CalendarError as error:

@@ -79,6 +79,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     env: dict[str, str] = {}
     cwd: str | None = None
     timeout_seconds: float | None = None
+    max_output_bytes: int | None = None  # None: keep everything
 
 
 class Dispatch(_Message, tag="dispatch", frozen=True, kw_only=True):

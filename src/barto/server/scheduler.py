@@ -225,4 +225,5 @@ def job_for(run: RunRecord, definition: ScheduleDef) -> Job:
         env=definition.env,
         cwd=definition.cwd,
         timeout_seconds=definition.timeout,
+        max_output_bytes=definition.max_output_bytes,
     )

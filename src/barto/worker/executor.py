@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from barto.model import Stream
 from barto.protocol import MAX_FRAME_BYTES, Finished, Job, Output, Started, ToServer
+from barto.worker.bound import OutputBound, marker
 from barto.worker.process import CommandResult, run_command
 
 # The worker's own settings and secrets never reach a job.
@@ -48,6 +49,8 @@ _LINE_OVERHEAD = 3
 
 def _chunks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
     """Split ``texts`` into runs whose encoded size is surely under :data:`_FRAME_BUDGET`."""
+    if not texts:
+        return
     if 6 * sum(map(len, texts)) + _LINE_OVERHEAD * len(texts) <= _FRAME_BUDGET:
         yield texts  # the usual case, checked at C speed
         return
@@ -65,11 +68,12 @@ def _chunks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
 class _Run:
     """One run's event stream: Started at its first spawn, lines numbered across commands and streams."""
 
-    def __init__(self, run_id: int, emit: Emit) -> None:
+    def __init__(self, run_id: int, emit: Emit, max_output_bytes: int | None) -> None:
         self.run_id = run_id
         self.seq = 0
         self.started_at: datetime | None = None
         self._emit = emit
+        self._bound = OutputBound(max_output_bytes)
 
     def spawned(self) -> None:
         """Emit Started when the run's first process exists."""
@@ -78,16 +82,27 @@ class _Run:
             self._emit(Started(run_id=self.run_id, ts=self.started_at))
 
     def lines(self, stream: Stream, texts: Sequence[str]) -> None:
-        """Number ``texts`` and emit them in frames of bounded size."""
+        """Emit what the output bound lets through now."""
         now = datetime.now(UTC)
+        self._send(stream, now, self._bound.admit(stream, now, texts))
+
+    def close(self) -> None:
+        """Emit the held tail, after a marker line if output was dropped before it."""
+        if self._bound.dropped:
+            self._send(Stream.STDERR, datetime.now(UTC), [marker(self._bound.dropped)])
+        for held in self._bound.rest():
+            self._send(held.stream, held.ts, held.texts)
+
+    def _send(self, stream: Stream, ts: datetime, texts: Sequence[str]) -> None:
+        """Number ``texts`` and emit them in frames of bounded size."""
         for chunk in _chunks(texts):
-            self._emit(Output(run_id=self.run_id, seq=self.seq + 1, stream=stream, ts=now, lines=list(chunk)))
+            self._emit(Output(run_id=self.run_id, seq=self.seq + 1, stream=stream, ts=ts, lines=list(chunk)))
             self.seq += len(chunk)
 
 
 async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, stop_wait: float) -> Finished:
     """Run ``job`` and emit Started, Output... and Finished (which is also returned)."""
-    run = _Run(job.run_id, emit)
+    run = _Run(job.run_id, emit, job.max_output_bytes)
     env = job_env(base_env, job)
     argv0 = shell(base_env)
     deadline = None if job.timeout_seconds is None else time.monotonic() + job.timeout_seconds
@@ -107,6 +122,7 @@ async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, stop_wai
             failure = result
         if result.timed_out:
             break
+    run.close()
     finished = _finished(run, failure)
     emit(finished)
     return finished
