@@ -88,6 +88,12 @@ def test_nested_env_secret_reaches_its_key(tmp_path: Path) -> None:
             "schedules.w.schedules[0].on_calendar",
             "exactly one",
         ),
+        (
+            '[schedules.w]\nschedules = [{ name = "a", cmds = ["x"], cron = "@daily", max_output_bytes = 0 }]\n',
+            ":2",
+            "schedules.w.schedules[0].max_output_bytes",
+            "must be greater than 0",
+        ),
         ('timezone = "Mars/Olympus"\n', ":1", "timezone", "unknown time zone"),
         ("[actix\n", ":1", "", "invalid TOML"),
     ],

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from itertools import count, repeat
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
@@ -135,9 +135,8 @@ class Store:
     async def release(self, run_ids: Sequence[int]) -> None:
         """Delete claimed runs that were never dispatched (their schedule changed before the slot)."""
         if run_ids:
-            pending = and_(runs.c.id.in_(list(run_ids)), runs.c.state == RunState.PENDING.value)
             async with self._engine.begin() as conn:
-                await conn.execute(delete(runs).where(pending))
+                await conn.execute(delete(runs).where(_pending(run_ids)))
 
     async def release_future_claims(self, after: datetime) -> None:
         """Delete pending scheduled runs whose slot is after ``after``: claimed, never sent.
@@ -152,10 +151,9 @@ class Store:
     async def miss(self, run_ids: Sequence[int], reason: str) -> None:
         """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""
         if run_ids:
-            pending = and_(runs.c.id.in_(list(run_ids)), runs.c.state == RunState.PENDING.value)
             values = {"state": RunState.MISSED.value, "reason": reason, "finished_at": datetime.now(UTC)}
             async with self._engine.begin() as conn:
-                await conn.execute(update(runs).where(pending).values(**values))
+                await conn.execute(update(runs).where(_pending(run_ids)).values(**values))
 
     async def apply(self, batch: Batch) -> None:
         """Apply worker events in one transaction. Idempotent: resent events change nothing."""
@@ -288,6 +286,11 @@ _FINISH = (
     )
 )
 _OLD_RUNS = select(runs.c.id).where(runs.c.created_at < bindparam("cutoff")).limit(bindparam("n"))
+
+
+def _pending(run_ids: Sequence[int]) -> ColumnElement[bool]:
+    """Those of ``run_ids`` still pending: claimed, never accepted by a worker."""
+    return and_(runs.c.id.in_(list(run_ids)), runs.c.state == RunState.PENDING.value)
 
 
 def _claim_values(claim: Claim, now: datetime) -> dict[str, Any]:
