@@ -43,6 +43,15 @@ FINAL_STATES = frozenset(
 FAILED_STATES = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.LOST})
 
 
+class StopReason(StrEnum):
+    """Why a worker stopped a run before its commands ended on their own."""
+
+    TIMEOUT = "timeout"  # the schedule's timeout passed: state timed_out
+    CANCEL = "cancel"  # barto-cli cancel: state cancelled
+    SHUTDOWN = "shutdown"  # the worker was stopped: state cancelled
+    RESTART = "restart"  # the worker died while the run was going and found it on restart: state lost
+
+
 class Stream(StrEnum):
     """Which pipe an output line came from; the values are barto's `kind` column."""
 

@@ -44,6 +44,14 @@ async def until(check: Callable[[], Awaitable[Any]], limit: float = 5.0) -> None
     raise AssertionError(f"timed out after {limit} s")
 
 
+def connect(hub: Hub, name: str = "w") -> Session:
+    """A registered session that runs can be sent to, as after a hello."""
+    session = Session(name, "0.1.0", HOST)
+    assert hub.register(session)
+    session.ready = True
+    return session
+
+
 @pytest.fixture
 async def running(store: Store) -> AsyncIterator[tuple[Scheduler, Hub]]:
     hub = Hub()
@@ -56,8 +64,7 @@ async def running(store: Store) -> AsyncIterator[tuple[Scheduler, Hub]]:
 
 async def test_slots_are_claimed_ahead_and_sent_on_time(store: Store, running: tuple[Scheduler, Hub]) -> None:
     scheduler, hub = running
-    session = Session("w", "0.1.0", HOST)
-    assert hub.register(session)
+    session = connect(hub)
     scheduler.load(every_second("a", "b"), "UTC", datetime.now(UTC))
     dispatch = await asyncio.wait_for(session.outbound.get(), 5)
     received = datetime.now(UTC)
@@ -89,8 +96,7 @@ async def test_a_schedule_removed_before_its_slot_gives_its_claim_back(
     store: Store, running: tuple[Scheduler, Hub]
 ) -> None:
     scheduler, hub = running
-    session = Session("w", "0.1.0", HOST)
-    hub.register(session)
+    session = connect(hub)
     scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
 
     async def claimed() -> list[RunRecord]:

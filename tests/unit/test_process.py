@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +13,16 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from barto.model import Stream
-from barto.worker.process import MAX_LINE_BYTES, CommandResult, _Framer, run_command
+from barto.model import StopReason, Stream
+from barto.worker.process import (
+    MAX_LINE_BYTES,
+    CommandResult,
+    StopPlan,
+    StopRequest,
+    _Framer,
+    run_command,
+    stop_after,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -28,13 +37,25 @@ class Sink:
         self.lines[stream].extend(texts)
 
 
-async def sh(script: str, *, timeout: float | None = None, stop_wait: float = 1.0) -> tuple[CommandResult, Sink]:
+async def sh(
+    script: str,
+    *,
+    timeout: float | None = None,
+    stop_wait: float = 1.0,
+    request: StopRequest | None = None,
+    signum: int = signal.SIGTERM,
+) -> tuple[CommandResult, Sink]:
     sink = Sink()
     env = {"PATH": os.environ["PATH"]}
-    result = await run_command(
-        ["/bin/sh", "-c", script], env=env, cwd=None, sink=sink, timeout=timeout, stop_wait=stop_wait
-    )
+    request = request or asyncio.get_running_loop().create_future()
+    stop_after(request, timeout)
+    plan = StopPlan(signum=signum, grace=stop_wait)
+    result = await run_command(["/bin/sh", "-c", script], env=env, cwd=None, sink=sink, plan=plan, request=request)
     return result, sink
+
+
+async def bare(argv: list[str], cwd: str | None = None) -> CommandResult:
+    return await run_command(argv, env={}, cwd=cwd, sink=Sink(), plan=StopPlan(grace=1))
 
 
 def alive(pid: int) -> bool:
@@ -69,16 +90,14 @@ async def test_signal_death_is_reported_as_the_signal() -> None:
 
 
 async def test_a_command_that_cannot_start_says_why() -> None:
-    sink = Sink()
-    result = await run_command(["/nonexistent/x"], env={}, cwd=None, sink=sink, timeout=None, stop_wait=1)
+    result = await bare(["/nonexistent/x"])
     assert result.exit_code is None
     assert result.error is not None
     assert "/nonexistent/x" in result.error
 
 
 async def test_a_missing_working_directory_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    sink = Sink()
-    result = await run_command(["/bin/true"], env={}, cwd=str(tmp_path / "gone"), sink=sink, timeout=None, stop_wait=1)
+    result = await bare(["/bin/true"], cwd=str(tmp_path / "gone"))
     assert result.error is not None
     assert "gone" in result.error or "No such file" in result.error
 
@@ -100,7 +119,7 @@ async def test_timeout_kills_the_forked_grandchild(tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild"
     started = time.monotonic()
     result, _ = await sh(f"sleep 300 & echo $! > {pidfile}; wait", timeout=0.5, stop_wait=1.0)
-    assert result.timed_out
+    assert result.stopped == StopReason.TIMEOUT
     assert result.signal == 15  # the shell died of our TERM
     assert time.monotonic() - started < 5
     assert await wait_gone(int(pidfile.read_text()))
@@ -111,9 +130,23 @@ async def test_a_command_ignoring_term_is_killed_after_stop_wait(tmp_path: Path)
     started = time.monotonic()
     result, _ = await sh(f"trap '' TERM; touch {ready}; while :; do sleep 0.05; done", timeout=0.5, stop_wait=0.5)
     assert ready.exists()
-    assert result.timed_out
+    assert result.stopped == StopReason.TIMEOUT
     assert result.signal == 9
     assert 0.9 <= time.monotonic() - started < 5  # timeout + stop_wait, then KILL
+
+
+async def test_a_stop_request_sends_the_plans_signal_and_says_why(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    request: StopRequest = asyncio.get_running_loop().create_future()
+    script = f"trap 'echo got INT; exit 7' INT; touch {ready}; while :; do sleep 0.05; done"
+    task = asyncio.ensure_future(sh(script, request=request, signum=signal.SIGINT, timeout=30))
+    deadline = time.monotonic() + 5
+    while not ready.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    request.set_result(StopReason.CANCEL)
+    result, sink = await asyncio.wait_for(task, 10)
+    assert (result.exit_code, result.stopped) == (7, StopReason.CANCEL)  # the trap ran: INT, not TERM
+    assert sink.lines[Stream.STDOUT] == ["got INT"]
 
 
 async def test_cancelling_a_run_stops_its_whole_group(tmp_path: Path) -> None:

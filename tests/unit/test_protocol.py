@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from barto.model import Stream
+from barto.model import StopReason, Stream
 from barto.protocol import (
     Accepted,
     Ack,
+    Cancel,
     Dispatch,
     Finished,
     Heartbeat,
@@ -58,6 +59,7 @@ def _strategy(kind: Any) -> st.SearchStrategy[Any]:
         float: _FLOATS,
         bool: st.booleans(),
         Stream: st.sampled_from(Stream),
+        StopReason: st.sampled_from(StopReason),
     }
     return simple[kind] if kind is not type(None) else st.none()
 
@@ -69,7 +71,7 @@ def _struct(cls: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
 
 
 TO_SERVER = st.one_of(*(_struct(c) for c in (Hello, Heartbeat, Accepted, Started, Output, Finished)))
-TO_WORKER = st.one_of(*(_struct(c) for c in (Welcome, Refused, Heartbeat, Dispatch, Ack)))
+TO_WORKER = st.one_of(*(_struct(c) for c in (Welcome, Refused, Heartbeat, Dispatch, Cancel, Ack)))
 
 
 @given(TO_SERVER)

@@ -223,9 +223,22 @@ def run_now(
     print(f"run {data['id']} dispatched to {worker}")
 
 
+def cancel(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: Json = False,
+) -> None:
+    """Stop a run: stop signal to its process group, then KILL after the schedule's stopwaitsecs."""
+    data = _client(ctx).post(f"/v1/runs/{run_id}/cancel")
+    if as_json:
+        render.emit_json(data)
+        return
+    print(f"run {run_id}: cancel sent (state now {data['state']})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the server commands to ``app``."""
-    for function in (info, clients, schedules, runs, output, tail, failed, cmd, updates, cleanup, query):
+    for function in (info, clients, schedules, runs, output, tail, failed, cmd, updates, cleanup, query, cancel):
         app.command()(function)
     app.command("list")(list_)
     app.command("run-now")(run_now)

@@ -15,7 +15,7 @@ from barto.config._paths import data_home, default_config_file, state_home
 from barto.config.cli import CliConfig
 from barto.config.errors import ConfigError
 from barto.config.server import ScheduleDef, ServerConfig, check_server
-from barto.config.worker import WorkerConfig
+from barto.config.worker import WorkerConfig, check_worker
 
 __all__ = [
     "CliConfig",
@@ -51,7 +51,7 @@ def load_server(src: Source) -> ServerConfig:
 
 def load_worker(src: Source) -> WorkerConfig:
     """Load bartoc's config."""
-    return load(src, WorkerConfig)
+    return load(src, WorkerConfig, check_worker)
 
 
 def load_cli(src: Source) -> CliConfig:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
+
+WORKER_PATH = "/v1/ws/worker"
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -38,11 +42,16 @@ class Tracing(_Section, frozen=True, kw_only=True):
 
 
 class BartosLink(_Section, frozen=True, kw_only=True):
-    """barto's ``[bartos]`` table in bartoc and barto-cli: how to reach the server."""
+    """barto's ``[bartos]`` table in bartoc and barto-cli: how to reach the server.
+
+    ``urls`` (ours) lists several servers, tried in turn by the worker; when it is set,
+    ``prefix``/``host``/``port`` are not used by the worker.
+    """
 
     prefix: Literal["ws", "wss", "http", "https"] = "ws"
     host: str = "127.0.0.1"
     port: int = 20000
+    urls: list[str] = []
     ca_cert: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
@@ -59,6 +68,12 @@ class BartosLink(_Section, frozen=True, kw_only=True):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}{secure}://{host}:{self.port}{path}"
 
+    def worker_urls(self) -> list[str]:
+        """The worker endpoints to try, in order."""
+        if not self.urls:
+            return [self.url("ws", WORKER_PATH)]
+        return [url if urlsplit(url).path not in ("", "/") else url.rstrip("/") + WORKER_PATH for url in self.urls]
+
 
 class Logging(_Section, frozen=True, kw_only=True):
     """Verbosity and log destinations; the ``-v/-q/-e/-t`` flags set these."""
@@ -66,3 +81,21 @@ class Logging(_Section, frozen=True, kw_only=True):
     verbose: int = 0
     quiet: int = 0
     enable_std_output: bool = False
+
+
+def parse_signal(value: str | int) -> int:
+    """A signal number from a name ("TERM", "SIGTERM", "term") or a number (15, "15").
+
+    Raises:
+        ValueError: when it names no signal of this system.
+    """
+    text = str(value).strip().upper()
+    if text.isdigit():
+        number = int(text)
+        if number in {s.value for s in signal.Signals}:
+            return number
+    else:
+        name = text if text.startswith("SIG") else f"SIG{text}"
+        if name in signal.Signals.__members__:
+            return int(signal.Signals[name])
+    raise ValueError(f"unknown signal {value!r} (use a name such as TERM, INT, HUP or a number)")

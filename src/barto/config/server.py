@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,7 +12,7 @@ import msgspec
 from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
-from barto.config.common import Tracing, _Section
+from barto.config.common import Tracing, _Section, parse_signal
 
 
 class Tls(_Section, frozen=True, kw_only=True):
@@ -57,8 +58,18 @@ class Database(_Section, frozen=True, kw_only=True):
     retention_days: float = 30.0
 
 
+Catchup = Literal["none", "latest", "all"]
+# barto's bartoc ``missed_tick`` (tokio's MissedTickBehavior) read as a catch-up policy.
+MISSED_TICK: dict[str, Catchup] = {"Skip": "none", "Delay": "latest", "Burst": "all"}
+
+
 class ScheduleDef(_Section, frozen=True, kw_only=True):
-    """One schedule: commands run in order, in one run, at each elapse of its calendar."""
+    """One schedule: commands run in order, in one run, at each elapse of its calendar.
+
+    ``catchup`` (or barto's ``missed_tick``) overrides the server's policy for slots that passed
+    while the server was down. ``stopsignal`` and ``stopwaitsecs`` say how a run is stopped on
+    timeout, cancel or worker shutdown.
+    """
 
     name: str
     cmds: list[str]
@@ -70,6 +81,16 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     env: dict[str, str] = msgspec.field(default_factory=dict)
     cwd: str | None = None
     enabled: bool = True
+    catchup: Catchup | None = None
+    missed_tick: Literal["Skip", "Delay", "Burst"] | None = None
+    stopsignal: str | int = "TERM"
+    stopwaitsecs: float = 10.0
+
+    def catchup_policy(self, default: Catchup) -> Catchup:
+        """This schedule's catch-up policy: ``catchup``, else ``missed_tick`` mapped, else ``default``."""
+        if self.catchup is not None:
+            return self.catchup
+        return MISSED_TICK[self.missed_tick] if self.missed_tick is not None else default
 
     @property
     def expression(self) -> str:
@@ -105,10 +126,18 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
     heartbeat_seconds: float = 5.0
-    peer_timeout_seconds: float = 15.0
+    peer_timeout_seconds: float | None = None  # default: twice heartbeat_seconds
+    lost_after_seconds: float = 300.0
+    catchup: Catchup = "latest"
+    catchup_window_seconds: float = 86_400.0
     signing_key: str | None = None
     hmac_key: str | None = None
     api_key: str | None = None
+
+    @property
+    def peer_timeout(self) -> float:
+        """Silence after which a connection is dead: by default two missed heartbeats."""
+        return self.peer_timeout_seconds or 2 * self.heartbeat_seconds
 
     def database_url(self, env: Mapping[str, str]) -> str:
         """``[database] url``, else the ``[mariadb]`` table, else SQLite in the XDG data dir."""
@@ -127,7 +156,9 @@ def check_server(config: ServerConfig) -> None:
     """
     _check_zone(config.timezone, ("timezone",))
     _positive(config.heartbeat_seconds, ("heartbeat_seconds",))
-    _positive(config.peer_timeout_seconds, ("peer_timeout_seconds",))
+    _positive(config.peer_timeout, ("peer_timeout_seconds",))
+    _positive(config.lost_after_seconds, ("lost_after_seconds",))
+    _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
     for worker, group in config.schedules.items():
         seen: set[str] = set()
         for index, schedule in enumerate(group.schedules):
@@ -148,6 +179,11 @@ def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tup
     if schedule.timeout is not None:
         _positive(schedule.timeout, (*at, "timeout"))
     _positive(schedule.max_output_bytes, (*at, "max_output_bytes"))
+    _positive(schedule.stopwaitsecs, (*at, "stopwaitsecs"))
+    try:
+        parse_signal(schedule.stopsignal)
+    except ValueError as error:
+        raise KeyedError((*at, "stopsignal"), str(error)) from None
     try:
         schedule.spec(worker, default_tz)
     except CalendarError as error:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit
 
+from barto.config._load import KeyedError
 from barto.config._paths import state_home
 from barto.config.common import BartosLink, Tracing, _Section
 
@@ -32,8 +34,27 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     server_public_key: str | None = None
     hmac_key: str | None = None
     replay_window_secs: int = 60
-    stop_wait_seconds: float = 10.0
 
     def outbox_path(self, env: Mapping[str, str]) -> Path:
-        """Where the local outbox lives (``-r``; barto called it the redb file)."""
-        return Path(self.redb_path) if self.redb_path else state_home(env) / "bartoc" / "outbox.sqlite"
+        """Where the local outbox lives (``-r``; barto called it the redb file).
+
+        By default one per worker name, so that two workers on one machine never share one.
+        A barto launcher passes ``.../bartoc.redb``: that file may be barto's own redb buffer,
+        which we neither read nor overwrite; the outbox goes beside it as ``bartoc.outbox.sqlite``.
+        """
+        if not self.redb_path:
+            return state_home(env) / "bartoc" / f"outbox-{quote(self.name, safe='')}.sqlite"
+        path = Path(self.redb_path)
+        return path.with_suffix(".outbox.sqlite") if path.suffix == ".redb" else path
+
+
+def check_worker(config: WorkerConfig) -> None:
+    """Validate what types cannot: the server URLs.
+
+    Raises:
+        KeyedError: at the first offending key.
+    """
+    for index, url in enumerate(config.bartos.urls):
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise KeyedError(("bartos", "urls", index), f"expected ws://HOST:PORT or wss://HOST:PORT, not {url!r}")

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from barto.model import Stream
+from barto.model import StopReason, Stream
 
 PROTOCOL_VERSION = 1
 
@@ -43,6 +43,7 @@ class Hello(_Message, tag="hello", frozen=True, kw_only=True):
     name: str
     version: str
     host: HostInfo
+    runs: list[int] = []  # runs it still knows: executing, or with events not yet acknowledged
 
 
 class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):
@@ -79,6 +80,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     env: dict[str, str] = {}
     cwd: str | None = None
     timeout_seconds: float | None = None
+    stop_signal: int = 15  # sent to the run's process group on timeout, cancel or shutdown
+    stop_wait_seconds: float = 10.0  # then KILL
     max_output_bytes: int | None = None  # None: keep everything
 
 
@@ -88,20 +91,35 @@ class Dispatch(_Message, tag="dispatch", frozen=True, kw_only=True):
     jobs: list[Job]
 
 
-class Accepted(_Message, tag="accepted", frozen=True, kw_only=True):
+class Cancel(_Message, tag="cancel", frozen=True, kw_only=True):
+    """Stop a run as its timeout would (stop signal, wait, KILL); it ends ``cancelled``."""
+
+    run_id: int
+
+
+class _Event(_Message, frozen=True, kw_only=True):
+    """A run event, kept in the worker's outbox until the server acknowledges its ``eid``.
+
+    ``eid`` numbers the worker's events; it only grows, across restarts of the worker.
+    """
+
+    eid: int = 0
+
+
+class Accepted(_Event, tag="accepted", frozen=True, kw_only=True):
     """The worker has taken these runs (it answers every Dispatch at once)."""
 
     run_ids: list[int]
 
 
-class Started(_Message, tag="started", frozen=True, kw_only=True):
+class Started(_Event, tag="started", frozen=True, kw_only=True):
     """The first command of a run has been spawned."""
 
     run_id: int
     ts: Time
 
 
-class Output(_Message, tag="output", frozen=True, kw_only=True):
+class Output(_Event, tag="output", frozen=True, kw_only=True):
     """Consecutive lines of one run from one stream, read at ``ts``; the first has number ``seq``.
 
     Line numbers count from 1 per run across all its commands and both streams, so line ``i``
@@ -121,31 +139,31 @@ class Output(_Message, tag="output", frozen=True, kw_only=True):
         return self.seq + len(self.lines) - 1
 
 
-class Finished(_Message, tag="finished", frozen=True, kw_only=True):
-    """A run is over. ``lines`` is the last ``seq`` sent, so the server can tell it has them all.
+class Finished(_Event, tag="finished", frozen=True, kw_only=True):
+    """A run is over. ``lines`` is the last ``seq`` sent, so the server can tell it has them all
+    (None when the worker cannot know: it restarted and found the run interrupted).
 
     ``exit_code`` is the first non-zero exit code of the run's commands (0 if all succeeded);
-    ``signal`` is set instead when that command was killed by a signal. ``error`` says why a
-    command could not be started or why the run was stopped.
+    ``signal`` is set instead when that command was killed by a signal. ``stopped`` says why the
+    worker stopped the run, ``error`` why a command could not be started.
     """
 
     run_id: int
     started_at: Time
     finished_at: Time
-    lines: int
+    lines: int | None
     exit_code: int | None
     signal: int | None = None
-    timed_out: bool = False
+    stopped: StopReason | None = None
     error: str | None = None
 
 
 class Ack(_Message, tag="ack", frozen=True, kw_only=True):
-    """The server has committed this run's events up to and including ``seq`` (and its end)."""
+    """The server has committed every event of this session up to and including ``eid``."""
 
-    run_id: int
-    seq: int
-    finished: bool = False
+    eid: int
 
 
+RunEvent = Accepted | Started | Output | Finished
 ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished
-ToWorker = Welcome | Refused | Heartbeat | Dispatch | Ack
+ToWorker = Welcome | Refused | Heartbeat | Dispatch | Cancel | Ack

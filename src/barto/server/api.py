@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 import barto
 from barto.model import FINAL_STATES, RunState
+from barto.protocol import Cancel
 from barto.server import updates
 from barto.server.scheduler import job_for
 from barto.server.state import ServerState
@@ -129,6 +130,25 @@ async def run_now(request: Request) -> Response:
     claimed = await state.store.claim([Claim(schedule=name, worker=worker, slot=datetime.now(UTC), trigger="manual")])
     state.hub.dispatch(worker, [job_for(run, entry.definition) for run in claimed])
     return json_response(claimed[0], 201)
+
+
+async def cancel(request: Request) -> Response:
+    """Stop a run: its worker sends the stop signal to the run's process group, waits, then KILLs.
+
+    A run no worker has accepted yet is cancelled at once; the run ends ``cancelled`` either way.
+    """
+    state = _state(request)
+    found = await _run_or_404(request)
+    if found.state in FINAL_STATES:
+        raise ApiError(409, "run_finished", f"run {found.id} already ended ({found.state})")
+    session = state.hub.session(found.worker)
+    if found.state != RunState.PENDING and session is None:
+        raise ApiError(409, "worker_offline", f"worker {found.worker!r} is not connected; cannot stop run {found.id}")
+    if session is not None:
+        session.send(Cancel(run_id=found.id))
+    if found.state == RunState.PENDING:
+        await state.store.cancel_pending(found.id)
+    return json_response(await state.store.run(found.id), 202)
 
 
 async def runs(request: Request) -> Response:
@@ -247,6 +267,7 @@ ROUTES = [
     Route("/v1/runs", runs),
     Route("/v1/runs/{run_id}", run),
     Route("/v1/runs/{run_id}/output", output),
+    Route("/v1/runs/{run_id}/cancel", cancel, methods=["POST"]),
     Route("/v1/failed", failed),
     Route("/v1/workers/{worker}/schedules", worker_schedules),
     Route("/v1/workers/{worker}/updates", worker_updates),

@@ -33,6 +33,7 @@ from barto.store import Store, open_store
 log = logging.getLogger("barto.server")
 
 _RETENTION_EVERY = 3600.0
+_SWEEP_EVERY = 30.0
 _OPEN_PATHS = ("/healthz", "/openapi.json")
 
 
@@ -73,6 +74,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
                 tg.create_task(state.scheduler.run()),
                 tg.create_task(reloader.run()),
                 tg.create_task(_retention(state)),
+                tg.create_task(_sweep_lost(state)),
             ]
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, reloader.request)
@@ -95,11 +97,16 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
 
 async def _start(config: ServerConfig, store: Store, config_path: Path) -> ServerState:
     await store.mark_all_disconnected()
-    await store.release_future_claims(datetime.now(UTC))  # a previous process's, never sent
+    now = datetime.now(UTC)
+    await store.release_future_claims(now)  # a previous process's, never sent
+    if missed := await store.server_down(now):
+        log.warning("%d claimed runs whose slot passed while no server ran are recorded as missed", missed)
     await store.replace_schedules(schedule_rows(config))
     hub = Hub()
     scheduler = Scheduler(store, hub)
-    scheduler.load(config.schedules, config.timezone, datetime.now(UTC))
+    scheduler.load(config.schedules, config.timezone, now)
+    window = timedelta(seconds=config.catchup_window_seconds)
+    await scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
     return ServerState(
         config=config, store=store, hub=hub, ingest=Ingest(store), scheduler=scheduler, config_path=str(config_path)
     )
@@ -114,6 +121,16 @@ async def _retention(state: ServerState) -> None:
             if runs:
                 log.info("retention: deleted %d runs and %d output lines older than %s", runs, lines, cutoff)
         await asyncio.sleep(_RETENTION_EVERY)
+
+
+async def _sweep_lost(state: ServerState) -> None:
+    """Runs of workers gone for ``lost_after_seconds`` (as seen by this process) become lost."""
+    lost_after = timedelta(seconds=state.config.lost_after_seconds)
+    while True:
+        await asyncio.sleep(min(lost_after.total_seconds() / 4, _SWEEP_EVERY))
+        now = datetime.now(UTC)
+        if now - state.started_at >= lost_after and (count := await state.store.lose_absent(now - lost_after)):
+            log.warning("%d runs of workers gone for %s are recorded as lost or missed", count, lost_after)
 
 
 async def _openapi(_: Request) -> Response:

@@ -1,4 +1,9 @@
-"""The connected workers: one live session per name, each with its own outbound queue."""
+"""The connected workers: one live session per name, each with its own outbound queue.
+
+The hub also remembers, per worker, the runs it sent that the worker has not yet accepted: if
+the connection breaks before the worker accepts them, the worker's next hello says whether it
+has them (its outbox survives), and the ones it never received are recorded as missed.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ class Session:
         self.version = version
         self.host = host
         self.outbound: asyncio.Queue[ToWorker] = asyncio.Queue()
+        self.ready = False  # runs are dispatched only once the hello is reconciled with the store
 
     def send(self, message: ToWorker) -> None:
         """Queue a frame for this worker."""
@@ -29,10 +35,11 @@ class Hub:
 
     def __init__(self) -> None:
         self._sessions: dict[str, Session] = {}
+        self._unaccepted: dict[str, set[int]] = {}
         self.counters: Counter[str] = Counter()
 
     def register(self, session: Session) -> bool:
-        """Add ``session``; False when another live session holds that name."""
+        """Add ``session`` (not yet ready); False when another live session holds that name."""
         if session.name in self._sessions:
             return False
         self._sessions[session.name] = session
@@ -47,6 +54,11 @@ class Hub:
         """Whether a worker of that name has a live session."""
         return name in self._sessions
 
+    def is_ready(self, name: str) -> bool:
+        """Whether ``name`` is connected and can be sent runs."""
+        session = self._sessions.get(name)
+        return session is not None and session.ready
+
     def session(self, name: str) -> Session | None:
         """The live session of ``name``."""
         return self._sessions.get(name)
@@ -56,9 +68,18 @@ class Hub:
         return [self._sessions[name] for name in sorted(self._sessions)]
 
     def dispatch(self, worker: str, jobs: list[Job]) -> bool:
-        """Send ``jobs`` to ``worker`` in one frame; False if it is not connected."""
+        """Send ``jobs`` to ``worker`` in one frame; False if it is not connected (and ready)."""
         session = self._sessions.get(worker)
-        if session is None:
+        if session is None or not session.ready:
             return False
         session.send(Dispatch(jobs=jobs))
+        self._unaccepted.setdefault(worker, set()).update(job.run_id for job in jobs)
         return True
+
+    def accepted(self, worker: str, run_ids: list[int]) -> None:
+        """``worker`` has these runs in its outbox now."""
+        self._unaccepted.get(worker, set()).difference_update(run_ids)
+
+    def unaccepted(self, worker: str) -> set[int]:
+        """Take the runs sent to ``worker`` that it has not accepted (at its next hello)."""
+        return self._unaccepted.pop(worker, set())

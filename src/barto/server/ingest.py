@@ -1,8 +1,9 @@
 """Storing what workers report: batched transactions, then acknowledgements, then tail wake-ups.
 
 A single writer drains every event that arrived while the previous transaction committed, so
-one commit carries many lines (this is what makes 100,000 lines/s possible on SQLite), and an
-Ack goes back to the worker only after its events are committed.
+one commit carries many lines (this is what makes 100,000 lines/s possible on SQLite). Only
+after the commit does each session get one Ack: "committed up to eid N". A session's events
+arrive and are committed in order, so one number acknowledges them all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from barto.model import RunState
+from barto.model import RunState, StopReason
 from barto.protocol import Accepted, Ack, Finished, Output, Started, ToServer
 from barto.server.hub import Session
 from barto.store import Batch, Store
@@ -21,22 +22,26 @@ log = logging.getLogger("barto.server.ingest")
 
 _MAX_BATCH = 20_000  # events per transaction
 
-# (session id, run id) -> (session, highest seq committed, run finished)
-_High = dict[tuple[str, int], tuple[Session, int, bool]]
+_STOPPED = {
+    StopReason.TIMEOUT: (RunState.TIMED_OUT, "timeout"),
+    StopReason.CANCEL: (RunState.CANCELLED, "cancelled"),
+    StopReason.SHUTDOWN: (RunState.CANCELLED, "worker shutdown"),
+    StopReason.RESTART: (RunState.LOST, "worker restarted"),
+}
 
 
 def final_state(event: Finished) -> RunState:
     """The state a finished run ends in."""
-    if event.timed_out:
-        return RunState.TIMED_OUT
+    if event.stopped is not None:
+        return _STOPPED[event.stopped][0]
     return RunState.SUCCEEDED if event.exit_code == 0 and event.error is None else RunState.FAILED
 
 
 def _reason(event: Finished) -> str | None:
     if event.error:
         return event.error
-    if event.timed_out:
-        return "timeout"
+    if event.stopped is not None:
+        return _STOPPED[event.stopped][1]
     return None if event.signal is None else f"killed by signal {event.signal}"
 
 
@@ -77,7 +82,7 @@ class Ingest:
 
 def _collect(items: list[tuple[Session, ToServer]]) -> tuple[Batch, list[tuple[Session, Ack]]]:
     batch = Batch(accepted=[], started=[], lines=[], finished=[])
-    high: _High = {}
+    high: dict[str, tuple[Session, int]] = {}  # session id -> (session, highest eid)
     for session, event in items:
         match event:
             case Accepted(run_ids=ids):
@@ -86,17 +91,12 @@ def _collect(items: list[tuple[Session, ToServer]]) -> tuple[Batch, list[tuple[S
                 batch.started.append({"run_id": event.run_id, "at": event.ts})
             case Output(run_id=run_id, seq=seq, stream=stream, ts=ts, lines=lines):
                 batch.lines.append((run_id, seq, stream.value, ts, lines))
-                _raise(high, session, run_id, event.last, False)
             case Finished():
                 batch.finished.append(_finish_row(event))
-                _raise(high, session, event.run_id, event.lines, True)
-    acks = [(s, Ack(run_id=key[1], seq=seq, finished=done)) for key, (s, seq, done) in high.items()]
-    return batch, acks
-
-
-def _raise(high: _High, session: Session, run: int, seq: int, done: bool) -> None:
-    _, old_seq, old_done = high.get((session.id, run), (session, 0, False))
-    high[(session.id, run)] = (session, max(old_seq, seq), old_done or done)
+            case _:
+                continue
+        high[session.id] = (session, max(event.eid, high.get(session.id, (session, 0))[1]))
+    return batch, [(session, Ack(eid=eid)) for session, eid in high.values()]
 
 
 def _finish_row(event: Finished) -> FinishedRow:

@@ -22,6 +22,7 @@ _OPERATIONS: dict[str, dict[str, tuple[str, Any, Any]]] = {
     "/v1/runs": {"get": ("Runs, newest first (schedule, worker, state, limit)", list[RunRecord], None)},
     "/v1/runs/{run_id}": {"get": ("One run", RunRecord, None)},
     "/v1/runs/{run_id}/output": {"get": ("Output lines (after, follow)", list[OutputLine], None)},
+    "/v1/runs/{run_id}/cancel": {"post": ("Stop a run (stop signal, wait, KILL)", RunRecord, None)},
     "/v1/failed": {"get": ("Failed, timed-out and lost runs", list[RunRecord], None)},
     "/v1/workers/{worker}/schedules": {"get": ("Schedules that ran on a worker", list[str], None)},
     "/v1/workers/{worker}/updates": {"get": ("Package updates from the newest successful run (kind)", None, None)},

@@ -8,6 +8,10 @@ claimed run is sent: dispatch latency does not grow with the number of schedules
 A claimed slot whose worker is not connected when it comes due is recorded as ``missed``
 (reason ``worker offline``) instead of vanishing. The next slot is computed from the one just
 handled, so a late wake-up still handles every slot in between.
+
+At start-up, :meth:`Scheduler.catch_up` accounts for the slots that passed while no server ran
+(see ``catchup``); the ones to run late wait for their worker to connect, up to
+:data:`CATCHUP_GRACE`, since workers reconnect only after the server is back.
 """
 
 from __future__ import annotations
@@ -21,16 +25,20 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from barto.calendar import Spec
-from barto.config.server import ScheduleDef, WorkerSchedules
-from barto.model import RunRecord, ScheduleRecord
+from barto.config.common import parse_signal
+from barto.config.server import Catchup, ScheduleDef, WorkerSchedules
+from barto.model import RunRecord, RunState, ScheduleRecord
 from barto.protocol import Job
+from barto.server.catchup import passed, split
 from barto.server.hub import Hub
 from barto.store import Claim, Store
 
 log = logging.getLogger("barto.server.scheduler")
 
 LEAD = timedelta(seconds=2)
+CATCHUP_GRACE = timedelta(seconds=60)
 _MAX_SLEEP = 30.0
+_CLAIM_BATCH = 5_000
 _SLICE = 0.002  # seconds of next-slot computation (~50 us each) between yields to the event loop
 _Key = tuple[str, str]  # (worker, schedule name)
 
@@ -77,6 +85,14 @@ class Entry(msgspec.Struct, kw_only=True):
         self.next_fire = self.spec.next_after(self.next_fire)
 
 
+class Waiting(msgspec.Struct, frozen=True, kw_only=True):
+    """A claimed run held until its worker is connected, or until ``expires`` (then missed)."""
+
+    run: RunRecord
+    definition: ScheduleDef
+    expires: datetime
+
+
 class Scheduler:
     """Owns the live schedule set and the claim/fire loop."""
 
@@ -86,7 +102,12 @@ class Scheduler:
         self._entries: dict[_Key, Entry] = {}
         self._orphans: list[Entry] = []  # claimed and due under a config that was replaced since
         self._released: list[int] = []  # claimed runs of slots the new config does not have
+        self._waiting: list[Waiting] = []
         self._changed = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look again now (a worker connected, the config changed)."""
+        self._changed.set()
 
     def load(self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime) -> None:
         """Replace the live set. Unchanged schedules keep their state; new ones start after now."""
@@ -141,8 +162,32 @@ class Scheduler:
             if not await self._step(now):
                 await self._sleep(now)
 
+    async def catch_up(self, last: Mapping[_Key, datetime], now: datetime, default: Catchup, window: timedelta) -> None:
+        """Account for every slot after ``last`` (per schedule) up to ``now``, per catch-up policy."""
+        claims: list[Claim] = []
+        definitions: dict[_Key, ScheduleDef] = {}
+        for entry in self._entries.values():
+            if entry.key not in last or not entry.definition.enabled:
+                continue
+            slots = list(passed(entry.spec, last[entry.key], now))
+            late, missed = split(slots, entry.definition.catchup_policy(default), now, window)
+            claims += [Claim(schedule=entry.definition.name, worker=entry.worker, slot=slot) for slot in late]
+            claims += [_missed(entry, slot) for slot in missed]
+            definitions[entry.key] = entry.definition
+            await asyncio.sleep(0)
+        for start in range(0, len(claims), _CLAIM_BATCH):
+            for run in await self._store.claim(claims[start : start + _CLAIM_BATCH]):
+                if run.state == RunState.PENDING:
+                    definition = definitions[(run.worker, run.schedule)]
+                    self._waiting.append(Waiting(run=run, definition=definition, expires=now + CATCHUP_GRACE))
+        if claims:
+            log.warning("catch-up: %d slots passed while no server ran, %d run late", len(claims), len(self._waiting))
+        self._changed.set()
+
     async def _step(self, now: datetime) -> bool:
         """Do the most urgent thing due at ``now``; False when nothing is."""
+        if self._waiting and await self._deliver_waiting(now):
+            return True
         if self._released:
             released, self._released = self._released, []
             await self._store.release(released)
@@ -158,9 +203,21 @@ class Scheduler:
             return True
         return False
 
+    async def _deliver_waiting(self, now: datetime) -> bool:
+        """Send waiting runs whose worker is here; record expired ones as missed."""
+        ready = [w for w in self._waiting if self._hub.is_ready(w.run.worker)]
+        expired = [w for w in self._waiting if w.expires <= now and w not in ready]
+        if not ready and not expired:
+            return False
+        self._waiting = [w for w in self._waiting if w not in ready and w not in expired]
+        missed = self._send([(w.run, w.definition) for w in ready])
+        await self._store.miss(missed + [w.run.id for w in expired], "worker offline")
+        return True
+
     async def _sleep(self, now: datetime) -> None:
         """Until the next thing to do, a reload, or :data:`_MAX_SLEEP`."""
         wakes = [t for e in self._entries.values() if (t := e.wake_at()) is not None]
+        wakes += [w.expires for w in self._waiting]
         delay = _MAX_SLEEP if not wakes else min(_MAX_SLEEP, max(0.0, (min(wakes) - now).total_seconds()))
         self._changed.clear()
         try:
@@ -186,14 +243,7 @@ class Scheduler:
 
         Next slots are computed only after everything is sent: that is what the workers wait for.
         """
-        by_worker: dict[str, list[Job]] = {}
-        for entry in due:
-            by_worker.setdefault(entry.worker, []).append(job_for(entry.take(), entry.definition))
-        missed: list[int] = []
-        for worker, jobs in by_worker.items():
-            if not self._hub.dispatch(worker, jobs):
-                log.warning("%d slots of worker %s missed: worker offline", len(jobs), worker)
-                missed.extend(job.run_id for job in jobs)
+        missed = self._send([(entry.take(), entry.definition) for entry in due])
         slice_end = 0.0
         for entry in due:
             if time.monotonic() >= slice_end:  # let frames, acks and reads through meanwhile
@@ -201,6 +251,24 @@ class Scheduler:
                 slice_end = time.monotonic() + _SLICE
             entry.advance()
         await self._store.miss(missed, "worker offline")
+
+    def _send(self, runs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
+        """Dispatch ``runs``, one frame per worker; returns the ids of those whose worker is offline."""
+        by_worker: dict[str, list[Job]] = {}
+        for run, definition in runs:
+            by_worker.setdefault(run.worker, []).append(job_for(run, definition))
+        missed: list[int] = []
+        for worker, jobs in by_worker.items():
+            if not self._hub.dispatch(worker, jobs):
+                log.warning("%d slots of worker %s missed: worker offline", len(jobs), worker)
+                missed.extend(job.run_id for job in jobs)
+        return missed
+
+
+def _missed(entry: Entry, slot: datetime) -> Claim:
+    return Claim(
+        schedule=entry.definition.name, worker=entry.worker, slot=slot, state=RunState.MISSED, reason="server down"
+    )
 
 
 def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime) -> Entry:
@@ -225,5 +293,7 @@ def job_for(run: RunRecord, definition: ScheduleDef) -> Job:
         env=definition.env,
         cwd=definition.cwd,
         timeout_seconds=definition.timeout,
+        stop_signal=parse_signal(definition.stopsignal),
+        stop_wait_seconds=definition.stopwaitsecs,
         max_output_bytes=definition.max_output_bytes,
     )

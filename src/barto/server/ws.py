@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import barto
 from barto.protocol import (
     PROTOCOL_VERSION,
+    Accepted,
     Heartbeat,
     Hello,
     ProtocolError,
@@ -51,11 +52,11 @@ async def worker_endpoint(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     if session is not None:
-        await _serve(ws, state, session)
+        await _serve(ws, state, *session)
 
 
-async def _handshake(ws: WebSocket, state: ServerState) -> Session | None:
-    async with asyncio.timeout(state.config.peer_timeout_seconds):
+async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[int]] | None:
+    async with asyncio.timeout(state.config.peer_timeout):
         messages = decode_to_server(await _receive(ws))
     hello = messages[0] if len(messages) == 1 else None
     if not isinstance(hello, Hello):
@@ -67,7 +68,7 @@ async def _handshake(ws: WebSocket, state: ServerState) -> Session | None:
     if not state.hub.register(session):
         await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
         return None
-    return session
+    return session, hello.runs
 
 
 async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
@@ -76,19 +77,22 @@ async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
     await ws.close(_POLICY_VIOLATION, reason[:120])
 
 
-async def _serve(ws: WebSocket, state: ServerState, session: Session) -> None:
+async def _serve(ws: WebSocket, state: ServerState, session: Session, known: list[int]) -> None:
     config = state.config
-    await state.store.worker_connected(session.name, session.version, _host(session), session.id)
-    log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
-    welcome = Welcome(
-        protocol=PROTOCOL_VERSION,
-        server_version=barto.__version__,
-        session=session.id,
-        heartbeat_seconds=config.heartbeat_seconds,
-        timeout_seconds=config.peer_timeout_seconds,
-    )
-    session.send(welcome)
     try:
+        await state.store.worker_connected(session.name, session.version, _host(session), session.id)
+        await _reconcile(state, session, known)
+        session.ready = True
+        state.scheduler.wake()  # runs may be waiting for this worker
+        log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
+        welcome = Welcome(
+            protocol=PROTOCOL_VERSION,
+            server_version=barto.__version__,
+            session=session.id,
+            heartbeat_seconds=config.heartbeat_seconds,
+            timeout_seconds=config.peer_timeout,
+        )
+        session.send(welcome)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_read(ws, state, session))
             tg.create_task(_write(ws, session))
@@ -104,16 +108,28 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session) -> None:
         await asyncio.shield(state.store.worker_disconnected(session.name, session.id))
 
 
+async def _reconcile(state: ServerState, session: Session, known: list[int]) -> None:
+    """Settle the runs this worker should have but does not know (its hello lists those it has)."""
+    lost, missed = await state.store.reconcile(session.name, known, state.hub.unaccepted(session.name))
+    if lost or missed:
+        log.warning(
+            "worker %s: %d runs it no longer has are lost, %d it never received are missed", session.name, lost, missed
+        )
+
+
 async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
+    timeout = state.config.peer_timeout
     while True:
         try:
-            async with asyncio.timeout(state.config.peer_timeout_seconds):
+            async with asyncio.timeout(timeout):
                 frame = await _receive(ws)
         except TimeoutError:
-            raise _Silent(f"silent for {state.config.peer_timeout_seconds:g} s") from None
+            raise _Silent(f"silent for {timeout:g} s") from None
         for message in decode_to_server(frame):
             if isinstance(message, Hello):
                 raise ProtocolError("a second hello")
+            if isinstance(message, Accepted):
+                state.hub.accepted(session.name, message.run_ids)
             if not isinstance(message, Heartbeat):
                 state.ingest.put(session, message)
 

@@ -65,7 +65,7 @@ class Finished(TypedDict):
     reason: str | None
     exit_code: int | None
     signal: int | None
-    lines: int
+    lines: int | None  # None: count what was stored
     started_at: datetime
     finished_at: datetime
 

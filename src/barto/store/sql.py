@@ -9,7 +9,7 @@ from itertools import count, repeat
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
@@ -148,12 +148,78 @@ class Store:
         async with self._engine.begin() as conn:
             await conn.execute(delete(runs).where(future))
 
+    async def reconcile(self, worker: str, known: Sequence[int], unaccepted: set[int]) -> tuple[int, int]:
+        """Settle ``worker``'s runs at its hello, given the runs it still ``known``s.
+
+        A dispatched or running run it does not know is ``lost`` (its outbox is gone, or the
+        run was never its own); a run sent to it that it never accepted is ``missed``.
+        Returns (lost, missed).
+        """
+        active = (RunState.DISPATCHED.value, RunState.RUNNING.value)
+        query = select(runs.c.id).where(runs.c.worker == worker, runs.c.state.in_(active))
+        async with self._engine.begin() as conn:
+            gone = set((await conn.execute(query)).scalars()).difference(known)
+            lost = await _settle(conn, gone, active, RunState.LOST, "the worker no longer has this run")
+            missed = await _settle(
+                conn,
+                unaccepted.difference(known),
+                (RunState.PENDING.value,),
+                RunState.MISSED,
+                "worker disconnected before accepting",
+            )
+        return lost, missed
+
+    async def lose_absent(self, cutoff: datetime) -> int:
+        """Settle the runs of workers not seen since ``cutoff``: running ones become ``lost``,
+        ones still waiting for their worker's accept ``missed``. Returns how many."""
+        absent = select(workers.c.name).where(workers.c.connected.is_(False), workers.c.last_seen < cutoff)
+        now = datetime.now(UTC)
+        active = (RunState.DISPATCHED.value, RunState.RUNNING.value)
+        async with self._engine.begin() as conn:
+            lost = await conn.execute(
+                update(runs)
+                .where(runs.c.worker.in_(absent), runs.c.state.in_(active))
+                .values(state=RunState.LOST.value, reason="worker did not come back", finished_at=now)
+            )
+            missed = await conn.execute(
+                update(runs)
+                .where(runs.c.worker.in_(absent), runs.c.state == RunState.PENDING.value, runs.c.slot < cutoff)
+                .values(state=RunState.MISSED.value, reason="worker offline", finished_at=now)
+            )
+        return int(lost.rowcount) + int(missed.rowcount)
+
+    async def server_down(self, now: datetime) -> int:
+        """At start-up: claimed runs whose slot passed while no server ran become ``missed``.
+
+        A worker that did receive one reports it later, and its result replaces this.
+        """
+        values = {"state": RunState.MISSED.value, "reason": "server down", "finished_at": now}
+        where = and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now)
+        async with self._engine.begin() as conn:
+            return int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
+
+    async def last_slots(self) -> dict[tuple[str, str], datetime]:
+        """The latest slot with a run row, per (worker, schedule), of scheduled runs."""
+        query = (
+            select(runs.c.worker, runs.c.schedule, func.max(runs.c.slot))
+            .where(runs.c.trigger == "schedule")
+            .group_by(runs.c.worker, runs.c.schedule)
+        )
+        async with self._reader.connect() as conn:
+            return {(w, name): slot for w, name, slot in await conn.execute(query)}
+
     async def miss(self, run_ids: Sequence[int], reason: str) -> None:
         """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""
         if run_ids:
             values = {"state": RunState.MISSED.value, "reason": reason, "finished_at": datetime.now(UTC)}
             async with self._engine.begin() as conn:
                 await conn.execute(update(runs).where(_pending(run_ids)).values(**values))
+
+    async def cancel_pending(self, run_id: int) -> None:
+        """Record a run no worker has accepted yet as ``cancelled``."""
+        values = {"state": RunState.CANCELLED.value, "reason": "cancelled", "finished_at": datetime.now(UTC)}
+        async with self._engine.begin() as conn:
+            await conn.execute(update(runs).where(_pending([run_id])).values(**values))
 
     async def apply(self, batch: Batch) -> None:
         """Apply worker events in one transaction. Idempotent: resent events change nothing."""
@@ -272,6 +338,7 @@ _START = (
     )
     .values(state=RunState.RUNNING.value, started_at=bindparam("b_at"))
 )
+_STORED_LINES = select(func.max(run_output.c.seq)).where(run_output.c.run_id == runs.c.id).scalar_subquery()
 _FINISH = (
     update(runs)
     .where(runs.c.id == bindparam("b_run_id"))
@@ -280,12 +347,24 @@ _FINISH = (
         reason=bindparam("b_reason"),
         exit_code=bindparam("b_exit_code"),
         signal=bindparam("b_signal"),
-        lines=bindparam("b_lines"),
+        lines=func.coalesce(bindparam("b_lines", type_=runs.c.lines.type), _STORED_LINES, 0),
         started_at=func.coalesce(runs.c.started_at, bindparam("b_started_at", type_=runs.c.started_at.type)),
         finished_at=bindparam("b_finished_at"),
     )
 )
 _OLD_RUNS = select(runs.c.id).where(runs.c.created_at < bindparam("cutoff")).limit(bindparam("n"))
+
+
+async def _settle(conn: AsyncConnection, ids: set[int], states: Sequence[str], state: RunState, reason: str) -> int:
+    """Give runs ``ids`` still in one of ``states`` their final ``state``; returns how many."""
+    count = 0
+    values = {"state": state.value, "reason": reason, "finished_at": datetime.now(UTC)}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CLEANUP_BATCH):
+        chunk = ordered[start : start + _CLEANUP_BATCH]
+        where = and_(runs.c.id.in_(chunk), runs.c.state.in_(list(states)))
+        count += int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
+    return count
 
 
 def _pending(run_ids: Sequence[int]) -> ColumnElement[bool]:

@@ -1,8 +1,13 @@
-"""The worker's connection to the server: hello, heartbeats, dispatches in, events out, reconnects.
+"""The worker's link to the server: hello, heartbeats, dispatches in, events out, reconnects.
 
-Runs belong to the agent, not to a connection: a run keeps going when the connection drops and
-its events wait (in order) until the next connection sends them. Events leave the queue only
-once a send succeeded. (Issue 4 moves this queue into the SQLite outbox and deletes on ack.)
+Runs belong to the agent, not to a connection: a run keeps going when the connection drops,
+and its events wait in the outbox (on disk) until a connection delivers them and the server
+acknowledges them. The agent tries its server URLs in turn, forever by default, with capped
+exponential backoff and jitter between rounds.
+
+Stopping (SIGTERM) is a drain: every run is stopped as its schedule says (stop signal, wait,
+KILL) and reported ``cancelled``; the reports are saved, and sent if a server is reachable
+within :data:`_DELIVER_SECONDS`, else on the next start.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import platform
 import random
 import socket
 import ssl
-from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -23,29 +27,35 @@ from websockets.exceptions import WebSocketException
 
 import barto
 from barto.config import WorkerConfig
+from barto.model import StopReason
 from barto.protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     Accepted,
     Ack,
+    Cancel,
     Dispatch,
+    Finished,
     Heartbeat,
     Hello,
     HostInfo,
     Job,
     ProtocolError,
     Refused,
-    ToServer,
+    RunEvent,
     Welcome,
     decode_to_worker,
     encode,
     pack,
 )
 from barto.worker.executor import execute
+from barto.worker.outbox import Outbox
 
 log = logging.getLogger("barto.worker")
 
 _BACKOFF_CAP = 60.0
+_DELIVER_SECONDS = 5.0  # at shutdown, how long to wait for the server to acknowledge the last events
+_SESSION_ERRORS = (OSError, TimeoutError, WebSocketException, ProtocolError)
 
 
 class GaveUpError(Exception):
@@ -53,7 +63,7 @@ class GaveUpError(Exception):
 
 
 class SessionError(Exception):
-    """The server refused us or broke the protocol; the session ends and we reconnect."""
+    """The server refused us, broke the protocol or went silent; we reconnect."""
 
 
 def host_info() -> HostInfo:
@@ -70,59 +80,127 @@ def host_info() -> HostInfo:
     )
 
 
+class _Execution:
+    """A run being executed: its task and the future that asks it to stop."""
+
+    def __init__(self, task: asyncio.Task[None], request: asyncio.Future[StopReason]) -> None:
+        self.task = task
+        self.request = request
+
+    def stop(self, reason: StopReason) -> None:
+        if not self.request.done():
+            self.request.set_result(reason)
+
+
 class Agent:
     """One worker process's link to bartos and the runs it executes."""
 
-    def __init__(self, config: WorkerConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, config: WorkerConfig, env: Mapping[str, str], outbox: Outbox) -> None:
         self._config = config
         self._env = env
-        self._events: deque[ToServer] = deque()
-        self._has_events = asyncio.Event()
-        self._runs: asyncio.TaskGroup | None = None
+        self._outbox = outbox
+        self._executing: dict[int, _Execution] = {}
+        self._tasks: asyncio.TaskGroup | None = None
+        self._stopping = asyncio.Event()
+        self._connected = False
+
+    def stop(self) -> None:
+        """Begin a graceful stop (the first SIGTERM/SIGINT)."""
+        self._stopping.set()
 
     async def run(self) -> None:
-        """Connect, serve and reconnect until cancelled (or out of retries)."""
-        async with asyncio.TaskGroup() as runs:
-            self._runs = runs
-            await self._connect_forever()
+        """Connect, serve and reconnect until stopped (or out of retries)."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            keeper = tasks.create_task(self._outbox.keep())
+            link = tasks.create_task(self._connect_forever())
+            self._report_interrupted()
+            await self._stopping.wait()
+            await self._drain()
+            link.cancel()
+            keeper.cancel()
+
+    def _report_interrupted(self) -> None:
+        """Runs that were executing when a previous bartoc died: their processes went with it."""
+        now = datetime.now(UTC)
+        for run_id in self._outbox.interrupted:
+            log.warning("run %d was interrupted by the previous bartoc's death; reporting it lost", run_id)
+            self._emit(
+                Finished(
+                    run_id=run_id,
+                    started_at=now,
+                    finished_at=now,
+                    lines=None,
+                    exit_code=None,
+                    stopped=StopReason.RESTART,
+                    error="bartoc stopped while the run was going (killed or crashed)",
+                )
+            )
+
+    async def _drain(self) -> None:
+        """Stop every run, save their reports, and give the server a moment to take them."""
+        log.info("stopping: %d runs to stop", len(self._executing))
+        for execution in self._executing.values():
+            execution.stop(StopReason.SHUTDOWN)
+        if self._executing:
+            await asyncio.wait([e.task for e in self._executing.values()])
+        await self._outbox.flush()
+        if self._connected:
+            try:
+                async with asyncio.timeout(_DELIVER_SECONDS):
+                    await self._outbox.settled()
+            except TimeoutError:
+                log.warning("the server did not acknowledge every event; they are sent on the next start")
+
+    # -- connections -----------------------------------------------------------------------
 
     async def _connect_forever(self) -> None:
-        failures = 0
+        urls = self._config.bartos.worker_urls()
+        index = failures = 0
         while True:
-            welcomed = False
-            try:
-                welcomed = await self._session()
-            except (OSError, TimeoutError, WebSocketException, SessionError, ProtocolError) as error:
-                log.warning("connection to %s ended: %s", self._url, error)
-            failures = 0 if welcomed else failures + 1
+            welcomed = await self._try(urls[index])
+            if welcomed:
+                failures = 0
+                await asyncio.sleep(_backoff(0))
+                continue
+            failures += 1
             if self._config.retry_count > 0 and failures >= self._config.retry_count:
-                raise GaveUpError(f"gave up after {failures} failed connection attempts to {self._url}")
-            await asyncio.sleep(_backoff(failures))
+                raise GaveUpError(f"gave up after {failures} failed connection attempts to {', '.join(urls)}")
+            index = (index + 1) % len(urls)
+            if index == 0:  # every URL failed this round
+                await asyncio.sleep(_backoff(failures // len(urls)))
 
-    @property
-    def _url(self) -> str:
-        return self._config.bartos.url("ws", "/v1/ws/worker")
+    async def _try(self, url: str) -> bool:
+        """One session on ``url``; True if the server welcomed us (so the failure count resets)."""
+        try:
+            return await self._session(url)
+        except (*_SESSION_ERRORS, SessionError) as error:
+            log.warning("cannot connect to %s: %s", url, error)
+            return False
 
-    async def _session(self) -> bool:
-        """One connection. Returns True if the server welcomed us (so the failure count resets)."""
+    async def _session(self, url: str) -> bool:
         headers = {"Authorization": f"Bearer {self._config.bartos.api_key}"} if self._config.bartos.api_key else {}
         async with connect(
-            self._url,
+            url,
             additional_headers=headers,
             max_size=MAX_FRAME_BYTES,
             ping_interval=None,  # liveness is the protocol's heartbeat (docs/protocol.md)
             open_timeout=10,
+            close_timeout=2,
             ssl=self._ssl(),
         ) as ws:
             welcome = await self._handshake(ws)
-            log.info("connected to %s as %r (session %s)", self._url, self._config.name, welcome.session)
+            log.info("connected to %s as %r (session %s)", url, self._config.name, welcome.session)
+            self._connected = True
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._read(ws, welcome.timeout_seconds))
                     tg.create_task(self._write(ws))
                     tg.create_task(self._beat(ws, welcome.heartbeat_seconds))
-            except* (OSError, WebSocketException, SessionError, ProtocolError, TimeoutError) as group:
-                log.warning("session ended: %s", group.exceptions[0])
+            except* (*_SESSION_ERRORS, SessionError) as group:
+                log.warning("session with %s ended: %s", url, group.exceptions[0])
+            finally:
+                self._connected = False
             return True
 
     def _ssl(self) -> ssl.SSLContext | None:
@@ -135,7 +213,10 @@ class Agent:
         return context
 
     async def _handshake(self, ws: ClientConnection) -> Welcome:
-        hello = Hello(protocol=PROTOCOL_VERSION, name=self._config.name, version=barto.__version__, host=host_info())
+        runs = sorted(set(await self._outbox.known_runs()).union(self._executing))
+        hello = Hello(
+            protocol=PROTOCOL_VERSION, name=self._config.name, version=barto.__version__, host=host_info(), runs=runs
+        )
         await ws.send(encode(hello).decode())
         async with asyncio.timeout(10):
             messages = decode_to_worker(await ws.recv())
@@ -147,6 +228,7 @@ class Agent:
         return answer
 
     async def _read(self, ws: ClientConnection, timeout: float) -> None:
+        """Handle the server's frames; silence for ``timeout`` seconds means the link is dead."""
         while True:
             try:
                 async with asyncio.timeout(timeout):
@@ -154,51 +236,81 @@ class Agent:
             except TimeoutError:
                 raise SessionError(f"server silent for {timeout:g} s") from None
             for message in decode_to_worker(frame):
-                if isinstance(message, Dispatch):
-                    self._accept(message.jobs)
-                elif not isinstance(message, Ack | Heartbeat):  # acks drive the outbox (issue 4)
-                    raise SessionError(f"unexpected {type(message).__name__} during a session")
+                self._handle(message)
 
-    def _accept(self, jobs: list[Job]) -> None:
-        self.emit(Accepted(run_ids=[job.run_id for job in jobs]))
-        assert self._runs is not None  # set in run()
-        for job in jobs:
-            self._runs.create_task(self._execute(job))
-
-    async def _execute(self, job: Job) -> None:
-        log.debug("run %d (%s) starting", job.run_id, job.schedule)
-        finished = await execute(job, base_env=self._env, emit=self.emit, stop_wait=self._config.stop_wait_seconds)
-        log.info(
-            "run %d (%s) finished: exit %s signal %s", job.run_id, job.schedule, finished.exit_code, finished.signal
-        )
-
-    def emit(self, event: ToServer) -> None:
-        """Queue an event for the server; it is sent as soon as a connection is up."""
-        self._events.append(event)
-        self._has_events.set()
+    def _handle(self, message: object) -> None:
+        match message:
+            case Dispatch(jobs=jobs):
+                self._accept(jobs)
+            case Ack(eid=eid):
+                self._outbox.ack(eid)
+            case Cancel(run_id=run_id):
+                self._cancel(run_id)
+            case Heartbeat():
+                pass
+            case _:
+                raise SessionError(f"unexpected {type(message).__name__} during a session")
 
     async def _write(self, ws: ClientConnection) -> None:
-        """Send queued events in order, packed into as few frames as fit; drop them once sent."""
+        """Send saved events from the last acknowledged one on, packed into as few frames as fit."""
+        after = self._outbox.acked
         while True:
-            await self._has_events.wait()
-            self._has_events.clear()
-            encoded = [encode(event) for event in self._events]
-            for frame, count in pack(encoded):
+            items = await self._outbox.after(after)
+            for frame, _ in pack([body for _, body in items]):
                 await ws.send(frame.decode())
-                for _ in range(count):
-                    self._events.popleft()
+            after = items[-1][0]
 
     async def _beat(self, ws: ClientConnection, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             await ws.send(encode(Heartbeat(ts=datetime.now(UTC))).decode())
 
+    # -- runs ------------------------------------------------------------------------------
 
-def _backoff(failures: int) -> float:
-    """Capped exponential backoff with full jitter: 0 after a good session, then up to 1, 2, 4 ... 60 s."""
-    if failures == 0:
-        return 0.2
-    return random.uniform(0.5, min(_BACKOFF_CAP, 2.0 ** (failures - 1)))
+    def _accept(self, jobs: list[Job]) -> None:
+        fresh = [job for job in jobs if job.run_id not in self._executing]
+        if self._stopping.is_set() or not fresh:
+            return  # the server accounts for runs a stopping worker did not accept
+        self._emit(Accepted(run_ids=[job.run_id for job in fresh]))
+        assert self._tasks is not None  # set in run()
+        loop = asyncio.get_running_loop()
+        for job in fresh:
+            request: asyncio.Future[StopReason] = loop.create_future()
+            task = self._tasks.create_task(self._execute(job, request))
+            self._executing[job.run_id] = _Execution(task, request)
+
+    async def _execute(self, job: Job, request: asyncio.Future[StopReason]) -> None:
+        log.debug("run %d (%s) starting", job.run_id, job.schedule)
+        try:
+            finished = await execute(job, base_env=self._env, emit=self._emit, request=request)
+        finally:
+            del self._executing[job.run_id]
+        log.info(
+            "run %d (%s) finished: exit %s signal %s%s",
+            job.run_id,
+            job.schedule,
+            finished.exit_code,
+            finished.signal,
+            f" ({finished.stopped})" if finished.stopped else "",
+        )
+
+    def _cancel(self, run_id: int) -> None:
+        execution = self._executing.get(run_id)
+        if execution is None:
+            log.info("cancel of run %d: not running here", run_id)
+            return
+        log.info("cancelling run %d", run_id)
+        execution.stop(StopReason.CANCEL)
+
+    def _emit(self, event: RunEvent) -> None:
+        self._outbox.add(event)
+
+
+def _backoff(rounds: int) -> float:
+    """Capped exponential backoff with full jitter: 0.2 s after a good session, then up to 1, 2, 4 ... 60 s."""
+    if rounds == 0:
+        return random.uniform(0.1, 0.3)
+    return random.uniform(0.5, min(_BACKOFF_CAP, 2.0 ** (rounds - 1)))
 
 
 def environment() -> dict[str, str]:

@@ -1,25 +1,25 @@
 """Executing one dispatched run: its commands in order, through the shell, with output events.
 
-Like barto, every command runs even if an earlier one failed; a timeout ends the whole run.
-The run's exit code is that of the first command that failed (0 when none did).
+Like barto, every command runs even if an earlier one failed; a timeout, a cancel or the
+worker's shutdown ends the whole run. The run's exit code is that of the first command that
+failed (0 when none did).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from barto.model import Stream
-from barto.protocol import MAX_FRAME_BYTES, Finished, Job, Output, Started, ToServer
+from barto.protocol import MAX_FRAME_BYTES, Finished, Job, Output, RunEvent, Started
 from barto.worker.bound import OutputBound, marker
-from barto.worker.process import CommandResult, run_command
+from barto.worker.process import CommandResult, StopPlan, StopRequest, run_command, stop_after
 
 # The worker's own settings and secrets never reach a job.
 _PRIVATE_PREFIXES = ("BARTOC_", "BARTOS_", "BARTO_CLI_")
 
-Emit = Callable[[ToServer], None]
+Emit = Callable[[RunEvent], None]
 
 
 def shell(env: Mapping[str, str]) -> str:
@@ -100,32 +100,42 @@ class _Run:
             self.seq += len(chunk)
 
 
-async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, stop_wait: float) -> Finished:
-    """Run ``job`` and emit Started, Output... and Finished (which is also returned)."""
+async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, request: StopRequest) -> Finished:
+    """Run ``job`` and emit Started, Output... and Finished (which is also returned).
+
+    Resolving ``request`` stops the run (its current command's process group, and the commands
+    not yet started) and says why; the job's timeout resolves it with ``timeout``.
+    """
     run = _Run(job.run_id, emit, job.max_output_bytes)
-    env = job_env(base_env, job)
-    argv0 = shell(base_env)
-    deadline = None if job.timeout_seconds is None else time.monotonic() + job.timeout_seconds
-    failure: CommandResult | None = None
-    for cmd in job.cmds:
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-        result = await run_command(
-            [argv0, "-c", cmd],
-            env=env,
-            cwd=job.cwd,
-            sink=run.lines,
-            timeout=left,
-            stop_wait=stop_wait,
-            spawned=run.spawned,
-        )
-        if failure is None and result.exit_code != 0:
-            failure = result
-        if result.timed_out:
-            break
+    timer = stop_after(request, job.timeout_seconds)
+    try:
+        failure = await _commands(job, run, base_env, request)
+    finally:
+        if timer is not None:
+            timer.cancel()
     run.close()
     finished = _finished(run, failure)
     emit(finished)
     return finished
+
+
+async def _commands(job: Job, run: _Run, base_env: Mapping[str, str], request: StopRequest) -> CommandResult | None:
+    """Run the commands in order until one is stopped; returns the first failure, if any."""
+    env = job_env(base_env, job)
+    argv = [shell(base_env), "-c"]
+    plan = StopPlan(signum=job.stop_signal, grace=job.stop_wait_seconds)
+    failure: CommandResult | None = None
+    for cmd in job.cmds:
+        if request.done():
+            return failure or CommandResult(exit_code=None, stopped=request.result())
+        result = await run_command(
+            [*argv, cmd], env=env, cwd=job.cwd, sink=run.lines, plan=plan, request=request, spawned=run.spawned
+        )
+        if failure is None and (result.exit_code != 0 or result.stopped):
+            failure = result
+        if result.stopped:
+            break
+    return failure
 
 
 def _finished(run: _Run, failure: CommandResult | None) -> Finished:
@@ -138,6 +148,6 @@ def _finished(run: _Run, failure: CommandResult | None) -> Finished:
         lines=run.seq,
         exit_code=outcome.exit_code,
         signal=outcome.signal,
-        timed_out=outcome.timed_out,
+        stopped=outcome.stopped,
         error=outcome.error,
     )

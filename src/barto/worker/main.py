@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from barto import __version__, logs, runner
 from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.worker.agent import Agent, GaveUpError
+from barto.worker.outbox import Outbox, OutboxError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("barto.worker")
@@ -45,15 +47,24 @@ def _main(
     log_file = tracing_absolute_path or data_home(os.environ) / "bartoc" / "logs" / "bartoc.log"
     logs.setup(verbose=config.verbose, quiet=config.quiet, to_stderr=config.enable_std_output, file=log_file)
     try:
-        runner.run(lambda _register: _serve(config))
+        outbox = Outbox.open(config.outbox_path(os.environ))
+    except OutboxError as error:
+        typer.echo(f"bartoc: error: {error}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        runner.run(lambda register: _serve(config, outbox, register))
     except* GaveUpError as group:
         typer.echo(f"bartoc: error: {group.exceptions[0]}", err=True)
         raise typer.Exit(1) from None
+    finally:
+        outbox.close()
 
 
-async def _serve(config: WorkerConfig) -> None:
+async def _serve(config: WorkerConfig, outbox: Outbox, register: Callable[[runner.Stop], None]) -> None:
     log.info("bartoc %s starting as %r", __version__, config.name)
-    await Agent(config, dict(os.environ)).run()
+    agent = Agent(config, dict(os.environ), outbox)
+    register(agent.stop)
+    await agent.run()
 
 
 def main() -> None:

@@ -19,11 +19,11 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
-from barto.model import Stream
+from barto.model import StopReason, Stream
 
 log = logging.getLogger("barto.worker.process")
 
@@ -35,6 +35,15 @@ _POLL_EXIT = 0.05  # seconds between exit checks where pidfds are unavailable
 LineSink = Callable[[Stream, Sequence[str]], None]
 # Called once the process exists (a run is "running" from then, not from when we meant to start it).
 SpawnHook = Callable[[], None]
+# Resolves when someone asks for the command to be stopped (cancel, shutdown), with the reason.
+StopRequest = asyncio.Future[StopReason]
+
+
+class StopPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """How to stop a process group: ``signum`` to all of it, ``grace`` seconds, then KILL."""
+
+    signum: int = signal.SIGTERM
+    grace: float = 10.0
 
 
 class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,7 +51,7 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
 
     exit_code: int | None
     signal: int | None = None
-    timed_out: bool = False
+    stopped: StopReason | None = None  # why we stopped it, if we did
     error: str | None = None
 
 
@@ -190,14 +199,15 @@ async def run_command(
     env: Mapping[str, str],
     cwd: str | None,
     sink: LineSink,
-    timeout: float | None,
-    stop_wait: float,
+    plan: StopPlan,
+    request: StopRequest | None = None,
     spawned: SpawnHook = lambda: None,
 ) -> CommandResult:
-    """Run ``argv`` to completion (or to ``timeout`` seconds, then stop it) and report how it ended.
+    """Run ``argv`` to completion and report how it ended.
 
-    Cancelling this coroutine stops the whole process group (TERM, ``stop_wait``, KILL) before
-    the cancellation propagates: a child never outlives its run.
+    When ``request`` resolves (a timeout, see :func:`stop_after`; a cancel; a shutdown), the
+    whole process group is stopped as ``plan`` says. Cancelling this coroutine stops it the
+    same way before the cancellation propagates: a child never outlives its run.
     """
     try:
         proc = await _spawn(argv, env, cwd)
@@ -206,13 +216,13 @@ async def run_command(
     spawned()
     child = _Child(proc, sink)
     try:
-        timed_out = await _wait(child, timeout, stop_wait)
-        await _drain(child, stop_wait)
+        stopped = await _wait(child, request, plan)
+        await _drain(child, plan.grace)
     finally:
         if proc.returncode is None:
-            await asyncio.shield(stop(child, stop_wait))
+            await asyncio.shield(stop(child, plan))
         child.close()
-    return _result(proc.returncode, timed_out)
+    return _result(proc.returncode, stopped)
 
 
 async def _spawn(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> subprocess.Popen[bytes]:
@@ -249,22 +259,36 @@ def _kill_spawned(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:
     proc.communicate()  # reaps it; KILL cannot be ignored, so this returns at once
 
 
-def _result(returncode: int | None, timed_out: bool) -> CommandResult:
+def _result(returncode: int | None, stopped: StopReason | None) -> CommandResult:
     assert returncode is not None  # the process has been waited for
     if returncode < 0:
-        return CommandResult(exit_code=None, signal=-returncode, timed_out=timed_out)
-    return CommandResult(exit_code=returncode, timed_out=timed_out)
+        return CommandResult(exit_code=None, signal=-returncode, stopped=stopped)
+    return CommandResult(exit_code=returncode, stopped=stopped)
 
 
-async def _wait(child: _Child, timeout: float | None, stop_wait: float) -> bool:
-    """Wait for the exit; on timeout stop the group. Returns whether the timeout hit."""
-    try:
-        async with asyncio.timeout(timeout):
-            await asyncio.shield(child.exited)
-        return False
-    except TimeoutError:
-        await stop(child, stop_wait)
-        return True
+async def _wait(child: _Child, request: StopRequest | None, plan: StopPlan) -> StopReason | None:
+    """Wait for the exit or a stop request; on the latter stop the group and say why."""
+    waiters: list[asyncio.Future[Any]] = [child.exited] if request is None else [child.exited, request]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if child.exited.done() or request is None:
+        return None
+    await stop(child, plan)
+    return request.result()
+
+
+def stop_after(request: StopRequest, seconds: float | None) -> asyncio.TimerHandle | None:
+    """Resolve ``request`` with :attr:`StopReason.TIMEOUT` after ``seconds`` (never if None).
+
+    Whoever resolves it first wins (a cancel before the timeout stays a cancel).
+    """
+    if seconds is None:
+        return None
+    return asyncio.get_running_loop().call_later(seconds, _resolve, request, StopReason.TIMEOUT)
+
+
+def _resolve(request: StopRequest, reason: StopReason) -> None:
+    if not request.done():
+        request.set_result(reason)
 
 
 async def _drain(child: _Child, grace: float) -> None:
@@ -276,11 +300,11 @@ async def _drain(child: _Child, grace: float) -> None:
         await asyncio.wait(left, timeout=grace)
 
 
-async def stop(child: _Child, grace: float) -> None:
-    """TERM the process group, wait ``grace`` seconds, then KILL it; returns once reaped."""
-    child.signal(signal.SIGTERM)
+async def stop(child: _Child, plan: StopPlan) -> None:
+    """Signal the process group, wait ``plan.grace`` seconds, then KILL it; returns once reaped."""
+    child.signal(plan.signum)
     try:
-        async with asyncio.timeout(grace):
+        async with asyncio.timeout(plan.grace):
             await asyncio.shield(child.exited)
     except TimeoutError:
         child.signal(signal.SIGKILL)

@@ -1,0 +1,245 @@
+"""The worker's outbox: every run event is on disk before it is sent, and leaves only when acked.
+
+Events are numbered by ``eid`` (growing forever, across restarts: SQLite's AUTOINCREMENT never
+reuses a number). :meth:`Outbox.add` numbers and encodes an event at once; a writer task saves
+what piled up in one transaction (so a thousand lines cost one commit) and only then offers the
+events to the sender. The server acknowledges "committed up to eid N"; rows up to N are then
+deleted. After a reconnect the sender starts again from the last acknowledged eid, so anything
+in flight when the link broke is sent again; the server ignores what it already has.
+
+Memory stays bounded: recently saved events are kept for the sender up to :data:`_CACHE_BYTES`;
+older unacknowledged ones are read back from the file in pages. The file also remembers which
+runs were executing (table ``active``), so that a worker killed mid-run reports them as lost
+when it starts again instead of leaving them ``running`` forever.
+
+All SQLite work happens on one dedicated thread: ordered, and never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from barto.protocol import Accepted, Finished, RunEvent, encode
+
+_CACHE_BYTES = 8 * 1024 * 1024  # saved, unacknowledged events kept in memory for the sender
+_PAGE_BYTES = 1024 * 1024  # at most this much is handed to the sender at once
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (eid INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS active (run_id INTEGER PRIMARY KEY);
+"""
+
+T = TypeVar("T")
+Item = tuple[int, bytes]  # (eid, encoded event)
+
+
+class OutboxError(Exception):
+    """The outbox file cannot be used (locked by another bartoc, unreadable, not SQLite)."""
+
+
+class _Unsaved(msgspec.Struct):
+    """Events numbered and encoded but not yet on disk, with what they do to ``active``."""
+
+    rows: list[tuple[int, int, bytes]] = msgspec.field(default_factory=list)
+    began: list[int] = msgspec.field(default_factory=list)
+    ended: list[int] = msgspec.field(default_factory=list)
+
+
+class Outbox:
+    """One bartoc's outbox file. Use :meth:`open`; the loop-side methods are not thread-safe."""
+
+    def __init__(self, db: sqlite3.Connection, lock: int, next_eid: int, interrupted: list[int]) -> None:
+        self._db = db
+        self._lock = lock
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._next = next_eid
+        self._unsaved = _Unsaved()
+        self._saved = next_eid - 1  # every eid up to this one is on disk
+        self._acked = 0  # the server has committed everything up to here
+        self._deleted = 0
+        self._cache: list[Item] = []  # saved and not acknowledged, contiguous eids
+        self._cache_bytes = 0
+        self._changed = asyncio.Event()
+        self._saved_more = asyncio.Event()
+        self._acked_more = asyncio.Event()
+        self.interrupted = interrupted  # runs that were executing when the previous process died
+
+    @classmethod
+    def open(cls, path: Path) -> Outbox:
+        """Open (or create) the outbox at ``path``, locked against a second bartoc.
+
+        Raises:
+            OutboxError: when another process holds it or it is not a usable SQLite file.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _lock(path)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+            next_eid = _next_eid(db)
+            interrupted = [row[0] for row in db.execute("SELECT run_id FROM active ORDER BY run_id")]
+        except sqlite3.Error as error:
+            os.close(lock)
+            raise OutboxError(f"outbox {path}: {error}") from None
+        return cls(db, lock, next_eid, interrupted)
+
+    def close(self) -> None:
+        """Finish pending I/O and release the file."""
+        self._io.shutdown(wait=True)
+        self._db.close()
+        os.close(self._lock)
+
+    # -- the loop side ---------------------------------------------------------------------
+
+    def add(self, event: RunEvent) -> None:
+        """Number ``event`` and queue it for saving (then sending)."""
+        eid, self._next = self._next, self._next + 1
+        body = encode(msgspec.structs.replace(event, eid=eid))
+        run_id = 0 if isinstance(event, Accepted) else event.run_id
+        self._unsaved.rows.append((eid, run_id, body))
+        if isinstance(event, Accepted):
+            self._unsaved.began.extend(event.run_ids)
+        elif isinstance(event, Finished):
+            self._unsaved.ended.append(event.run_id)
+        self._changed.set()
+
+    def ack(self, eid: int) -> None:
+        """The server has committed every event up to ``eid``."""
+        if eid <= self._acked:
+            return
+        self._acked = eid
+        cut = 0
+        while cut < len(self._cache) and self._cache[cut][0] <= eid:
+            self._cache_bytes -= len(self._cache[cut][1])
+            cut += 1
+        del self._cache[:cut]
+        self._changed.set()
+        self._acked_more.set()
+
+    @property
+    def acked(self) -> int:
+        """The highest eid the server has committed (0 before the first ack)."""
+        return self._acked
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be saved and everything saved has been acknowledged."""
+        return not self._unsaved.rows and self._acked >= self._saved
+
+    async def settled(self) -> None:
+        """Return once everything added so far has been saved and acknowledged."""
+        await self.flush()
+        while not self.idle:
+            self._acked_more.clear()
+            await self._acked_more.wait()
+
+    async def keep(self) -> None:
+        """The writer: save what was added, delete what was acknowledged; until cancelled."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Save what was added and delete what was acknowledged, now."""
+        unsaved, self._unsaved = self._unsaved, _Unsaved()
+        acked = self._acked
+        await self._call(self._write, unsaved, acked if acked > self._deleted else 0)
+        self._deleted = max(self._deleted, acked)
+        if unsaved.rows:
+            self._remember(unsaved.rows)
+            self._saved = unsaved.rows[-1][0]
+            self._saved_more.set()
+
+    def _remember(self, rows: list[tuple[int, int, bytes]]) -> None:
+        """Keep saved events in memory for the sender, dropping the oldest beyond the budget.
+
+        Saved eids are contiguous and only the front is ever dropped, so the cache stays a
+        contiguous run of eids ending at the last one saved.
+        """
+        fresh = [(eid, body) for eid, _, body in rows if eid > self._acked]
+        self._cache.extend(fresh)
+        self._cache_bytes += sum(len(body) for _, body in fresh)
+        cut = 0
+        while self._cache_bytes > _CACHE_BYTES and cut < len(self._cache) - 1:
+            self._cache_bytes -= len(self._cache[cut][1])
+            cut += 1
+        del self._cache[:cut]
+
+    async def after(self, eid: int) -> list[Item]:
+        """Saved events numbered above ``eid``, in order (at least one; waits for it)."""
+        while self._saved <= eid:
+            self._saved_more.clear()
+            await self._saved_more.wait()
+        if self._cache and self._cache[0][0] <= eid + 1 <= self._cache[-1][0]:
+            return _page(self._cache[eid + 1 - self._cache[0][0] :])
+        return await self._call(self._read, eid)
+
+    async def known_runs(self) -> list[int]:
+        """Runs this outbox still knows: executing, or with events not yet acknowledged."""
+        unsaved = [run_id for _, run_id, _ in self._unsaved.rows if run_id] + self._unsaved.began
+        on_disk = await self._call(self._runs)
+        return sorted(set(on_disk).union(unsaved))
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    # -- the I/O thread --------------------------------------------------------------------
+
+    def _write(self, unsaved: _Unsaved, acked: int) -> None:
+        with self._db:  # one transaction
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO events (eid, run_id, body) VALUES (?, ?, ?)", unsaved.rows)
+            self._db.executemany("INSERT OR IGNORE INTO active (run_id) VALUES (?)", [(r,) for r in unsaved.began])
+            self._db.executemany("DELETE FROM active WHERE run_id = ?", [(r,) for r in unsaved.ended])
+            if acked:
+                self._db.execute("DELETE FROM events WHERE eid <= ?", (acked,))
+
+    def _read(self, eid: int) -> list[Item]:
+        rows: list[Item] = []
+        size = 0
+        for row in self._db.execute("SELECT eid, body FROM events WHERE eid > ? ORDER BY eid", (eid,)):
+            rows.append(row)
+            size += len(row[1])
+            if size >= _PAGE_BYTES:
+                break
+        return rows
+
+    def _runs(self) -> list[int]:
+        query = "SELECT run_id FROM active UNION SELECT DISTINCT run_id FROM events WHERE run_id != 0"
+        return [row[0] for row in self._db.execute(query)]
+
+
+def _page(items: list[Item]) -> list[Item]:
+    """The first items of ``items`` up to :data:`_PAGE_BYTES` (at least one)."""
+    size = 0
+    for i, (_, body) in enumerate(items):
+        size += len(body)
+        if size >= _PAGE_BYTES:
+            return items[: i + 1]
+    return items
+
+
+def _next_eid(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return (row[0] if row else 0) + 1
+
+
+def _lock(path: Path) -> int:
+    """An exclusive lock on ``path``.lock, held for the life of the process."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutboxError(f"outbox {path} is in use by another bartoc (each worker needs its own -r file)") from None
+    return fd
