@@ -119,7 +119,7 @@ async def _gone(store: Store, run_id: int) -> bool:
 
 
 def _drain(session: Session) -> list[object]:
-    messages = []
+    messages: list[object] = []
     while not session.outbound.empty():
         messages.append(session.outbound.get_nowait())
     return messages

@@ -87,7 +87,7 @@ async def test_a_runaway_job_keeps_its_head_and_tail_with_a_marker_between() -> 
     finished = await execute(run, base_env={"PATH": os.environ["PATH"]}, emit=events.append, request=request())
     outputs = [e for e in events if isinstance(e, Output)]
     numbered = [(o.seq + i, o.stream, line) for o in outputs for i, line in enumerate(o.lines)]
-    assert [n for n, _, _ in numbered] == list(range(1, finished.lines + 1))  # contiguous, marker included
+    assert [n for n, _, _ in numbered] == list(range(1, (finished.lines or 0) + 1))  # contiguous, marker included
     texts = [line for _, _, line in numbered]
     (marker_at,) = [i for i, text in enumerate(texts) if text.startswith("[barto: ")]
     dropped = int(texts[marker_at].split()[1])
