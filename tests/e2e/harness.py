@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,6 +45,7 @@ class Barto:
         self.root = root
         self.port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BARTO")},
             "HOME": str(root),
@@ -52,30 +55,52 @@ class Barto:
         }
         (root / "barto-cli.toml").write_text(f"[bartos]\nhost = '127.0.0.1'\nport = {self.port}\n")
 
-    def server_config(self, schedules: str) -> Path:
-        """Write bartos.toml with ``schedules`` (TOML text) and return its path."""
+    @property
+    def db_path(self) -> Path:
+        """The server's SQLite database."""
+        return self.root / "b.db"
+
+    def server_config(self, schedules: str, settings: str = "") -> Path:
+        """Write bartos.toml with top-level ``settings`` and ``schedules`` (TOML text); return its path."""
         path = self.root / "bartos.toml"
         head = (
-            "heartbeat_seconds = 1\npeer_timeout_seconds = 5\n"
-            f"[actix]\nip = '127.0.0.1'\nport = {self.port}\n[database]\nurl = 'sqlite:///{self.root}/b.db'\n"
+            f"heartbeat_seconds = 1\n{settings}\n"
+            f"[actix]\nip = '127.0.0.1'\nport = {self.port}\n[database]\nurl = 'sqlite:///{self.db_path}'\n"
         )
         path.write_text(head + schedules)
         return path
 
-    def start_server(self, schedules: str) -> None:
-        """Start bartos and wait until it answers /healthz."""
-        config = self.server_config(schedules)
-        self._spawn("bartos", "-c", str(config), "-t", str(self.root / "bartos.log"))
-        wait_for(self._healthy, 20, "bartos to answer /healthz")
+    def start_server(self, schedules: str | None = None, settings: str = "") -> None:
+        """Start bartos (with the last config written when ``schedules`` is None) and wait for /healthz."""
+        config = self.root / "bartos.toml" if schedules is None else self.server_config(schedules, settings)
+        self._spawn("bartos", "-c", str(config), "-t", str(self.root / "bartos.log"), name="bartos")
+        wait_for(lambda: self._alive("bartos") and self._healthy(), 20, "bartos to answer /healthz")
 
-    def start_worker(self, name: str, **extra_env: str) -> None:
-        """Start a bartoc named ``name`` and wait until the server lists it as connected."""
+    def start_worker(self, name: str, *, port: int | None = None, wait: bool = True, **extra_env: str) -> None:
+        """Start a bartoc named ``name`` (connecting to ``port``, the server's by default); by default
+        wait until the server lists it as connected."""
         path = self.root / f"{name}.toml"
-        path.write_text(f"name = '{name}'\n[bartos]\nhost = '127.0.0.1'\nport = {self.port}\n")
-        self._spawn("bartoc", "-c", str(path), "-t", str(self.root / f"{name}.log"), env=extra_env)
-        wait_for(lambda: any(c["name"] == name and c["connected"] for c in self.cli_json("clients")), 20, name)
+        path.write_text(f"name = '{name}'\n[bartos]\nhost = '127.0.0.1'\nport = {port or self.port}\n")
+        self._spawn("bartoc", "-c", str(path), "-t", str(self.root / f"{name}.log"), env=extra_env, name=name)
+        if wait:
+            self.wait_connected(name)
 
-    def _spawn(self, program: str, *args: str, env: dict[str, str] | None = None) -> None:
+    def wait_connected(self, name: str, timeout: float = 20) -> None:
+        """Wait until the server lists ``name`` as connected."""
+        wait_for(lambda: any(c["name"] == name and c["connected"] for c in self.cli_json("clients")), timeout, name)
+
+    def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Send ``signum`` to the named process ("bartos" or a worker name) and wait for it to end."""
+        proc = self.named.pop(name)
+        proc.send_signal(signum)
+        proc.wait(30)
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a query on the server's database, read directly (what is stored, not what the API says)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)) as db:
+            return db.execute(sql, params).fetchall()
+
+    def _spawn(self, program: str, *args: str, env: dict[str, str] | None = None, name: str = "") -> None:
         proc = subprocess.Popen(
             [str(BIN / program), *args],
             env={**self.env, **(env or {})},
@@ -83,6 +108,16 @@ class Barto:
             stderr=subprocess.PIPE,
         )
         self.procs.append(proc)
+        if name:
+            self.named[name] = proc
+
+    def _alive(self, name: str) -> bool:
+        """Whether the named process still runs; fails the test at once (with its stderr) if not."""
+        proc = self.named[name]
+        if proc.poll() is not None:
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"{name} exited with status {proc.returncode}: {stderr}")
+        return True
 
     def _healthy(self) -> bool:
         try:

@@ -26,7 +26,7 @@ _STOPPED = {
     StopReason.TIMEOUT: (RunState.TIMED_OUT, "timeout"),
     StopReason.CANCEL: (RunState.CANCELLED, "cancelled"),
     StopReason.SHUTDOWN: (RunState.CANCELLED, "worker shutdown"),
-    StopReason.RESTART: (RunState.LOST, "worker restarted"),
+    StopReason.RESTART: (RunState.LOST, "worker restarted while the run was going"),
 }
 
 

@@ -82,9 +82,6 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
     try:
         await state.store.worker_connected(session.name, session.version, _host(session), session.id)
         await _reconcile(state, session, known)
-        session.ready = True
-        state.scheduler.wake()  # runs may be waiting for this worker
-        log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
         welcome = Welcome(
             protocol=PROTOCOL_VERSION,
             server_version=barto.__version__,
@@ -92,7 +89,10 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
             heartbeat_seconds=config.heartbeat_seconds,
             timeout_seconds=config.peer_timeout,
         )
-        session.send(welcome)
+        await ws.send_text(encode(welcome).decode())  # alone in its frame, before any dispatch
+        session.ready = True
+        state.scheduler.wake()  # runs may be waiting for this worker
+        log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_read(ws, state, session))
             tg.create_task(_write(ws, session))

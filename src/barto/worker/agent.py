@@ -133,7 +133,6 @@ class Agent:
                     lines=None,
                     exit_code=None,
                     stopped=StopReason.RESTART,
-                    error="bartoc stopped while the run was going (killed or crashed)",
                 )
             )
 
@@ -307,10 +306,13 @@ class Agent:
 
 
 def _backoff(rounds: int) -> float:
-    """Capped exponential backoff with full jitter: 0.2 s after a good session, then up to 1, 2, 4 ... 60 s."""
+    """Capped exponential backoff with jitter: ~0.2 s after a good session, then 1, 1.5, 2.3 ... 60 s
+    (each between half and all of that). A gentle factor: a restarting server is back in seconds,
+    and the jitter already keeps a fleet from reconnecting in step."""
     if rounds == 0:
         return random.uniform(0.1, 0.3)
-    return random.uniform(0.5, min(_BACKOFF_CAP, 2.0 ** (rounds - 1)))
+    ceiling = min(_BACKOFF_CAP, 1.5 ** (rounds - 1))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 def environment() -> dict[str, str]:
