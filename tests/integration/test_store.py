@@ -154,3 +154,84 @@ def test_the_query_gate_refuses_anything_but_one_select(sql: str, why: str) -> N
 def test_the_query_gate_ignores_words_in_strings_and_comments() -> None:
     sql = "SELECT data FROM output WHERE data = 'please delete; me' -- drop it\n;"
     assert check_select(sql) == "SELECT data FROM output WHERE data = 'please delete; me' -- drop it"
+
+
+async def accept(store: Store, *run_ids: int, start: bool = False) -> None:
+    now = datetime.now(UTC)
+    await store.apply(Batch(accepted=[{"run_id": i, "at": now, "session": SESSION} for i in run_ids]))
+    if start:
+        await store.apply(Batch(started=[{"run_id": i, "at": now} for i in run_ids]))
+
+
+async def states(store: Store, *run_ids: int) -> list[tuple[str, str | None]]:
+    runs = [await store.run(i) for i in run_ids]
+    return [(r.state.value, r.reason) for r in runs if r is not None]
+
+
+async def test_reconcile_settles_what_the_worker_does_not_know(store: Store) -> None:
+    known, forgotten, never_sent, unaccepted, other = [
+        await claim_one(store, name) for name in ("known", "forgotten", "never", "unaccepted", "other")
+    ]
+    await accept(store, known, start=True)
+    await accept(store, forgotten)
+    (elsewhere,) = await store.claim([Claim(schedule="x", worker="w2", slot=SLOT)])
+    await accept(store, elsewhere.id)
+    lost, missed = await store.reconcile("w", [known, unaccepted], {never_sent, unaccepted})
+    assert (lost, missed) == (1, 1)
+    assert await states(store, known, forgotten, never_sent, unaccepted, other, elsewhere.id) == [
+        ("running", None),
+        ("lost", "the worker no longer has this run"),
+        ("missed", "dispatch not received"),
+        ("pending", None),  # the worker has it: its Accepted is on the way
+        ("pending", None),  # never sent to this worker: not reconcile's business
+        ("dispatched", None),  # another worker's
+    ]
+
+
+async def test_runs_of_a_worker_gone_past_the_cutoff_are_lost(store: Store) -> None:
+    host = {"hostname": "h"}
+    await store.worker_connected("w", "0.1", host, SESSION)
+    await store.worker_connected("here", "0.1", host, SESSION)
+    await store.worker_disconnected("w", SESSION)
+    running, waiting = await claim_one(store, "a"), await claim_one(store, "b")
+    (present,) = await store.claim([Claim(schedule="c", worker="here", slot=SLOT)])
+    await accept(store, running, present.id, start=True)
+    assert await store.lose_absent(datetime.now(UTC) - timedelta(minutes=1)) == 0  # gone only just now
+    assert await store.lose_absent(datetime.now(UTC) + timedelta(seconds=1)) == 2
+    assert await states(store, running, waiting, present.id) == [
+        ("lost", "worker did not come back"),
+        ("missed", "worker offline"),
+        ("running", None),  # its worker is connected
+    ]
+
+
+async def test_server_down_misses_claims_whose_slot_passed(store: Store) -> None:
+    now = datetime.now(UTC)
+    passed, future = (
+        await claim_one(store, "a", now - timedelta(seconds=5)),
+        await claim_one(store, "b", now + timedelta(1)),
+    )
+    assert await store.server_down(now) == 1
+    assert await states(store, passed, future) == [("missed", "server down"), ("pending", None)]
+    await store.apply(finished(passed, lines=0))  # the worker had it after all: a late result wins
+    assert await states(store, passed) == [("succeeded", None)]
+
+
+async def test_last_slots_are_per_worker_and_schedule_and_ignore_manual_runs(store: Store) -> None:
+    later = SLOT + timedelta(minutes=1)
+    await store.claim([Claim(schedule="a", worker="w", slot=SLOT), Claim(schedule="a", worker="w", slot=later)])
+    await store.claim([Claim(schedule="a", worker="w", slot=later + timedelta(hours=1), trigger="manual")])
+    await store.claim([Claim(schedule="a", worker="v", slot=SLOT)])
+    assert await store.last_slots() == {("w", "a"): later, ("v", "a"): SLOT}
+
+
+async def test_cancel_pending_and_a_finish_without_a_line_count(store: Store) -> None:
+    waiting, interrupted = await claim_one(store, "a"), await claim_one(store, "b")
+    await store.cancel_pending(waiting)
+    assert await states(store, waiting) == [("cancelled", "cancelled")]
+    now = datetime.now(UTC)
+    await store.apply(Batch(lines=[(interrupted, 1, "stdout", now, ["x", "y", "z"])]))
+    await store.apply(finished(interrupted, lines=None))  # type: ignore[arg-type]
+    run = await store.run(interrupted)
+    assert run is not None
+    assert run.lines == 3  # counted from what was stored

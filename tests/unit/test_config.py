@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from barto.config import ConfigError, load_cli, load_server, load_worker, source
+from barto.config.common import parse_signal
 
 # The TOML examples of barto's README (seed 001), verbatim, in order of appearance.
 EXAMPLES = Path(__file__).parents[1] / "fixtures" / "barto-readme"
@@ -94,6 +95,26 @@ def test_nested_env_secret_reaches_its_key(tmp_path: Path) -> None:
             "schedules.w.schedules[0].max_output_bytes",
             "must be greater than 0",
         ),
+        (
+            '[schedules.w]\nschedules = [{ name = "a", cmds = ["x"], cron = "@daily", stopsignal = "TERN" }]\n',
+            ":2",
+            "schedules.w.schedules[0].stopsignal",
+            "unknown signal 'TERN'",
+        ),
+        (
+            '[schedules.w]\nschedules = [{ name = "a", cmds = ["x"], cron = "@daily", catchup = "some" }]\n',
+            ":2",
+            "schedules.w.schedules[0].catchup",
+            "Invalid enum value 'some'",
+        ),
+        (  # msgspec names a dict value without its key; the loader finds which worker it was
+            '[schedules.a]\nschedules = [{ name = "a", cmds = ["x"], cron = "@daily" }]\n'
+            '[schedules.b]\nschedules = [{ name = "a", cmds = ["x"], cron = "@daily", catchup = 3 }]\n',
+            ":4",
+            "schedules.b.schedules[0].catchup",
+            "got `int`",
+        ),
+        ("lost_after_seconds = -1\n", ":1", "lost_after_seconds", "must be greater than 0"),
         ('timezone = "Mars/Olympus"\n', ":1", "timezone", "unknown time zone"),
         ("[actix\n", ":1", "", "invalid TOML"),
     ],
@@ -119,3 +140,39 @@ def test_missing_named_file_is_an_error_but_missing_default_is_not(tmp_path: Pat
         load_cli(source("barto-cli", tmp_path / "absent.toml", {}, {}))
     config = load_cli(source("barto-cli", None, {}, {"XDG_CONFIG_HOME": str(tmp_path)}))
     assert config.bartos.port == 20000
+
+
+def test_worker_urls_are_checked_and_completed(tmp_path: Path) -> None:
+    """Several servers: a bare URL gets the worker path; a wrong scheme names its index."""
+    path = _write(tmp_path, 'name = "w"\n[bartos]\nurls = ["ws://a:1", "wss://b:2/", "ws://c:3/custom"]\n')
+    config = load_worker(source("bartoc", path, {}, {}))
+    assert config.bartos.worker_urls() == ["ws://a:1/v1/ws/worker", "wss://b:2/v1/ws/worker", "ws://c:3/custom"]
+    bad = _write(tmp_path, 'name = "w"\n[bartos]\nurls = ["ws://a:1",\n  "http://b:2"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_worker(source("bartoc", bad, {}, {}))
+    assert str(caught.value).startswith(f"{bad}:4: bartos.urls[1]: expected ws://HOST:PORT")
+
+
+def test_barto_missed_tick_maps_onto_catch_up_policies(tmp_path: Path) -> None:
+    text = (
+        "[schedules.w]\nschedules = [\n"
+        + "".join(
+            f'  {{ name = "{t}", cmds = ["x"], cron = "@daily", missed_tick = "{t}" }},\n'
+            for t in ("Skip", "Delay", "Burst")
+        )
+        + '  { name = "own", cmds = ["x"], cron = "@daily" },\n]\n'
+    )
+    config = load_server(source("bartos", _write(tmp_path, 'catchup = "none"\n' + text), {}, {}))
+    policies = {s.name: s.catchup_policy(config.catchup) for s in config.schedules["w"].schedules}
+    assert policies == {"Skip": "none", "Delay": "latest", "Burst": "all", "own": "none"}
+    assert config.peer_timeout == 2 * config.heartbeat_seconds
+
+
+@pytest.mark.parametrize(("value", "number"), [("TERM", 15), ("sigint", 2), ("HUP", 1), (9, 9), ("10", 10)])
+def test_stop_signals_by_name_or_number(value: str | int, number: int) -> None:
+    assert parse_signal(value) == number
+
+
+def test_redb_paths_of_barto_launchers_get_an_outbox_beside_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, f'name = "w"\nredb_path = "{tmp_path}/bartoc.redb"\n')
+    assert load_worker(source("bartoc", path, {}, {})).outbox_path({}) == tmp_path / "bartoc.outbox.sqlite"

@@ -27,7 +27,8 @@ Check = Callable[[Any], None]
 log = logging.getLogger("barto.config")
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_PART = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\['([^']*)'\]")
+_PART = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\['([^']*)'\]|(\[\.\.\.\])")
+_ANY_KEY = "[...]"  # msgspec's path names a dict value without its key
 
 
 class Source(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,8 +59,12 @@ def load(source: Source, schema: type[T], check: Callable[[T], None] | None = No
         config = msgspec.convert(data, schema, strict=False)
         if check is not None:
             check(config)
-    except (msgspec.ValidationError, KeyedError) as error:
-        raise _located(error, text, source.path, origin) from None
+    except KeyedError as error:
+        raise _located(error.path, str(error), text, source.path, origin) from None
+    except msgspec.ValidationError as error:
+        path, message = _split(str(error))
+        path = _resolve(path, data, schema, str(error))
+        raise _located(path, message, text, source.path, origin) from None
     return config
 
 
@@ -134,11 +139,7 @@ def _unwrap(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
     return info
 
 
-def _located(error: Exception, text: str, file: Path, origin: Origin) -> ConfigError:
-    if isinstance(error, KeyedError):
-        path, message = error.path, str(error)
-    else:
-        path, message = _split(str(error))
+def _located(path: tuple[str | int, ...], message: str, text: str, file: Path, origin: Origin) -> ConfigError:
     for length in range(len(path), 0, -1):
         if path[:length] in origin:
             return ConfigError(origin[path[:length]], _dotted(path), message)
@@ -151,8 +152,8 @@ def _split(message: str) -> tuple[tuple[str | int, ...], str]:
     match = _AT.match(message)
     assert match is not None  # the pattern matches every string
     path: list[str | int] = []
-    for name, index, quoted in _PART.findall(match["path"] or ""):
-        path.append(int(index) if index else name or quoted)
+    for name, index, quoted, any_key in _PART.findall(match["path"] or ""):
+        path.append(int(index) if index else name or quoted or any_key)
     text = match["msg"]
     missing = re.match(r"Object missing required field `([^`]+)`", text)
     if missing:
@@ -163,6 +164,38 @@ def _split(message: str) -> tuple[tuple[str | int, ...], str]:
         path.append(unknown.group(1))
         text = "unknown key (check its spelling)"
     return tuple(path), text
+
+
+def _resolve(path: tuple[str | int, ...], data: dict[str, Any], schema: type, error: str) -> tuple[str | int, ...]:
+    """Fill in the dict key msgspec left out of ``path``: the one whose value alone fails the same way."""
+    if _ANY_KEY not in path:
+        return path
+    at = path.index(_ANY_KEY)
+    node: Any = data
+    for part in path[:at]:
+        node = node[part]
+    for key in list(node):
+        trial = {k: v for k, v in node.items() if k == key}
+        if _fails_with(data, path[:at], trial, schema, error):
+            return _resolve((*path[:at], key, *path[at + 1 :]), data, schema, error)
+    return path[:at]
+
+
+def _fails_with(data: dict[str, Any], where: tuple[str | int, ...], value: Any, schema: type, error: str) -> bool:
+    """Whether ``data`` with ``value`` put at ``where`` fails validation with ``error``."""
+
+    def put(node: Any, parts: tuple[str | int, ...]) -> Any:
+        if not parts:
+            return value
+        copy = list(node) if isinstance(node, list) else dict(node)
+        copy[parts[0]] = put(node[parts[0]], parts[1:])  # type: ignore[index]
+        return copy
+
+    try:
+        msgspec.convert(put(data, where), schema, strict=False)
+    except msgspec.ValidationError as other:
+        return str(other) == error
+    return False
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

@@ -160,13 +160,8 @@ class Store:
         async with self._engine.begin() as conn:
             gone = set((await conn.execute(query)).scalars()).difference(known)
             lost = await _settle(conn, gone, active, RunState.LOST, "the worker no longer has this run")
-            missed = await _settle(
-                conn,
-                unaccepted.difference(known),
-                (RunState.PENDING.value,),
-                RunState.MISSED,
-                "worker disconnected before accepting",
-            )
+            never = unaccepted.difference(known)
+            missed = await _settle(conn, never, (RunState.PENDING.value,), RunState.MISSED, "dispatch not received")
         return lost, missed
 
     async def lose_absent(self, cutoff: datetime) -> int:
