@@ -235,12 +235,12 @@ class Agent:
             except TimeoutError:
                 raise SessionError(f"server silent for {timeout:g} s") from None
             for message in decode_to_worker(frame):
-                self._handle(message)
+                await self._handle(message)
 
-    def _handle(self, message: object) -> None:
+    async def _handle(self, message: object) -> None:
         match message:
             case Dispatch(jobs=jobs):
-                self._accept(jobs)
+                await self._accept(jobs)
             case Ack(eid=eid):
                 self._outbox.ack(eid)
             case Cancel(run_id=run_id):
@@ -266,11 +266,14 @@ class Agent:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def _accept(self, jobs: list[Job]) -> None:
+    async def _accept(self, jobs: list[Job]) -> None:
+        """Take the runs: the acceptance is on disk (and on its way) before any of them starts,
+        so a run that started is never one this worker could forget."""
         fresh = [job for job in jobs if job.run_id not in self._executing]
         if self._stopping.is_set() or not fresh:
             return  # the server accounts for runs a stopping worker did not accept
         self._emit(Accepted(run_ids=[job.run_id for job in fresh]))
+        await self._outbox.flush()
         assert self._tasks is not None  # set in run()
         loop = asyncio.get_running_loop()
         for job in fresh:
