@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from croniter import croniter
 from cronsim import CronSim
@@ -64,7 +65,7 @@ def _timed(run: Callable[[], None]) -> float:
 
 
 def main() -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for expr in CRON:
         rows.append({"expr": expr, "barto": rate(ours(expr)), "cronsim": rate(with_cronsim(expr)),
                      "croniter": rate(with_croniter(expr))})  # fmt: skip
