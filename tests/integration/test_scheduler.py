@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,11 @@ import pytest
 
 from barto.config.server import ScheduleDef, WorkerSchedules
 from barto.model import RunRecord, RunState
-from barto.protocol import Dispatch, HostInfo
+from barto.protocol import Cancel, Dispatch, HostInfo
 from barto.server.hub import Hub, Session
 from barto.server.scheduler import LEAD, Scheduler
-from barto.store import Store, open_store
+from barto.store import Batch, Store, open_store
+from barto.store.records import Finished as FinishedRow
 
 pytestmark = pytest.mark.anyio
 
@@ -29,8 +30,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         yield opened
 
 
-def every_second(*names: str) -> dict[str, WorkerSchedules]:
-    schedules = [ScheduleDef(name=n, cmds=["true"], on_calendar="*:*:*") for n in names]
+def every_second(*names: str, **settings: Any) -> dict[str, WorkerSchedules]:
+    schedules = [ScheduleDef(name=n, cmds=["true"], on_calendar="*:*:*", **settings) for n in names]
     return {"w": WorkerSchedules(schedules=schedules)}
 
 
@@ -123,3 +124,73 @@ def _drain(session: Session) -> list[object]:
     while not session.outbound.empty():
         messages.append(session.outbound.get_nowait())
     return messages
+
+
+async def next_dispatch(session: Session, limit: float = 5.0) -> Dispatch:
+    """The next Dispatch queued for ``session`` (other messages are passed over)."""
+    async with asyncio.timeout(limit):
+        while True:
+            message = await session.outbound.get()
+            if isinstance(message, Dispatch):
+                return message
+
+
+async def start_running(store: Store, run_id: int) -> None:
+    """What a worker's accepted + started events do to the run."""
+    now = datetime.now(UTC)
+    await store.apply(Batch(accepted=[{"run_id": run_id, "at": now, "session": "s"}]))
+    await store.apply(Batch(started=[{"run_id": run_id, "at": now}]))
+
+
+async def test_overlap_skip_records_the_slot_as_skipped(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, hub = running
+    session = connect(hub)
+    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
+    first = (await next_dispatch(session)).jobs[0]
+    await start_running(store, first.run_id)
+    await until(lambda: store.runs(states=["skipped"]), 4)
+    (skipped,) = await store.runs(states=["skipped"])
+    assert (skipped.reason, skipped.slot) == ("overlap", first.slot + timedelta(seconds=1))
+    assert [j for m in _drain(session) if isinstance(m, Dispatch) for j in m.jobs] == []
+
+
+async def test_overlap_queue_holds_one_slot_until_the_run_ends(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, hub = running
+    session = connect(hub)
+    scheduler.load(every_second("a", overlap="queue"), "UTC", datetime.now(UTC))
+    first = (await next_dispatch(session)).jobs[0]
+    await start_running(store, first.run_id)
+    await until(lambda: store.runs(states=["skipped"]), 4)  # the second slot waits, the third is skipped
+    await store.apply(finished_batch(first.run_id))
+    scheduler.wake()  # as ingest does after a commit with a finished run
+    queued = (await next_dispatch(session, 2)).jobs[0]
+    assert queued.slot == first.slot + timedelta(seconds=1)
+
+
+async def test_overlap_replace_cancels_the_running_one(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, hub = running
+    session = connect(hub)
+    scheduler.load(every_second("a", overlap="replace"), "UTC", datetime.now(UTC))
+    first = (await next_dispatch(session)).jobs[0]
+    await start_running(store, first.run_id)
+    async with asyncio.timeout(4):
+        while not isinstance(message := await session.outbound.get(), Cancel):
+            pass
+    assert message.run_id == first.run_id
+    second = (await next_dispatch(session)).jobs[0]
+    assert second.slot == first.slot + timedelta(seconds=1)
+
+
+def finished_batch(run_id: int) -> Batch:
+    now = datetime.now(UTC)
+    row: FinishedRow = {
+        "run_id": run_id,
+        "state": "succeeded",
+        "reason": None,
+        "exit_code": 0,
+        "signal": None,
+        "lines": 0,
+        "started_at": now,
+        "finished_at": now,
+    }
+    return Batch(finished=[row])

@@ -227,7 +227,7 @@ async def test_last_slots_are_per_worker_and_schedule_and_ignore_manual_runs(sto
 
 async def test_cancel_pending_and_a_finish_without_a_line_count(store: Store) -> None:
     waiting, interrupted = await claim_one(store, "a"), await claim_one(store, "b")
-    await store.cancel_pending(waiting)
+    await store.settle_pending([waiting], RunState.CANCELLED, "cancelled")
     assert await states(store, waiting) == [("cancelled", "cancelled")]
     now = datetime.now(UTC)
     await store.apply(Batch(lines=[(interrupted, 1, "stdout", now, ["x", "y", "z"])]))

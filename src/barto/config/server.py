@@ -67,8 +67,8 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     """One schedule: commands run in order, in one run, at each elapse of its calendar.
 
     ``catchup`` (or barto's ``missed_tick``) overrides the server's policy for slots that passed
-    while the server was down. ``stopsignal`` and ``stopwaitsecs`` say how a run is stopped on
-    timeout, cancel or worker shutdown.
+    while the server was down; ``overlap`` says what a slot does while the previous run goes on.
+    ``stopsignal`` and ``stopwaitsecs`` say how a run is stopped on timeout, cancel or shutdown.
     """
 
     name: str
@@ -83,6 +83,7 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     enabled: bool = True
     catchup: Catchup | None = None
     missed_tick: Literal["Skip", "Delay", "Burst"] | None = None
+    overlap: Literal["skip", "queue", "allow", "replace"] = "skip"
     stopsignal: str | int = "TERM"
     stopwaitsecs: float = 10.0
 

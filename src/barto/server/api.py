@@ -147,7 +147,7 @@ async def cancel(request: Request) -> Response:
     if session is not None:
         session.send(Cancel(run_id=found.id))
     if found.state == RunState.PENDING:
-        await state.store.cancel_pending(found.id)
+        await state.store.settle_pending([found.id], RunState.CANCELLED, "cancelled")
     return json_response(await state.store.run(found.id), 202)
 
 

@@ -108,7 +108,12 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
     window = timedelta(seconds=config.catchup_window_seconds)
     await scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
     return ServerState(
-        config=config, store=store, hub=hub, ingest=Ingest(store), scheduler=scheduler, config_path=str(config_path)
+        config=config,
+        store=store,
+        hub=hub,
+        ingest=Ingest(store, on_finished=scheduler.wake),
+        scheduler=scheduler,
+        config_path=str(config_path),
     )
 
 

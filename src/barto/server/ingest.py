@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from barto.model import RunState, StopReason
@@ -48,8 +49,9 @@ def _reason(event: Finished) -> str | None:
 class Ingest:
     """Owns the event queue and the writer loop."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_finished: Callable[[], None] = lambda: None) -> None:
         self._store = store
+        self._on_finished = on_finished  # the scheduler may have runs queued behind these
         self._queue: asyncio.Queue[tuple[Session, ToServer]] = asyncio.Queue()
         self._committed = asyncio.Event()
 
@@ -76,6 +78,8 @@ class Ingest:
             await self._store.apply(batch)
             for session, ack in acks:
                 session.send(ack)
+            if batch.finished:
+                self._on_finished()
             self._committed.set()
             self._committed = asyncio.Event()
 

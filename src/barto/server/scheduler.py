@@ -31,6 +31,7 @@ from barto.model import RunRecord, RunState, ScheduleRecord
 from barto.protocol import Job
 from barto.server.catchup import passed, split
 from barto.server.hub import Hub
+from barto.server.overlap import Overlaps
 from barto.store import Claim, Store
 
 log = logging.getLogger("barto.server.scheduler")
@@ -103,6 +104,7 @@ class Scheduler:
         self._orphans: list[Entry] = []  # claimed and due under a config that was replaced since
         self._released: list[int] = []  # claimed runs of slots the new config does not have
         self._waiting: list[Waiting] = []
+        self._overlaps = Overlaps(store, hub)
         self._changed = asyncio.Event()
 
     def wake(self) -> None:
@@ -188,6 +190,9 @@ class Scheduler:
         """Do the most urgent thing due at ``now``; False when nothing is."""
         if self._waiting and await self._deliver_waiting(now):
             return True
+        if queued := await self._overlaps.release():
+            await self._store.miss(self._send(queued), "worker offline")
+            return True
         if self._released:
             released, self._released = self._released, []
             await self._store.release(released)
@@ -210,7 +215,7 @@ class Scheduler:
         if not ready and not expired:
             return False
         self._waiting = [w for w in self._waiting if w not in ready and w not in expired]
-        missed = self._send([(w.run, w.definition) for w in ready])
+        missed = self._send(await self._overlaps.admit([(w.run, w.definition) for w in ready]))
         await self._store.miss(missed + [w.run.id for w in expired], "worker offline")
         return True
 
@@ -243,7 +248,7 @@ class Scheduler:
 
         Next slots are computed only after everything is sent: that is what the workers wait for.
         """
-        missed = self._send([(entry.take(), entry.definition) for entry in due])
+        missed = self._send(await self._overlaps.admit([(entry.take(), entry.definition) for entry in due]))
         slice_end = 0.0
         for entry in due:
             if time.monotonic() >= slice_end:  # let frames, acks and reads through meanwhile

@@ -205,16 +205,32 @@ class Store:
 
     async def miss(self, run_ids: Sequence[int], reason: str) -> None:
         """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""
+        await self.settle_pending(run_ids, RunState.MISSED, reason)
+
+    async def settle_pending(self, run_ids: Sequence[int], state: RunState, reason: str) -> None:
+        """Give claimed runs that were never sent their final ``state`` and ``reason``."""
         if run_ids:
-            values = {"state": RunState.MISSED.value, "reason": reason, "finished_at": datetime.now(UTC)}
+            values = {"state": state.value, "reason": reason, "finished_at": datetime.now(UTC)}
             async with self._engine.begin() as conn:
                 await conn.execute(update(runs).where(_pending(run_ids)).values(**values))
 
-    async def cancel_pending(self, run_id: int) -> None:
-        """Record a run no worker has accepted yet as ``cancelled``."""
-        values = {"state": RunState.CANCELLED.value, "reason": "cancelled", "finished_at": datetime.now(UTC)}
-        async with self._engine.begin() as conn:
-            await conn.execute(update(runs).where(_pending([run_id])).values(**values))
+    async def going(self, workers: Sequence[str], exclude: set[int]) -> dict[tuple[str, str], list[int]]:
+        """Runs of ``workers`` sent and not ended, by (worker, schedule), leaving out ``exclude``.
+
+        Pending runs whose slot has come count: they were sent (or are being recorded as missed).
+        """
+        now = datetime.now(UTC)
+        going = or_(
+            runs.c.state.in_([RunState.DISPATCHED.value, RunState.RUNNING.value]),
+            and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now),
+        )
+        query = select(runs.c.id, runs.c.worker, runs.c.schedule).where(going, runs.c.worker.in_(list(workers)))
+        found: dict[tuple[str, str], list[int]] = {}
+        async with self._reader.connect() as conn:
+            for run_id, worker, schedule in await conn.execute(query):
+                if run_id not in exclude:
+                    found.setdefault((worker, schedule), []).append(run_id)
+        return found
 
     async def apply(self, batch: Batch) -> None:
         """Apply worker events in one transaction. Idempotent: resent events change nothing."""
