@@ -194,3 +194,28 @@ def finished_batch(run_id: int) -> Batch:
         "finished_at": now,
     }
     return Batch(finished=[row])
+
+
+async def test_offline_queue_delivers_when_the_worker_connects(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, hub = running
+    scheduler.load(every_second("a", offline="queue"), "UTC", datetime.now(UTC))
+    await until(lambda: _slot_passed(store), 4)  # a slot came while nobody was connected
+    await asyncio.sleep(0.2)
+    (held,) = [r.id for r in await store.runs() if r.slot < datetime.now(UTC)]
+    session = connect(hub)
+    scheduler.wake()  # as the server does once a worker's hello is settled
+    dispatch = await next_dispatch(session, 2)
+    assert dispatch.jobs[0].run_id == held
+    assert await store.runs(states=["missed"]) == []
+
+
+async def test_offline_queue_gives_up_after_the_ttl(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, _ = running
+    scheduler.load(every_second("a", offline="queue", queue_ttl=0.3), "UTC", datetime.now(UTC))
+    await until(lambda: store.runs(states=["missed"]), 4)
+    (missed, *_) = await store.runs(states=["missed"])
+    assert missed.reason == "worker offline"
+
+
+async def _slot_passed(store: Store) -> bool:
+    return any(r.slot < datetime.now(UTC) for r in await store.runs())

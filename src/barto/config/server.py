@@ -84,6 +84,8 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     catchup: Catchup | None = None
     missed_tick: Literal["Skip", "Delay", "Burst"] | None = None
     overlap: Literal["skip", "queue", "allow", "replace"] = "skip"
+    offline: Literal["skip", "queue"] = "skip"
+    queue_ttl: float = 3600.0  # seconds a run queued for an offline worker stays deliverable
     stopsignal: str | int = "TERM"
     stopwaitsecs: float = 10.0
 
@@ -181,6 +183,7 @@ def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tup
         _positive(schedule.timeout, (*at, "timeout"))
     _positive(schedule.max_output_bytes, (*at, "max_output_bytes"))
     _positive(schedule.stopwaitsecs, (*at, "stopwaitsecs"))
+    _positive(schedule.queue_ttl, (*at, "queue_ttl"))
     try:
         parse_signal(schedule.stopsignal)
     except ValueError as error:

@@ -160,6 +160,7 @@ class Scheduler:
     async def run(self) -> None:
         """Claim and fire slots until cancelled."""
         while True:
+            self._changed.clear()  # here, not in _sleep: a wake() during _step must not be lost
             now = datetime.now(UTC)
             if not await self._step(now):
                 await self._sleep(now)
@@ -224,7 +225,6 @@ class Scheduler:
         wakes = [t for e in self._entries.values() if (t := e.wake_at()) is not None]
         wakes += [w.expires for w in self._waiting]
         delay = _MAX_SLEEP if not wakes else min(_MAX_SLEEP, max(0.0, (min(wakes) - now).total_seconds()))
-        self._changed.clear()
         try:
             async with asyncio.timeout(delay):
                 await self._changed.wait()
@@ -258,15 +258,29 @@ class Scheduler:
         await self._store.miss(missed, "worker offline")
 
     def _send(self, runs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
-        """Dispatch ``runs``, one frame per worker; returns the ids of those whose worker is offline."""
-        by_worker: dict[str, list[Job]] = {}
+        """Dispatch ``runs``, one frame per worker. A run whose worker is offline waits for it if
+        its schedule says ``offline = "queue"``; the ids of the others are returned (missed)."""
+        by_worker: dict[str, list[tuple[RunRecord, ScheduleDef]]] = {}
         for run, definition in runs:
-            by_worker.setdefault(run.worker, []).append(job_for(run, definition))
+            by_worker.setdefault(run.worker, []).append((run, definition))
         missed: list[int] = []
-        for worker, jobs in by_worker.items():
-            if not self._hub.dispatch(worker, jobs):
-                log.warning("%d slots of worker %s missed: worker offline", len(jobs), worker)
-                missed.extend(job.run_id for job in jobs)
+        for worker, pairs in by_worker.items():
+            if not self._hub.dispatch(worker, [job_for(run, definition) for run, definition in pairs]):
+                missed += self._hold(pairs)
+        return missed
+
+    def _hold(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
+        """Queue the runs of an offline worker whose schedule says so; returns the rest."""
+        now = datetime.now(UTC)
+        missed: list[int] = []
+        for run, definition in pairs:
+            expires = run.slot + timedelta(seconds=definition.queue_ttl)
+            if definition.offline == "queue" and expires > now:
+                self._waiting.append(Waiting(run=run, definition=definition, expires=expires))
+            else:
+                missed.append(run.id)
+        held = len(pairs) - len(missed)
+        log.warning("worker %s offline: %d slots missed, %d queued for it", pairs[0][0].worker, len(missed), held)
         return missed
 
 
