@@ -13,7 +13,7 @@ import pytest
 
 from barto.config.server import ScheduleDef, WorkerSchedules
 from barto.model import RunRecord, RunState
-from barto.protocol import Cancel, Dispatch, HostInfo
+from barto.protocol import Cancel, Dispatch, HostInfo, Job
 from barto.server.hub import Hub, Session
 from barto.server.scheduler import LEAD, Scheduler
 from barto.store import Batch, Store, open_store
@@ -181,13 +181,13 @@ async def test_overlap_replace_cancels_the_running_one(store: Store, running: tu
     assert second.slot == first.slot + timedelta(seconds=1)
 
 
-def finished_batch(run_id: int) -> Batch:
+def finished_batch(run_id: int, state: str = "succeeded") -> Batch:
     now = datetime.now(UTC)
     row: FinishedRow = {
         "run_id": run_id,
-        "state": "succeeded",
+        "state": state,
         "reason": None,
-        "exit_code": 0,
+        "exit_code": 0 if state == "succeeded" else 1,
         "signal": None,
         "lines": 0,
         "started_at": now,
@@ -219,3 +219,32 @@ async def test_offline_queue_gives_up_after_the_ttl(store: Store, running: tuple
 
 async def _slot_passed(store: Store) -> bool:
     return any(r.slot < datetime.now(UTC) for r in await store.runs())
+
+
+async def test_a_failed_run_is_retried_as_new_attempts_of_its_slot(
+    store: Store, running: tuple[Scheduler, Hub]
+) -> None:
+    scheduler, hub = running
+    session = connect(hub)
+    scheduler.load(every_second("a", retries=2, retry_delay=0.05, overlap="allow"), "UTC", datetime.now(UTC))
+    first = (await next_dispatch(session)).jobs[0]
+    attempts = [first]
+    for _ in range(2):
+        await store.apply(finished_batch(attempts[-1].run_id, "failed"))
+        scheduler.ended([attempts[-1].run_id])  # as ingest does after the commit
+        retry = await _next_attempt(session, first.slot)
+        attempts.append(retry)
+    assert [(j.slot, j.attempt) for j in attempts] == [(first.slot, 1), (first.slot, 2), (first.slot, 3)]
+    await store.apply(finished_batch(attempts[-1].run_id, "failed"))
+    scheduler.ended([attempts[-1].run_id])
+    await asyncio.sleep(0.5)
+    assert [r.attempt for r in await store.runs(schedule="a") if r.slot == first.slot] == [3, 2, 1]  # no 4th
+
+
+async def _next_attempt(session: Session, slot: datetime) -> Job:
+    """The next dispatched job of ``slot`` (the schedule's later slots pass by meanwhile)."""
+    async with asyncio.timeout(3):
+        while True:
+            for job in (await next_dispatch(session)).jobs:
+                if job.slot == slot:
+                    return job

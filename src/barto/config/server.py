@@ -85,6 +85,8 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     missed_tick: Literal["Skip", "Delay", "Burst"] | None = None
     overlap: Literal["skip", "queue", "allow", "replace"] = "skip"
     offline: Literal["skip", "queue"] = "skip"
+    retries: int = 0  # more attempts of a failed or timed-out slot
+    retry_delay: float = 10.0  # seconds before the first retry, doubled for each further one
     queue_ttl: float = 3600.0  # seconds a run queued for an offline worker stays deliverable
     stopsignal: str | int = "TERM"
     stopwaitsecs: float = 10.0
@@ -184,6 +186,9 @@ def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tup
     _positive(schedule.max_output_bytes, (*at, "max_output_bytes"))
     _positive(schedule.stopwaitsecs, (*at, "stopwaitsecs"))
     _positive(schedule.queue_ttl, (*at, "queue_ttl"))
+    _positive(schedule.retry_delay, (*at, "retry_delay"))
+    if schedule.retries < 0:
+        raise KeyedError((*at, "retries"), f"must be 0 or more, not {schedule.retries}")
     try:
         parse_signal(schedule.stopsignal)
     except ValueError as error:

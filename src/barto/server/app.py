@@ -111,7 +111,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
         config=config,
         store=store,
         hub=hub,
-        ingest=Ingest(store, on_finished=scheduler.wake),
+        ingest=Ingest(store, on_finished=scheduler.ended),
         scheduler=scheduler,
         config_path=str(config_path),
     )

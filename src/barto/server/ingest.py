@@ -49,9 +49,9 @@ def _reason(event: Finished) -> str | None:
 class Ingest:
     """Owns the event queue and the writer loop."""
 
-    def __init__(self, store: Store, on_finished: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: Store, on_finished: Callable[[list[int]], None] = lambda _: None) -> None:
         self._store = store
-        self._on_finished = on_finished  # the scheduler may have runs queued behind these
+        self._on_finished = on_finished  # the scheduler may queue behind these runs, or retry them
         self._queue: asyncio.Queue[tuple[Session, ToServer]] = asyncio.Queue()
         self._committed = asyncio.Event()
 
@@ -79,7 +79,7 @@ class Ingest:
             for session, ack in acks:
                 session.send(ack)
             if batch.finished:
-                self._on_finished()
+                self._on_finished([row["run_id"] for row in batch.finished])
             self._committed.set()
             self._committed = asyncio.Event()
 

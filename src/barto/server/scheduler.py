@@ -32,6 +32,7 @@ from barto.protocol import Job
 from barto.server.catchup import passed, split
 from barto.server.hub import Hub
 from barto.server.overlap import Overlaps
+from barto.server.retry import Retry, next_attempt
 from barto.store import Claim, Store
 
 log = logging.getLogger("barto.server.scheduler")
@@ -104,11 +105,18 @@ class Scheduler:
         self._orphans: list[Entry] = []  # claimed and due under a config that was replaced since
         self._released: list[int] = []  # claimed runs of slots the new config does not have
         self._waiting: list[Waiting] = []
+        self._ended: list[int] = []  # runs that ended since the last look: retry them?
+        self._retries: list[Retry] = []
         self._overlaps = Overlaps(store, hub)
         self._changed = asyncio.Event()
 
     def wake(self) -> None:
         """Look again now (a worker connected, the config changed)."""
+        self._changed.set()
+
+    def ended(self, run_ids: list[int]) -> None:
+        """These runs ended (their results are committed): queued slots and retries may follow."""
+        self._ended.extend(run_ids)
         self._changed.set()
 
     def load(self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime) -> None:
@@ -191,6 +199,9 @@ class Scheduler:
         """Do the most urgent thing due at ``now``; False when nothing is."""
         if self._waiting and await self._deliver_waiting(now):
             return True
+        if self._ended or self._retries_due(now):
+            await self._retry(now)
+            return True
         if queued := await self._overlaps.release():
             await self._store.miss(self._send(queued), "worker offline")
             return True
@@ -209,6 +220,23 @@ class Scheduler:
             return True
         return False
 
+    def _retries_due(self, now: datetime) -> bool:
+        return any(retry.at <= now for retry in self._retries)
+
+    async def _retry(self, now: datetime) -> None:
+        """Plan retries of the runs that just ended, and claim and send the ones now due."""
+        ended, self._ended = self._ended, []
+        for run in await self._store.runs_by_id(ended) if ended else []:
+            entry = self._entries.get((run.worker, run.schedule))
+            retry = None if entry is None else next_attempt(run, entry.definition, now)
+            if retry is not None:
+                self._retries.append(retry)
+        due = [r for r in self._retries if r.at <= now and (r.claim.worker, r.claim.schedule) in self._entries]
+        self._retries = [r for r in self._retries if r.at > now]  # due ones of removed schedules are dropped
+        claimed = await self._store.claim([r.claim for r in due]) if due else []
+        pairs = [(run, entry.definition) for run in claimed if (entry := self._entries.get((run.worker, run.schedule)))]
+        await self._store.miss(self._send(pairs), "worker offline")
+
     async def _deliver_waiting(self, now: datetime) -> bool:
         """Send waiting runs whose worker is here; record expired ones as missed."""
         ready = [w for w in self._waiting if self._hub.is_ready(w.run.worker)]
@@ -223,7 +251,7 @@ class Scheduler:
     async def _sleep(self, now: datetime) -> None:
         """Until the next thing to do, a reload, or :data:`_MAX_SLEEP`."""
         wakes = [t for e in self._entries.values() if (t := e.wake_at()) is not None]
-        wakes += [w.expires for w in self._waiting]
+        wakes += [w.expires for w in self._waiting] + [r.at for r in self._retries]
         delay = _MAX_SLEEP if not wakes else min(_MAX_SLEEP, max(0.0, (min(wakes) - now).total_seconds()))
         try:
             async with asyncio.timeout(delay):

@@ -253,6 +253,12 @@ class Store:
             rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts))
         return rows
 
+    async def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
+        """The runs with these ids, by id."""
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(select(runs).where(runs.c.id.in_(list(run_ids))).order_by(runs.c.id))
+            return [_run(row) for row in rows]
+
     async def run(self, run_id: int) -> RunRecord | None:
         """One run by id."""
         async with self._reader.connect() as conn:
