@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,13 @@ TICKS: list[dict[str, Any]] = [
 ]
 
 
-def manual_schedules(tmp: Path, count: str = COUNT) -> str:
+def manual_schedules(tmp: Path, count: str = COUNT, *extra: dict[str, Any]) -> str:
     forks = f"sleep 300 & echo $! > {tmp / 'grandchild'}; echo forked; wait"
     return toml(
         "w1",
         {"name": "count", "on_calendar": YEARLY, "cmds": [count]},
         {"name": "forks", "on_calendar": YEARLY, "cmds": [forks], "stopsignal": "INT", "stopwaitsecs": 2},
+        *extra,
     )
 
 
@@ -225,3 +227,31 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_run_now_honours_overlap_unless_forced_and_backfill_runs_past_slots(barto: Barto, tmp_path: Path) -> None:
+    hourly = {"name": "hourly", "on_calendar": "hourly", "cmds": ["echo slot $BARTO_SLOT"]}
+    barto.start_server(manual_schedules(tmp_path, COUNT, hourly))
+    barto.start_worker("w1")
+    first = run_now(barto, "count")
+    wait_state(barto, first, "running")
+    refused = barto.cli("run-now", "count", "--worker", "w1")
+    assert refused.returncode == 1
+    assert "skipped" in refused.stdout
+    forced = barto.cli_json("run-now", "count", "--worker", "w1", "--force")
+    assert wait_state(barto, forced["id"], "running", "succeeded")[0] in ("running", "succeeded")
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start, end = (now - timedelta(hours=3)).isoformat(), (now - timedelta(hours=1)).isoformat()
+    created = barto.cli_json("backfill", "hourly", "--worker", "w1", "--from", start, "--to", end)
+    assert [(r["slot"][:13], r["attempt"], r["trigger"]) for r in created] == [
+        ((now - timedelta(hours=h)).isoformat()[:13], 1, "backfill") for h in (3, 2, 1)
+    ]
+    for run in created:
+        wait_state(barto, run["id"], "succeeded")
+        assert barto.rows("SELECT data FROM run_output WHERE run_id = ?", run["id"])[0][0].startswith(
+            f"slot {run['slot'][:19]}"
+        )
+    times = [barto.rows("SELECT started_at, finished_at FROM runs WHERE id = ?", r["id"])[0] for r in created]
+    assert all(_time(later[0]) >= _time(earlier[1]) for earlier, later in pairwise(times))
+    again = barto.cli_json("backfill", "hourly", "--worker", "w1", "--from", start, "--to", end)
+    assert again == []  # those slots succeeded: nothing left to backfill

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -213,14 +214,47 @@ def run_now(
     ctx: typer.Context,
     schedule: Annotated[str, typer.Argument(help="Schedule name.")],
     worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    force: Annotated[bool, typer.Option("--force", help="Run even while the previous run goes on.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Run a schedule now (a manual run, recorded like any other)."""
-    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/run")
+    """Run a schedule now (a manual run, recorded like any other). It follows the schedule's
+    overlap policy unless --force; a run skipped for overlap exits 1."""
+    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/run", {"force": force})
+    if as_json:
+        render.emit_json(data)
+    elif data["state"] == "skipped":
+        print(f"run {data['id']} skipped: the previous run of {schedule} still goes (use --force)")
+    else:
+        print(
+            f"run {data['id']} dispatched to {worker}"
+            + (" (queued behind the running one)" * (data["state"] == "pending"))
+        )
+    if data["state"] == "skipped":
+        raise typer.Exit(1)
+
+
+def backfill(
+    ctx: typer.Context,
+    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
+    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    start: Annotated[datetime, typer.Option("--from", help="First slot time (UTC unless an offset is given).")],
+    end: Annotated[datetime, typer.Option("--to", help="Last slot time (UTC unless an offset is given).")],
+    as_json: Json = False,
+) -> None:
+    """Create runs for the past slots between --from and --to that did not succeed; they run one
+    after another."""
+    body = {"from": _utc(start).isoformat(), "to": _utc(end).isoformat()}
+    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/backfill", body)
     if as_json:
         render.emit_json(data)
         return
-    print(f"run {data['id']} dispatched to {worker}")
+    print(f"{len(data)} runs created for {schedule} on {worker}" + (":" if data else ""))
+    for run in data:
+        print(f"  run {run['id']}  slot {run['slot']}  attempt {run['attempt']}")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def cancel(
@@ -242,3 +276,4 @@ def register(app: typer.Typer) -> None:
         app.command()(function)
     app.command("list")(list_)
     app.command("run-now")(run_now)
+    app.command("backfill")(backfill)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import platform
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -19,9 +19,8 @@ import barto
 from barto.model import FINAL_STATES, RunState
 from barto.protocol import Cancel
 from barto.server import updates
-from barto.server.scheduler import job_for
+from barto.server.scheduler import Entry
 from barto.server.state import ServerState
-from barto.store import Claim
 from barto.store.readonly import NotASelectError, check_select
 
 _encoder = msgspec.json.Encoder()
@@ -40,6 +39,19 @@ class CleanupRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Body of ``POST /v1/cleanup``; without ``older_than_days`` the retention setting applies."""
 
     older_than_days: float | None = None
+
+
+class RunNowRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``POST .../run``: ``force`` runs it even while the previous run goes on."""
+
+    force: bool = False
+
+
+class BackfillRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``POST .../backfill``: the slots from ``from`` to ``to`` (RFC 3339, inclusive)."""
+
+    from_: Annotated[datetime, msgspec.Meta(tz=True)] = msgspec.field(name="from")
+    to: Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class QueryRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,18 +130,35 @@ async def schedules(request: Request) -> Response:
     return json_response(_state(request).scheduler.records())
 
 
-async def run_now(request: Request) -> Response:
-    """Claim a manual run of a schedule now and dispatch it."""
-    state = _state(request)
+def _entry(request: Request) -> Entry:
     worker, name = request.path_params["worker"], request.path_params["name"]
-    entry = state.scheduler.find(worker, name)
+    entry = _state(request).scheduler.find(worker, name)
     if entry is None:
         raise ApiError(404, "schedule_not_found", f"no schedule named {name!r} for worker {worker!r}")
-    if not state.hub.is_connected(worker):
-        raise ApiError(409, "worker_offline", f"worker {worker!r} is not connected")
-    claimed = await state.store.claim([Claim(schedule=name, worker=worker, slot=datetime.now(UTC), trigger="manual")])
-    state.hub.dispatch(worker, [job_for(run, entry.definition) for run in claimed])
-    return json_response(claimed[0], 201)
+    return entry
+
+
+async def run_now(request: Request) -> Response:
+    """A manual run of a schedule now. It follows the schedule's overlap policy unless ``force``:
+    with ``skip`` the answer is the run recorded ``skipped``."""
+    state = _state(request)
+    entry = _entry(request)
+    body: RunNowRequest = await _body(request, RunNowRequest)
+    if not state.hub.is_connected(entry.worker):
+        raise ApiError(409, "worker_offline", f"worker {entry.worker!r} is not connected")
+    return json_response(await state.scheduler.run_now(entry, force=body.force), 201)
+
+
+async def backfill(request: Request) -> Response:
+    """Runs for the past slots of a schedule in [from, to] that have not succeeded, one at a time."""
+    body: BackfillRequest = await _body(request, BackfillRequest)
+    if body.to < body.from_:
+        raise ApiError(400, "bad_body", "'to' is before 'from'")
+    try:
+        created = await _state(request).scheduler.backfill(_entry(request), body.from_, body.to)
+    except ValueError as error:
+        raise ApiError(400, "too_many_slots", str(error)) from None
+    return json_response(created, 201)
 
 
 async def cancel(request: Request) -> Response:
@@ -264,6 +293,7 @@ ROUTES = [
     Route("/v1/clients", clients),
     Route("/v1/schedules", schedules),
     Route("/v1/schedules/{worker}/{name}/run", run_now, methods=["POST"]),
+    Route("/v1/schedules/{worker}/{name}/backfill", backfill, methods=["POST"]),
     Route("/v1/runs", runs),
     Route("/v1/runs/{run_id}", run),
     Route("/v1/runs/{run_id}/output", output),

@@ -8,7 +8,7 @@ import msgspec
 
 import barto
 from barto.model import OutputLine, RunRecord, ScheduleRecord, WorkerRecord
-from barto.server.api import CleanupRequest, QueryRequest
+from barto.server.api import BackfillRequest, CleanupRequest, QueryRequest, RunNowRequest
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -18,7 +18,10 @@ _OPERATIONS: dict[str, dict[str, tuple[str, Any, Any]]] = {
     "/v1/info": {"get": ("Server version, uptime, store and counters", None, None)},
     "/v1/clients": {"get": ("Workers seen, and whether connected", list[WorkerRecord], None)},
     "/v1/schedules": {"get": ("Live schedules with next fire times", list[ScheduleRecord], None)},
-    "/v1/schedules/{worker}/{name}/run": {"post": ("Run a schedule now", RunRecord, None)},
+    "/v1/schedules/{worker}/{name}/run": {"post": ("Run a schedule now (force)", RunRecord, RunNowRequest)},
+    "/v1/schedules/{worker}/{name}/backfill": {
+        "post": ("Runs for past slots that did not succeed", list[RunRecord], BackfillRequest)
+    },
     "/v1/runs": {"get": ("Runs, newest first (schedule, worker, state, limit)", list[RunRecord], None)},
     "/v1/runs/{run_id}": {"get": ("One run", RunRecord, None)},
     "/v1/runs/{run_id}/output": {"get": ("Output lines (after, follow)", list[OutputLine], None)},

@@ -5,6 +5,8 @@ it until the running one ends (at most one waits: a further slot while one waits
 ``allow`` runs both; ``replace`` cancels the running one (its stop signal, then KILL) and runs
 the new one. "Still going" means sent and not ended: pending past its slot, dispatched or
 running. Asked of the store at the slot, so it holds across server restarts.
+
+Backfilled runs use the same queue, without the limit of one: they run one after another.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Overlaps:
     def __init__(self, store: Store, hub: Hub) -> None:
         self._store = store
         self._hub = hub
-        self._queued: dict[_Key, Run] = {}
+        self._queued: dict[_Key, list[Run]] = {}
 
     async def admit(self, runs: list[Run]) -> list[Run]:
         """The runs to send now; the others are skipped or queued as their schedule says."""
@@ -46,23 +48,28 @@ class Overlaps:
             elif definition.overlap == "replace":
                 self._cancel(run.worker, busy[key])
                 send.append((run, definition))
-            elif definition.overlap == "queue" and key not in self._queued:
-                self._queued[key] = (run, definition)
+            elif definition.overlap == "queue" and not self._queued.get(key):
+                self._queued[key] = [(run, definition)]
             else:
                 skipped.append(run.id)
         await self._store.settle_pending(skipped, RunState.SKIPPED, "overlap")
         return send
 
+    def backlog(self, runs: list[Run]) -> None:
+        """Queue ``runs`` (backfilled slots, in order) to be sent one after another."""
+        for run, definition in runs:
+            self._queued.setdefault((run.worker, run.schedule), []).append((run, definition))
+
     async def release(self) -> list[Run]:
-        """Queued runs whose predecessor has ended, taken out of the queue."""
-        if not self._queued:
+        """The first queued run of every schedule whose previous run has ended, out of the queue."""
+        if not any(self._queued.values()):
             return []
         busy = await self._busy({worker for worker, _ in self._queued}, set())
-        ready = [key for key in self._queued if key not in busy]
-        return [self._queued.pop(key) for key in ready]
+        ready = [key for key, queue in self._queued.items() if queue and key not in busy]
+        return [self._queued[key].pop(0) for key in ready]
 
     async def _busy(self, workers: set[str], exclude: set[int]) -> dict[_Key, list[int]]:
-        queued = {run.id for run, _ in self._queued.values()}
+        queued = {run.id for queue in self._queued.values() for run, _ in queue}
         return await self._store.going(sorted(workers), exclude | queued)
 
     def _cancel(self, worker: str, run_ids: list[int]) -> None:

@@ -38,6 +38,7 @@ from barto.store import Claim, Store
 log = logging.getLogger("barto.server.scheduler")
 
 LEAD = timedelta(seconds=2)
+BACKFILL_MAX = 10_000
 CATCHUP_GRACE = timedelta(seconds=60)
 _MAX_SLEEP = 30.0
 _CLAIM_BATCH = 5_000
@@ -219,6 +220,34 @@ class Scheduler:
             await self._claim(claims, now)
             return True
         return False
+
+    async def run_now(self, entry: Entry, *, force: bool) -> RunRecord:
+        """A manual run of ``entry`` now; it follows the schedule's overlap policy unless ``force``."""
+        claim = Claim(schedule=entry.definition.name, worker=entry.worker, slot=datetime.now(UTC), trigger="manual")
+        (run,) = await self._store.claim([claim])
+        pairs = [(run, entry.definition)]
+        await self._store.miss(self._send(pairs if force else await self._overlaps.admit(pairs)), "worker offline")
+        return await self._store.run(run.id) or run
+
+    async def backfill(self, entry: Entry, start: datetime, end: datetime) -> list[RunRecord]:
+        """Runs for the slots of ``entry`` in [start, end] that have not succeeded, one after another.
+
+        A slot with no run gets attempt 1; a slot that failed, was missed or skipped gets its next
+        attempt. Slots that succeeded, or have a run going, are left alone.
+        """
+        slots = list(passed(entry.spec, start - timedelta(microseconds=1), min(end, datetime.now(UTC))))
+        if len(slots) > BACKFILL_MAX:
+            raise ValueError(f"{len(slots)} slots in that range; backfill at most {BACKFILL_MAX} at a time")
+        attempts = await self._store.attempts(entry.worker, entry.definition.name, slots)
+        claims = [
+            Claim(schedule=entry.definition.name, worker=entry.worker, slot=slot, attempt=last + 1, trigger="backfill")
+            for slot in slots
+            if (last := attempts.get(slot, 0)) >= 0
+        ]
+        runs = await self._store.claim(claims)
+        self._overlaps.backlog([(run, entry.definition) for run in sorted(runs, key=lambda r: r.slot)])
+        self._changed.set()
+        return runs
 
     def _retries_due(self, now: datetime) -> bool:
         return any(retry.at <= now for retry in self._retries)

@@ -253,6 +253,22 @@ class Store:
             rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts))
         return rows
 
+    async def attempts(self, worker: str, schedule: str, slots: Sequence[datetime]) -> dict[datetime, int]:
+        """The highest attempt of each of ``slots`` that has runs; -1 for a slot that needs no
+        more: one of its runs succeeded or is still going."""
+        if not slots:
+            return {}
+        settled = (RunState.SUCCEEDED.value, RunState.PENDING.value, RunState.DISPATCHED.value, RunState.RUNNING.value)
+        query = select(runs.c.slot, runs.c.attempt, runs.c.state).where(
+            runs.c.worker == worker, runs.c.schedule == schedule, runs.c.slot.between(min(slots), max(slots))
+        )
+        found: dict[datetime, int] = {}
+        async with self._reader.connect() as conn:
+            for slot, attempt, state in await conn.execute(query):
+                done = state in settled or found.get(slot) == -1
+                found[slot] = -1 if done else max(found.get(slot, 0), attempt)
+        return found
+
     async def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
         """The runs with these ids, by id."""
         async with self._reader.connect() as conn:
