@@ -112,3 +112,4 @@ class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool
     source: str
     next_fire: datetime | None
+    paused: bool = False

@@ -255,3 +255,25 @@ def test_run_now_honours_overlap_unless_forced_and_backfill_runs_past_slots(bart
     assert all(_time(later[0]) >= _time(earlier[1]) for earlier, later in pairwise(times))
     again = barto.cli_json("backfill", "hourly", "--worker", "w1", "--from", start, "--to", end)
     assert again == []  # those slots succeeded: nothing left to backfill
+
+
+def test_pause_survives_a_restart_and_resume_does_not_flood(barto: Barto) -> None:
+    barto.start_server(toml("w1", {"name": "tick", "on_calendar": "*:*:*", "cmds": ["true"]}))
+    barto.start_worker("w1")
+    wait_for(lambda: len(slots(barto, "tick")) >= 2, 20, "a couple of ticks")
+    paused = barto.cli_json("pause", "tick", "--worker", "w1")
+    assert (paused["paused"], paused["next_fire"]) == (True, None)
+    barto.kill("bartos")
+    barto.start_server()
+    assert [s["paused"] for s in barto.cli_json("schedules")] == [True]  # remembered across the restart
+    count = len(slots(barto, "tick"))
+    time.sleep(2.5)
+    assert len(slots(barto, "tick")) == count  # nothing fires, nothing is recorded as missed
+    resumed = barto.cli_json("resume", "tick", "--worker", "w1")
+    assert resumed["paused"] is False
+    wait_for(lambda: len(slots(barto, "tick")) >= count + 2, 20, "ticks after the resume")
+    barto.kill("bartos")
+    barto.start_server()  # catch-up starts from the resume, not from before the pause
+    wait_for(lambda: len(slots(barto, "tick")) >= count + 4, 20, "ticks after the restart")
+    down = [r[0] for r in slots(barto, "tick") if r[3] == "server down"]
+    assert all(slot >= _time(resumed["next_fire"]) for slot in down)  # none from the paused stretch

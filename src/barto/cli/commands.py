@@ -59,7 +59,7 @@ def schedules(ctx: typer.Context, as_json: Json = False) -> None:
     if as_json:
         render.emit_json(data)
         return
-    columns = ("worker", "name", "calendar", "normalized", "next_fire", "enabled")
+    columns = ("worker", "name", "calendar", "normalized", "next_fire", "enabled", "paused")
     render.show(render.table(None, columns, [[s[c] for c in columns] for s in data]))
 
 
@@ -233,6 +233,35 @@ def run_now(
         raise typer.Exit(1)
 
 
+def pause(
+    ctx: typer.Context,
+    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
+    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    as_json: Json = False,
+) -> None:
+    """Stop firing a schedule until `resume` (kept across server restarts and config reloads)."""
+    _switch(ctx, schedule, worker, "pause", as_json)
+
+
+def resume(
+    ctx: typer.Context,
+    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
+    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    as_json: Json = False,
+) -> None:
+    """Fire a paused schedule again from its next slot (the paused stretch is not made up)."""
+    _switch(ctx, schedule, worker, "resume", as_json)
+
+
+def _switch(ctx: typer.Context, schedule: str, worker: str, action: str, as_json: bool) -> None:
+    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/{action}")
+    if as_json:
+        render.emit_json(data)
+        return
+    nxt = data["next_fire"] or "never"
+    print(f"{schedule} on {worker}: {'paused' if data['paused'] else 'running'}; next slot {nxt}")
+
+
 def backfill(
     ctx: typer.Context,
     schedule: Annotated[str, typer.Argument(help="Schedule name.")],
@@ -277,3 +306,5 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_)
     app.command("run-now")(run_now)
     app.command("backfill")(backfill)
+    app.command("pause")(pause)
+    app.command("resume")(resume)

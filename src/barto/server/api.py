@@ -149,6 +149,25 @@ async def run_now(request: Request) -> Response:
     return json_response(await state.scheduler.run_now(entry, force=body.force), 201)
 
 
+async def pause(request: Request) -> Response:
+    """Stop firing a schedule until it is resumed (kept across restarts and reloads)."""
+    entry = _entry(request)
+    await _state(request).scheduler.pause(entry)
+    return json_response(_record(request, entry))
+
+
+async def resume(request: Request) -> Response:
+    """Fire a paused schedule again from its next slot; the paused stretch is not made up."""
+    entry = _entry(request)
+    await _state(request).scheduler.resume(entry)
+    return json_response(_record(request, entry))
+
+
+def _record(request: Request, entry: Entry) -> Any:
+    records = _state(request).scheduler.records()
+    return next(r for r in records if (r.worker, r.name) == (entry.worker, entry.definition.name))
+
+
 async def backfill(request: Request) -> Response:
     """Runs for the past slots of a schedule in [from, to] that have not succeeded, one at a time."""
     body: BackfillRequest = await _body(request, BackfillRequest)
@@ -294,6 +313,8 @@ ROUTES = [
     Route("/v1/schedules", schedules),
     Route("/v1/schedules/{worker}/{name}/run", run_now, methods=["POST"]),
     Route("/v1/schedules/{worker}/{name}/backfill", backfill, methods=["POST"]),
+    Route("/v1/schedules/{worker}/{name}/pause", pause, methods=["POST"]),
+    Route("/v1/schedules/{worker}/{name}/resume", resume, methods=["POST"]),
     Route("/v1/runs", runs),
     Route("/v1/runs/{run_id}", run),
     Route("/v1/runs/{run_id}/output", output),

@@ -104,7 +104,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
     await store.replace_schedules(schedule_rows(config))
     hub = Hub()
     scheduler = Scheduler(store, hub)
-    scheduler.load(config.schedules, config.timezone, now)
+    scheduler.load(config.schedules, config.timezone, now, paused=await store.paused())
     window = timedelta(seconds=config.catchup_window_seconds)
     await scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
     return ServerState(

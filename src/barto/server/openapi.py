@@ -19,6 +19,8 @@ _OPERATIONS: dict[str, dict[str, tuple[str, Any, Any]]] = {
     "/v1/clients": {"get": ("Workers seen, and whether connected", list[WorkerRecord], None)},
     "/v1/schedules": {"get": ("Live schedules with next fire times", list[ScheduleRecord], None)},
     "/v1/schedules/{worker}/{name}/run": {"post": ("Run a schedule now (force)", RunRecord, RunNowRequest)},
+    "/v1/schedules/{worker}/{name}/pause": {"post": ("Stop firing a schedule", ScheduleRecord, None)},
+    "/v1/schedules/{worker}/{name}/resume": {"post": ("Fire a paused schedule again", ScheduleRecord, None)},
     "/v1/schedules/{worker}/{name}/backfill": {
         "post": ("Runs for past slots that did not succeed", list[RunRecord], BackfillRequest)
     },

@@ -106,6 +106,7 @@ class Scheduler:
         self._orphans: list[Entry] = []  # claimed and due under a config that was replaced since
         self._released: list[int] = []  # claimed runs of slots the new config does not have
         self._waiting: list[Waiting] = []
+        self._paused: set[_Key] = set()
         self._ended: list[int] = []  # runs that ended since the last look: retry them?
         self._retries: list[Retry] = []
         self._overlaps = Overlaps(store, hub)
@@ -120,8 +121,15 @@ class Scheduler:
         self._ended.extend(run_ids)
         self._changed.set()
 
-    def load(self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime) -> None:
-        """Replace the live set. Unchanged schedules keep their state; new ones start after now."""
+    def load(
+        self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime, paused: set[_Key] | None = None
+    ) -> None:
+        """Replace the live set. Unchanged schedules keep their state; new ones start after now.
+
+        ``paused`` (at start-up, from the store) are the schedules an operator paused.
+        """
+        if paused is not None:
+            self._paused = set(paused)
         entries: dict[_Key, Entry] = {}
         for worker, group in groups.items():
             for definition in group.schedules:
@@ -129,7 +137,7 @@ class Scheduler:
                 entries[(worker, definition.name)] = (
                     old
                     if old is not None and old.definition == definition
-                    else _entry(worker, definition, default_tz, now)
+                    else _entry(worker, definition, default_tz, now, (worker, definition.name) in self._paused)
                 )
         previous, self._entries = self._entries, entries
         for entry in previous.values():
@@ -162,6 +170,7 @@ class Scheduler:
                 enabled=e.definition.enabled,
                 source="config",
                 next_fire=e.next_fire,
+                paused=e.key in self._paused,
             )
             for _, e in sorted(self._entries.items())
         ]
@@ -179,7 +188,7 @@ class Scheduler:
         claims: list[Claim] = []
         definitions: dict[_Key, ScheduleDef] = {}
         for entry in self._entries.values():
-            if entry.key not in last or not entry.definition.enabled:
+            if entry.key not in last or entry.next_fire is None:  # disabled, paused, or never again
                 continue
             slots = list(passed(entry.spec, last[entry.key], now))
             late, missed = split(slots, entry.definition.catchup_policy(default), now, window)
@@ -220,6 +229,23 @@ class Scheduler:
             await self._claim(claims, now)
             return True
         return False
+
+    async def pause(self, entry: Entry) -> None:
+        """Stop firing ``entry`` until resumed; its claimed slot, if any, is given back."""
+        self._paused.add(entry.key)
+        await self._store.set_paused(entry.worker, entry.definition.name, True)
+        if entry.claimed is not None:
+            await self._store.release([entry.take().id])
+        entry.next_fire = None
+        self._changed.set()
+
+    async def resume(self, entry: Entry) -> None:
+        """Fire ``entry`` again from its next slot; the slots passed while paused are not made up."""
+        self._paused.discard(entry.key)
+        await self._store.set_paused(entry.worker, entry.definition.name, False)
+        if entry.next_fire is None and entry.definition.enabled:
+            entry.next_fire = entry.spec.next_after(datetime.now(UTC))
+        self._changed.set()
 
     async def run_now(self, entry: Entry, *, force: bool) -> RunRecord:
         """A manual run of ``entry`` now; it follows the schedule's overlap policy unless ``force``."""
@@ -347,14 +373,14 @@ def _missed(entry: Entry, slot: datetime) -> Claim:
     )
 
 
-def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime) -> Entry:
+def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime, paused: bool) -> Entry:
     spec = definition.spec(worker, default_tz)
     return Entry(
         worker=worker,
         definition=definition,
         spec=spec,
         timezone=definition.timezone or default_tz,
-        next_fire=spec.next_after(now) if definition.enabled else None,
+        next_fire=spec.next_after(now) if definition.enabled and not paused else None,
     )
 
 

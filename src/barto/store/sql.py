@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
-from barto.store.tables import run_output, runs, schedules, workers
+from barto.store.tables import run_output, runs, schedule_state, schedules, workers
 
 _CLEANUP_BATCH = 5_000
 LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data")
@@ -194,14 +194,35 @@ class Store:
             return int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
 
     async def last_slots(self) -> dict[tuple[str, str], datetime]:
-        """The latest slot with a run row, per (worker, schedule), of scheduled runs."""
+        """Per (worker, schedule), the time up to which its slots are handled: the latest slot
+        with a scheduled run, or its resume if later (the paused stretch is not caught up)."""
         query = (
             select(runs.c.worker, runs.c.schedule, func.max(runs.c.slot))
             .where(runs.c.trigger == "schedule")
             .group_by(runs.c.worker, runs.c.schedule)
         )
         async with self._reader.connect() as conn:
-            return {(w, name): slot for w, name, slot in await conn.execute(query)}
+            last = {(w, name): slot for w, name, slot in await conn.execute(query)}
+            states = select(schedule_state).where(schedule_state.c.paused.is_(False))
+            for row in await conn.execute(states):
+                if (row.worker, row.name) in last:
+                    last[(row.worker, row.name)] = max(last[(row.worker, row.name)], row.changed_at)
+        return last
+
+    async def set_paused(self, worker: str, name: str, paused: bool) -> None:
+        """Record that an operator paused (or resumed) a schedule, now."""
+        where = and_(schedule_state.c.worker == worker, schedule_state.c.name == name)
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(schedule_state).where(where))
+            await conn.execute(
+                schedule_state.insert().values(worker=worker, name=name, paused=paused, changed_at=datetime.now(UTC))
+            )
+
+    async def paused(self) -> set[tuple[str, str]]:
+        """The (worker, schedule) pairs an operator has paused."""
+        query = select(schedule_state.c.worker, schedule_state.c.name).where(schedule_state.c.paused.is_(True))
+        async with self._reader.connect() as conn:
+            return {(w, name) for w, name in await conn.execute(query)}
 
     async def miss(self, run_ids: Sequence[int], reason: str) -> None:
         """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""

@@ -67,6 +67,16 @@ schedules = Table(
     UniqueConstraint("worker", "name"),
 )
 
+# What an operator set on a schedule (pause/resume); survives restarts and config reloads.
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("worker", Name, primary_key=True),
+    Column("name", Name, primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+)
+
 runs = Table(
     "runs",
     metadata,
