@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Barto, free_port, wait_for
+from tests.e2e.harness import BIN, Barto, free_port, wait_for
 from tests.e2e.proxy import Proxy
 
 COUNT = "for i in $(seq 1 40); do echo line $i; sleep 0.1; done"  # 4 s, 40 lines
@@ -277,3 +279,42 @@ def test_pause_survives_a_restart_and_resume_does_not_flood(barto: Barto) -> Non
     wait_for(lambda: len(slots(barto, "tick")) >= count + 4, 20, "ticks after the restart")
     down = [r[0] for r in slots(barto, "tick") if r[3] == "server down"]
     assert all(slot >= _time(resumed["next_fire"]) for slot in down)  # none from the paused stretch
+
+
+def test_cleanup_deletes_what_retention_says_and_spares_running_runs(barto: Barto, tmp_path: Path) -> None:
+    manual(barto, tmp_path)
+    barto.start_worker("w1")
+    done = run_now(barto, "forks")
+    wait_lines(barto, done, 1)
+    barto.cli("cancel", str(done))
+    wait_state(barto, done, "cancelled")
+    going = run_now(barto, "count")
+    wait_state(barto, going, "running")
+    plain = barto.cli("cleanup", "--older-than-days", "0")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == "deleted 1 runs and 1 output lines\n"
+    assert barto.rows("SELECT id FROM runs") == [(going,)]
+    wait_state(barto, going, "succeeded")
+    on_tty = _on_a_terminal(barto, "cleanup", "--older-than-days", "0")
+    assert on_tty.endswith("deleted 1 runs and 40 output lines")  # after the bar, which clears itself
+    assert barto.rows("SELECT count(*) FROM runs") == [(0,)]
+
+
+def _on_a_terminal(barto: Barto, *args: str) -> str:
+    """Run barto-cli with its stdout on a pseudo-terminal; returns what it printed, stripped."""
+    controller, terminal = pty.openpty()
+    command = [str(BIN / "barto-cli"), "-c", str(barto.root / "barto-cli.toml"), *args]
+    proc = subprocess.Popen(command, env=barto.env, stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(30) == 0
+    os.close(controller)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n").strip()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from barto.model import RunState
-from barto.store import Batch, Claim, Store, open_store
+from barto.store import Batch, Claim, Retention, Store, open_store
 from barto.store.readonly import NotASelectError, check_select
 
 pytestmark = pytest.mark.anyio
@@ -102,13 +102,44 @@ async def test_claims_of_future_slots_left_by_a_previous_process_are_released(st
     assert await store.run(past) is not None  # a due slot is not ours to forget (issue 4 accounts for it)
 
 
-async def test_cleanup_deletes_old_runs_with_their_output(store: Store) -> None:
-    old = await claim_one(store, "old")
+async def ended(store: Store, schedule: str, state: str, ago: timedelta, slot_offset: int = 0) -> int:
+    """A run of ``schedule`` that ended ``ago`` in ``state``."""
+    run_id = await claim_one(store, schedule, SLOT + timedelta(minutes=slot_offset))
+    at = datetime.now(UTC) - ago
+    row = {"run_id": run_id, "state": state, "reason": None, "exit_code": 0, "signal": None, "lines": 0}
+    await store.apply(Batch(finished=[{**row, "started_at": at, "finished_at": at}]))  # type: ignore[typeddict-item]
+    return run_id
+
+
+async def test_retention_by_age_keeps_failures_longer_and_never_touches_running_runs(store: Store) -> None:
+    day = timedelta(days=1)
+    old_ok = await ended(store, "a", "succeeded", 10 * day)
+    old_missed = await ended(store, "a", "missed", 10 * day, 1)
+    old_failure = await ended(store, "a", "failed", 10 * day, 2)
+    older_failure = await ended(store, "a", "timed_out", 50 * day, 3)
+    young_ok = await ended(store, "a", "succeeded", day / 2, 4)
+    going = await claim_one(store, "a", SLOT + timedelta(minutes=5))
+    policy = Retention(max_age=7 * day, max_age_failed=28 * day)
+    assert await store.expired(policy, datetime.now(UTC)) == [old_ok, old_missed, older_failure]
+    assert {old_failure, young_ok, going}.isdisjoint(await store.expired(policy, datetime.now(UTC)))
+
+
+async def test_retention_by_count_keeps_the_newest_per_schedule_and_class(store: Store) -> None:
+    oks = [await ended(store, "a", "succeeded", timedelta(0), i) for i in range(5)]
+    failures = [await ended(store, "a", "failed", timedelta(0), 10 + i) for i in range(5)]
+    other = [await ended(store, "b", "succeeded", timedelta(0), i) for i in range(2)]
+    policy = Retention(keep=2, keep_failed=4)
+    assert await store.expired(policy, datetime.now(UTC)) == oks[:3] + failures[:1]
+    assert set(other).isdisjoint(await store.expired(policy, datetime.now(UTC)))
+
+
+async def test_deleting_runs_takes_their_output_and_reports_progress(store: Store) -> None:
+    old = await ended(store, "old", "succeeded", timedelta(days=40))
     await store.apply(Batch(lines=[(old, 1, "stdout", datetime.now(UTC), ["x"] * 10)]))
-    cutoff = datetime.now(UTC) + timedelta(microseconds=1)
     new = await claim_one(store, "new", SLOT + timedelta(seconds=1))
     await store.apply(Batch(lines=[(new, 1, "stdout", datetime.now(UTC), ["y"])]))
-    assert await store.cleanup(cutoff) == (10, 1)
+    ids = await store.expired(Retention(max_age=timedelta(days=30)), datetime.now(UTC))
+    assert [step async for step in store.delete_runs(ids)] == [(1, 10)]
     assert await store.run(old) is None
     assert await store.output(old) == []
     assert [line.data for line in await store.output(new)] == ["y"]

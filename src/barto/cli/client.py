@@ -33,10 +33,12 @@ class Client:
         """POST ``body`` as JSON to ``path`` and decode the answer."""
         return self._call("POST", path, json=body or {})
 
-    def stream_lines(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def stream_lines(
+        self, path: str, *, method: str = "GET", body: dict[str, Any] | None = None, **params: Any
+    ) -> Iterator[dict[str, Any]]:
         """Follow an NDJSON stream until the server ends it."""
         try:
-            with self._http.stream("GET", path, params=params, timeout=None) as response:
+            with self._http.stream(method, path, params=params, json=body, timeout=None) as response:
                 _raise_for(response, read=True)
                 for line in response.iter_lines():
                     if line:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -186,15 +187,22 @@ def updates(
 
 def cleanup(
     ctx: typer.Context,
-    older_than_days: Annotated[float | None, typer.Option(help="Instead of the server's retention.")] = None,
+    older_than_days: Annotated[
+        float | None, typer.Option(help="Delete every run finished more than this many days ago instead.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Delete runs and output older than the retention setting (default: keep 30 days)."""
-    data = _client(ctx).post("/v1/cleanup", {"older_than_days": older_than_days})
+    """Apply the server's retention policy now (by age and count; failures kept longer) and say
+    what was deleted. A progress bar is shown on a terminal."""
+    client, body = _client(ctx), {"older_than_days": older_than_days}
+    if as_json or not sys.stdout.isatty():
+        data = client.post("/v1/cleanup", body)
+    else:
+        data = render.progress(client.stream_lines("/v1/cleanup", method="POST", body=body, progress=1))
     if as_json:
         render.emit_json(data)
         return
-    render.show(f"deleted {data['output_rows']} output rows", f"deleted {data['runs']} runs")
+    print(f"deleted {data['runs']} runs and {data['output_rows']} output lines")
 
 
 def query(

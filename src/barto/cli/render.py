@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 RUN_COLUMNS = ("id", "worker", "schedule", "slot", "attempt", "state", "exit_code", "signal", "reason")
@@ -57,3 +58,13 @@ def _height(renderables: Sequence[Any]) -> int:
 def output_lines(lines: Iterable[dict[str, Any]]) -> list[str]:
     """``ts [stream] data`` per line."""
     return [f"{line['ts']} [{line['stream']}] {line['data']}" for line in lines]
+
+
+def progress(steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Show a progress bar over ``steps`` (dicts with ``total`` and ``runs``); returns the last."""
+    last: dict[str, Any] = {"total": 0, "runs": 0, "output_rows": 0}
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("deleting runs", total=None)
+        for last in steps:
+            bar.update(task, total=last["total"], completed=last["runs"])
+    return last

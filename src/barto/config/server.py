@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,10 +53,16 @@ class MariaDb(_Section, frozen=True, kw_only=True):
 
 
 class Database(_Section, frozen=True, kw_only=True):
-    """``[database]``: the store and how long it keeps finished runs."""
+    """``[database]``: the store and how long it keeps finished runs.
+
+    Failures (failed, timed out, lost) have their own limits, by default four times the others'.
+    """
 
     url: str | None = None
     retention_days: float = 30.0
+    retention_failed_days: float | None = None  # default: 4 x retention_days
+    keep_runs: int | None = None  # per schedule; None: no limit by count
+    keep_failed_runs: int | None = None  # default: 4 x keep_runs
 
 
 Catchup = Literal["none", "latest", "all"]
@@ -139,6 +146,15 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     hmac_key: str | None = None
     api_key: str | None = None
 
+    def retention(self) -> tuple[timedelta, timedelta, int | None, int | None]:
+        """(max age, max age of failures, runs kept per schedule, failures kept per schedule)."""
+        db = self.database
+        failed_days = db.retention_failed_days if db.retention_failed_days is not None else 4 * db.retention_days
+        keep_failed = db.keep_failed_runs if db.keep_failed_runs is not None else None
+        if keep_failed is None and db.keep_runs is not None:
+            keep_failed = 4 * db.keep_runs
+        return timedelta(days=db.retention_days), timedelta(days=failed_days), db.keep_runs, keep_failed
+
     @property
     def peer_timeout(self) -> float:
         """Silence after which a connection is dead: by default two missed heartbeats."""
@@ -164,6 +180,10 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.peer_timeout, ("peer_timeout_seconds",))
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
+    _positive(config.database.retention_days, ("database", "retention_days"))
+    for key in ("retention_failed_days", "keep_runs", "keep_failed_runs"):
+        if (value := getattr(config.database, key)) is not None:
+            _positive(value, ("database", key))
     for worker, group in config.schedules.items():
         seen: set[str] = set()
         for index, schedule in enumerate(group.schedules):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -18,6 +18,7 @@ from starlette.routing import Route
 import barto
 from barto.model import FINAL_STATES, RunState
 from barto.protocol import Cancel
+from barto.server import cleanup as cleanups
 from barto.server import updates
 from barto.server.scheduler import Entry
 from barto.server.state import ServerState
@@ -277,15 +278,22 @@ async def worker_updates(request: Request) -> Response:
 
 
 async def cleanup(request: Request) -> Response:
-    """Delete runs (and their output) older than the retention setting or ``older_than_days``."""
+    """Apply the retention policy now (or delete everything finished more than ``older_than_days``
+    ago). With ``?progress=1`` the answer is NDJSON: the total first, then a line per batch."""
     state = _state(request)
     body: CleanupRequest = await _body(request, CleanupRequest)
-    days = state.config.database.retention_days if body.older_than_days is None else body.older_than_days
-    if days < 0:
+    if body.older_than_days is not None and body.older_than_days < 0:
         raise ApiError(400, "bad_body", "older_than_days must not be negative")
-    cutoff = datetime.now(UTC) - timedelta(days=days)
-    lines, deleted = await state.store.cleanup(cutoff)
-    return json_response({"cutoff": cutoff, "output_rows": lines, "runs": deleted})
+    retention = cleanups.policy(state.config, body.older_than_days)
+    if request.query_params.get("progress") in ("1", "true"):
+        sweep = cleanups.sweep(state.store, retention, datetime.now(UTC))
+        return StreamingResponse(_ndjson(sweep), media_type="application/x-ndjson")
+    return json_response(await cleanups.run(state.store, retention, datetime.now(UTC)))
+
+
+async def _ndjson(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for item in items:
+        yield msgspec.json.encode(item) + b"\n"
 
 
 async def query(request: Request) -> Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import signal
@@ -20,7 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from barto.config import ServerConfig
-from barto.server import openapi
+from barto.server import cleanup, openapi
 from barto.server.api import ROUTES, ApiError, error_response, json_response
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
@@ -118,13 +117,15 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
 
 
 async def _retention(state: ServerState) -> None:
-    """Apply the retention setting every hour (barto only cleaned up when asked)."""
+    """Apply the retention policy every hour (barto only cleaned up when asked)."""
     while True:
-        cutoff = datetime.now(UTC) - timedelta(days=state.config.database.retention_days)
-        with contextlib.suppress(Exception):
-            lines, runs = await state.store.cleanup(cutoff)
-            if runs:
-                log.info("retention: deleted %d runs and %d output lines older than %s", runs, lines, cutoff)
+        try:
+            done = await cleanup.run(state.store, cleanup.policy(state.config), datetime.now(UTC))
+        except Exception:
+            log.exception("retention failed; trying again in an hour")
+        else:
+            if done.runs:
+                log.info("retention: deleted %d runs and %d output lines", done.runs, done.output_rows)
         await asyncio.sleep(_RETENTION_EVERY)
 
 

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from barto.store import migrate
 from barto.store._dialect import async_url, create_engine
 from barto.store.records import Batch, Claim, ScheduleRow
+from barto.store.retention import Retention
 from barto.store.sql import Store, StoreError
 
-__all__ = ["Batch", "Claim", "ScheduleRow", "Store", "StoreError", "open_store"]
+__all__ = ["Batch", "Claim", "Retention", "ScheduleRow", "Store", "StoreError", "open_store"]
 
 
 @asynccontextmanager

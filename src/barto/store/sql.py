@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from itertools import count, repeat
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
+from barto.store.retention import Retention, expired
 from barto.store.tables import run_output, runs, schedule_state, schedules, workers
 
 _CLEANUP_BATCH = 5_000
@@ -354,21 +355,22 @@ class Store:
         async with self._reader.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
-    async def cleanup(self, cutoff: datetime) -> tuple[int, int]:
-        """Delete runs created before ``cutoff`` and their output, in small batches.
+    async def expired(self, policy: Retention, now: datetime) -> list[int]:
+        """Ids of the runs the retention ``policy`` says to delete (see :mod:`barto.store.retention`)."""
+        async with self._reader.connect() as conn:
+            return await expired(conn, policy, now)
+
+    async def delete_runs(self, run_ids: Sequence[int]) -> AsyncIterator[tuple[int, int]]:
+        """Delete runs and their output in batches, yielding (runs, output lines) after each.
 
         Batches keep each write transaction short, so ingest is never locked out for long.
-        Returns (output lines deleted, runs deleted).
         """
-        lines = deleted = 0
-        while True:
+        for start in range(0, len(run_ids), _CLEANUP_BATCH):
+            ids = list(run_ids[start : start + _CLEANUP_BATCH])
             async with self._engine.begin() as conn:
-                ids = (await conn.execute(_OLD_RUNS, {"cutoff": cutoff, "n": _CLEANUP_BATCH})).scalars().all()
-                if not ids:
-                    return lines, deleted
-                result = await conn.execute(delete(run_output).where(run_output.c.run_id.in_(ids)))
-                lines += result.rowcount
-                deleted += (await conn.execute(delete(runs).where(runs.c.id.in_(ids)))).rowcount
+                lines = (await conn.execute(delete(run_output).where(run_output.c.run_id.in_(ids)))).rowcount
+                deleted = (await conn.execute(delete(runs).where(runs.c.id.in_(ids)))).rowcount
+            yield int(deleted), int(lines)
 
     async def query(self, sql: str, limit: int = 10_000) -> tuple[list[str], list[list[Any]]]:
         """Run one read-only SELECT on the read-only connection; returns column names and rows."""
@@ -406,7 +408,6 @@ _FINISH = (
         finished_at=bindparam("b_finished_at"),
     )
 )
-_OLD_RUNS = select(runs.c.id).where(runs.c.created_at < bindparam("cutoff")).limit(bindparam("n"))
 
 
 async def _settle(conn: AsyncConnection, ids: set[int], states: Sequence[str], state: RunState, reason: str) -> int:

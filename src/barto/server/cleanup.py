@@ -1,0 +1,46 @@
+"""Applying retention: the server does it every hour, ``barto-cli cleanup`` on demand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import msgspec
+
+from barto.config import ServerConfig
+from barto.store import Retention, Store
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a cleanup is: ``runs`` of ``total`` deleted, with ``output_rows`` lines."""
+
+    total: int
+    runs: int
+    output_rows: int
+    cutoff: datetime | None = None  # the age limit of successes, for the summary
+
+
+def policy(config: ServerConfig, older_than_days: float | None = None) -> Retention:
+    """The configured retention, or "everything finished more than ``older_than_days`` ago"."""
+    if older_than_days is not None:
+        age = timedelta(days=older_than_days)
+        return Retention(max_age=age, max_age_failed=age)
+    age, age_failed, keep, keep_failed = config.retention()
+    return Retention(max_age=age, max_age_failed=age_failed, keep=keep, keep_failed=keep_failed)
+
+
+async def sweep(store: Store, retention: Retention, now: datetime) -> AsyncIterator[Progress]:
+    """Delete what ``retention`` says, reporting progress after each batch (first: the total)."""
+    ids = await store.expired(retention, now)
+    cutoff = now - retention.max_age if retention.max_age is not None else None
+    runs = lines = 0
+    yield Progress(total=len(ids), runs=0, output_rows=0, cutoff=cutoff)
+    async for deleted, deleted_lines in store.delete_runs(ids):
+        runs, lines = runs + deleted, lines + deleted_lines
+        yield Progress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff)
+
+
+async def run(store: Store, retention: Retention, now: datetime) -> Progress:
+    """Delete what ``retention`` says; the final tally."""
+    steps = [step async for step in sweep(store, retention, now)]
+    return steps[-1]
