@@ -125,11 +125,17 @@ def assert_every_second_once(barto: Barto, schedule: str) -> None:
     assert found == expected
 
 
-def test_a_cut_link_loses_no_line_and_the_run_goes_on(barto: Barto, proxy: Proxy, tmp_path: Path) -> None:
+def counting_through(barto: Barto, proxy: Proxy, tmp_path: Path) -> int:
+    """A worker behind ``proxy`` running the 40-line job, a few lines in; returns the run id."""
     manual(barto, tmp_path)
     barto.start_worker("w1", port=proxy.port)
     run_id = run_now(barto, "count")
     wait_lines(barto, run_id, 5)
+    return run_id
+
+
+def test_a_cut_link_loses_no_line_and_the_run_goes_on(barto: Barto, proxy: Proxy, tmp_path: Path) -> None:
+    run_id = counting_through(barto, proxy, tmp_path)
     proxy.cut()
     time.sleep(1.5)  # lines go on being written to the outbox meanwhile
     proxy.restore()
@@ -139,10 +145,7 @@ def test_a_cut_link_loses_no_line_and_the_run_goes_on(barto: Barto, proxy: Proxy
 
 
 def test_a_silent_link_is_detected_within_two_heartbeats(barto: Barto, proxy: Proxy, tmp_path: Path) -> None:
-    manual(barto, tmp_path)
-    barto.start_worker("w1", port=proxy.port)
-    run_id = run_now(barto, "count")
-    wait_lines(barto, run_id, 5)
+    run_id = counting_through(barto, proxy, tmp_path)
     proxy.freeze()
     wait_for(lambda: not barto.cli_json("clients")[0]["connected"], 10, "the server to drop the silent worker")
     log = tmp_path / "w1.log"
@@ -195,12 +198,17 @@ def test_a_killed_worker_is_lost_after_lost_after_then_its_restart_says_why(bart
     assert_settled(barto)
 
 
-def test_cancel_stops_the_whole_group_with_the_schedules_signal(barto: Barto, tmp_path: Path) -> None:
+def forking(barto: Barto, tmp_path: Path) -> tuple[int, int]:
+    """The "forks" job running, its sleeping grandchild forked: (run id, grandchild pid)."""
     manual(barto, tmp_path)
     barto.start_worker("w1")
     run_id = run_now(barto, "forks")
     wait_lines(barto, run_id, 1)
-    grandchild = int((tmp_path / "grandchild").read_text())
+    return run_id, int((tmp_path / "grandchild").read_text())
+
+
+def test_cancel_stops_the_whole_group_with_the_schedules_signal(barto: Barto, tmp_path: Path) -> None:
+    run_id, grandchild = forking(barto, tmp_path)
     answer = barto.cli("cancel", str(run_id))
     assert answer.returncode == 0, answer.stderr
     assert wait_state(barto, run_id, "cancelled") == ("cancelled", "cancelled")
@@ -211,11 +219,7 @@ def test_cancel_stops_the_whole_group_with_the_schedules_signal(barto: Barto, tm
 
 
 def test_worker_shutdown_stops_its_runs_and_reports_them(barto: Barto, tmp_path: Path) -> None:
-    manual(barto, tmp_path)
-    barto.start_worker("w1")
-    run_id = run_now(barto, "forks")
-    wait_lines(barto, run_id, 1)
-    grandchild = int((tmp_path / "grandchild").read_text())
+    run_id, grandchild = forking(barto, tmp_path)
     barto.kill("w1", signal.SIGTERM)
     assert state(barto, run_id) == ("cancelled", "worker shutdown")  # reported before bartoc exited
     assert not _alive(grandchild)

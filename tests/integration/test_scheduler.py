@@ -142,12 +142,18 @@ async def start_running(store: Store, run_id: int) -> None:
     await store.apply(Batch(started=[{"run_id": run_id, "at": now}]))
 
 
-async def test_overlap_skip_records_the_slot_as_skipped(store: Store, running: tuple[Scheduler, Hub]) -> None:
+async def first_running(store: Store, running: tuple[Scheduler, Hub], **settings: Any) -> tuple[Session, Job]:
+    """Schedule "a" every second with ``settings``; its first run dispatched and running."""
     scheduler, hub = running
     session = connect(hub)
-    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
+    scheduler.load(every_second("a", **settings), "UTC", datetime.now(UTC))
     first = (await next_dispatch(session)).jobs[0]
     await start_running(store, first.run_id)
+    return session, first
+
+
+async def test_overlap_skip_records_the_slot_as_skipped(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    session, first = await first_running(store, running)
     await until(lambda: store.runs(states=["skipped"]), 4)
     (skipped,) = await store.runs(states=["skipped"])
     assert (skipped.reason, skipped.slot) == ("overlap", first.slot + timedelta(seconds=1))
@@ -155,24 +161,16 @@ async def test_overlap_skip_records_the_slot_as_skipped(store: Store, running: t
 
 
 async def test_overlap_queue_holds_one_slot_until_the_run_ends(store: Store, running: tuple[Scheduler, Hub]) -> None:
-    scheduler, hub = running
-    session = connect(hub)
-    scheduler.load(every_second("a", overlap="queue"), "UTC", datetime.now(UTC))
-    first = (await next_dispatch(session)).jobs[0]
-    await start_running(store, first.run_id)
+    session, first = await first_running(store, running, overlap="queue")
     await until(lambda: store.runs(states=["skipped"]), 4)  # the second slot waits, the third is skipped
     await store.apply(finished_batch(first.run_id))
-    scheduler.wake()  # as ingest does after a commit with a finished run
+    running[0].wake()  # as ingest does after a commit with a finished run
     queued = (await next_dispatch(session, 2)).jobs[0]
     assert queued.slot == first.slot + timedelta(seconds=1)
 
 
 async def test_overlap_replace_cancels_the_running_one(store: Store, running: tuple[Scheduler, Hub]) -> None:
-    scheduler, hub = running
-    session = connect(hub)
-    scheduler.load(every_second("a", overlap="replace"), "UTC", datetime.now(UTC))
-    first = (await next_dispatch(session)).jobs[0]
-    await start_running(store, first.run_id)
+    session, first = await first_running(store, running, overlap="replace")
     async with asyncio.timeout(4):
         while not isinstance(message := await session.outbound.get(), Cancel):
             pass

@@ -241,24 +241,23 @@ def run_now(
         raise typer.Exit(1)
 
 
-def pause(
-    ctx: typer.Context,
-    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
-    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
-    as_json: Json = False,
-) -> None:
-    """Stop firing a schedule until `resume` (kept across server restarts and config reloads)."""
-    _switch(ctx, schedule, worker, "pause", as_json)
+def _switcher(action: str, doc: str) -> Any:
+    """The ``pause`` or ``resume`` command (one shape, two verbs)."""
+
+    def command(
+        ctx: typer.Context,
+        schedule: Annotated[str, typer.Argument(help="Schedule name.")],
+        worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+        as_json: Json = False,
+    ) -> None:
+        _switch(ctx, schedule, worker, action, as_json)
+
+    command.__doc__ = doc
+    return command
 
 
-def resume(
-    ctx: typer.Context,
-    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
-    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
-    as_json: Json = False,
-) -> None:
-    """Fire a paused schedule again from its next slot (the paused stretch is not made up)."""
-    _switch(ctx, schedule, worker, "resume", as_json)
+pause = _switcher("pause", "Stop firing a schedule until `resume` (kept across server restarts and config reloads).")
+resume = _switcher("resume", "Fire a paused schedule again from its next slot (the paused stretch is not made up).")
 
 
 def _switch(ctx: typer.Context, schedule: str, worker: str, action: str, as_json: bool) -> None:
