@@ -121,7 +121,7 @@ class Agent:
             keeper.cancel()
 
     def _report_interrupted(self) -> None:
-        """Runs that were executing when a previous bartoc died: their processes went with it."""
+        """Runs that were executing when a previous bartoc died: their outcome is unknown, so lost."""
         now = datetime.now(UTC)
         for run_id in self._outbox.interrupted:
             log.warning("run %d was interrupted by the previous bartoc's death; reporting it lost", run_id)
