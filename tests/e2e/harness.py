@@ -76,11 +76,22 @@ class Barto:
         self._spawn("bartos", "-c", str(config), "-t", str(self.root / "bartos.log"), name="bartos")
         wait_for(lambda: self._alive("bartos") and self._healthy(), 20, "bartos to answer /healthz")
 
-    def start_worker(self, name: str, *, port: int | None = None, wait: bool = True, **extra_env: str) -> None:
-        """Start a bartoc named ``name`` (connecting to ``port``, the server's by default); by default
-        wait until the server lists it as connected."""
+    def start_worker(
+        self,
+        name: str,
+        *,
+        port: int | None = None,
+        wait: bool = True,
+        settings: str = "",
+        link: str = "",
+        **extra_env: str,
+    ) -> None:
+        """Start a bartoc named ``name`` connecting to ``port`` (the server's by default), with extra
+        top-level ``settings`` and ``[bartos]`` keys (``link``) as TOML lines; by default wait until
+        the server lists it as connected."""
         path = self.root / f"{name}.toml"
-        path.write_text(f"name = '{name}'\n[bartos]\nhost = '127.0.0.1'\nport = {port or self.port}\n")
+        bartos = f"[bartos]\nhost = '127.0.0.1'\nport = {port or self.port}\n{link}\n"
+        path.write_text(f"name = '{name}'\n{settings}\n{bartos}")
         self._spawn("bartoc", "-c", str(path), "-t", str(self.root / f"{name}.log"), env=extra_env, name=name)
         if wait:
             self.wait_connected(name)
@@ -88,6 +99,12 @@ class Barto:
     def wait_connected(self, name: str, timeout: float = 20) -> None:
         """Wait until the server lists ``name`` as connected."""
         wait_for(lambda: any(c["name"] == name and c["connected"] for c in self.cli_json("clients")), timeout, name)
+
+    def wait_exit(self, name: str, timeout: float) -> tuple[int, str]:
+        """Wait for the named process to exit on its own: (status, stderr)."""
+        proc = self.named.pop(name)
+        status = proc.wait(timeout)
+        return status, proc.stderr.read().decode() if proc.stderr else ""
 
     def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
         """Send ``signum`` to the named process ("bartos" or a worker name) and wait for it to end."""

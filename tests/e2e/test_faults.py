@@ -322,3 +322,23 @@ def _on_a_terminal(barto: Barto, *args: str) -> str:
     assert proc.wait(30) == 0
     os.close(controller)
     return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n").strip()
+
+
+def test_a_worker_tries_its_servers_in_turn(barto: Barto, tmp_path: Path) -> None:
+    manual(barto, tmp_path)
+    dead = free_port()
+    urls = f'urls = ["ws://127.0.0.1:{dead}", "ws://127.0.0.1:{barto.port}/"]'
+    barto.start_worker("w1", link=urls)  # the first URL refuses; the second is the server
+    run_id = run_now(barto, "forks")
+    wait_lines(barto, run_id, 1)
+    log = (tmp_path / "w1.log").read_text()
+    assert f"cannot connect to ws://127.0.0.1:{dead}/v1/ws/worker" in log
+    assert f"connected to ws://127.0.0.1:{barto.port}/v1/ws/worker" in log
+
+
+def test_out_of_retries_the_worker_exits_non_zero(barto: Barto) -> None:
+    barto.start_worker("w1", port=free_port(), wait=False, settings="retry_count = 2")
+    status, stderr = barto.wait_exit("w1", 30)
+    assert status == 1  # so that a service manager restarts it (barto exited 0)
+    assert "gave up after 2 failed connection attempts" in stderr
+    assert "Traceback" not in stderr
