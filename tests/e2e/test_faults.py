@@ -342,3 +342,13 @@ def test_out_of_retries_the_worker_exits_non_zero(barto: Barto) -> None:
     assert status == 1  # so that a service manager restarts it (barto exited 0)
     assert "gave up after 2 failed connection attempts" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_restarted_worker_kills_what_its_killed_predecessor_left_running(barto: Barto, tmp_path: Path) -> None:
+    run_id, grandchild = forking(barto, tmp_path)
+    barto.kill("w1")  # SIGKILL: bartoc cannot stop anything
+    assert _alive(grandchild)  # its own process group outlives it
+    barto.start_worker("w1")
+    wait_for(lambda: not _alive(grandchild), 10, "the leftover group to be killed")
+    assert wait_state(barto, run_id, "lost") == ("lost", "worker restarted while the run was going")
+    assert "left running by the previous bartoc" in (tmp_path / "w1.log").read_text()

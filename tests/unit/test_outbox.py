@@ -90,6 +90,9 @@ async def test_unacknowledged_events_survive_a_restart_and_eids_keep_growing(pat
 async def test_a_run_accepted_but_not_finished_is_reported_after_a_restart(path: Path) -> None:
     box = Outbox.open(path)
     box.add(Accepted(run_ids=[1, 2]))
+    box.track(1, 101, 5)
+    box.track(2, 102, 6)
+    box.track(2, 103, 7)  # its second command
     box.add(finished(1, 0))
     await box.flush()
     box.ack(2)
@@ -99,13 +102,14 @@ async def test_a_run_accepted_but_not_finished_is_reported_after_a_restart(path:
     again = Outbox.open(path)
     try:
         assert again.interrupted == [2]
+        assert again.leftovers == [(103, 7)]  # the group it was in when it died
         assert await again.known_runs() == [2]
         again.add(finished(2, 0))
         await again.flush()
     finally:
         again.close()
     last = Outbox.open(path)
-    assert last.interrupted == []
+    assert (last.interrupted, last.leftovers) == ([], [])
     last.close()
 
 

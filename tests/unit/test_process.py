@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,9 @@ from barto.worker.process import (
     StopPlan,
     StopRequest,
     _Framer,
+    kill_leftover,
     run_command,
+    start_ticks,
     stop_after,
 )
 
@@ -207,3 +210,18 @@ def test_framing_is_independent_of_how_the_bytes_arrive(chunks: list[bytes]) -> 
     framer = _Framer()
     got = [line for chunk in chunks for line in framer.feed(chunk)] + framer.flush()
     assert got == _reference(chunks)
+
+
+def test_a_leftover_group_is_killed_only_if_it_is_still_ours() -> None:
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        ticks = start_ticks(proc.pid)
+        assert ticks is not None
+        assert not kill_leftover(proc.pid, ticks + 1)  # same id, another start: a reused pid
+        assert proc.poll() is None
+        assert kill_leftover(proc.pid, ticks)
+        assert proc.wait(5) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not kill_leftover(proc.pid, ticks)  # gone: nothing to do

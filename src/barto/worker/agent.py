@@ -50,6 +50,7 @@ from barto.protocol import (
 )
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
+from barto.worker.process import kill_leftover, start_ticks
 
 log = logging.getLogger("barto.worker")
 
@@ -121,7 +122,11 @@ class Agent:
             keeper.cancel()
 
     def _report_interrupted(self) -> None:
-        """Runs that were executing when a previous bartoc died: their outcome is unknown, so lost."""
+        """Runs that were executing when a previous bartoc died: what they left running is
+        killed, and as their outcome is unknown they are reported lost."""
+        for pgid, ticks in self._outbox.leftovers:
+            if kill_leftover(pgid, ticks):
+                log.warning("killed process group %d, left running by the previous bartoc", pgid)
         now = datetime.now(UTC)
         for run_id in self._outbox.interrupted:
             log.warning("run %d was interrupted by the previous bartoc's death; reporting it lost", run_id)
@@ -284,7 +289,13 @@ class Agent:
     async def _execute(self, job: Job, request: asyncio.Future[StopReason]) -> None:
         log.debug("run %d (%s) starting", job.run_id, job.schedule)
         try:
-            finished = await execute(job, base_env=self._env, emit=self._emit, request=request)
+            finished = await execute(
+                job,
+                base_env=self._env,
+                emit=self._emit,
+                request=request,
+                on_spawn=lambda pid: self._outbox.track(job.run_id, pid, start_ticks(pid)),
+            )
         finally:
             del self._executing[job.run_id]
         log.info(

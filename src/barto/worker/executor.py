@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from barto.model import Stream
 from barto.protocol import MAX_FRAME_BYTES, Finished, Job, Output, RunEvent, Started
 from barto.worker.bound import OutputBound, marker
-from barto.worker.process import CommandResult, StopPlan, StopRequest, run_command, stop_after
+from barto.worker.process import CommandResult, SpawnHook, StopPlan, StopRequest, run_command, stop_after
 
 # The worker's own settings and secrets never reach a job.
 _PRIVATE_PREFIXES = ("BARTOC_", "BARTOS_", "BARTO_CLI_")
@@ -68,15 +68,17 @@ def _chunks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
 class _Run:
     """One run's event stream: Started at its first spawn, lines numbered across commands and streams."""
 
-    def __init__(self, run_id: int, emit: Emit, max_output_bytes: int | None) -> None:
+    def __init__(self, run_id: int, emit: Emit, max_output_bytes: int | None, on_spawn: SpawnHook) -> None:
         self.run_id = run_id
         self.seq = 0
         self.started_at: datetime | None = None
         self._emit = emit
         self._bound = OutputBound(max_output_bytes)
+        self._on_spawn = on_spawn
 
-    def spawned(self) -> None:
-        """Emit Started when the run's first process exists."""
+    def spawned(self, pid: int) -> None:
+        """Tell ``on_spawn`` about every process group; emit Started when the first exists."""
+        self._on_spawn(pid)
         if self.started_at is None:
             self.started_at = datetime.now(UTC)
             self._emit(Started(run_id=self.run_id, ts=self.started_at))
@@ -100,13 +102,21 @@ class _Run:
             self.seq += len(chunk)
 
 
-async def execute(job: Job, *, base_env: Mapping[str, str], emit: Emit, request: StopRequest) -> Finished:
+async def execute(
+    job: Job,
+    *,
+    base_env: Mapping[str, str],
+    emit: Emit,
+    request: StopRequest,
+    on_spawn: SpawnHook = lambda _: None,
+) -> Finished:
     """Run ``job`` and emit Started, Output... and Finished (which is also returned).
 
     Resolving ``request`` stops the run (its current command's process group, and the commands
-    not yet started) and says why; the job's timeout resolves it with ``timeout``.
+    not yet started) and says why; the job's timeout resolves it with ``timeout``. ``on_spawn``
+    hears of each command's process group as it starts.
     """
-    run = _Run(job.run_id, emit, job.max_output_bytes)
+    run = _Run(job.run_id, emit, job.max_output_bytes, on_spawn)
     timer = stop_after(request, job.timeout_seconds)
     try:
         failure = await _commands(job, run, base_env, request)

@@ -36,6 +36,7 @@ _PAGE_BYTES = 1024 * 1024  # at most this much is handed to the sender at once
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (eid INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS active (run_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS groups (run_id INTEGER PRIMARY KEY, pgid INTEGER NOT NULL, ticks INTEGER);
 """
 
 T = TypeVar("T")
@@ -52,12 +53,20 @@ class _Unsaved(msgspec.Struct):
     rows: list[tuple[int, int, bytes]] = msgspec.field(default_factory=list)
     began: list[int] = msgspec.field(default_factory=list)
     ended: list[int] = msgspec.field(default_factory=list)
+    groups: list[tuple[int, int, int | None]] = msgspec.field(default_factory=list)  # (run, pgid, ticks)
 
 
 class Outbox:
     """One bartoc's outbox file. Use :meth:`open`; the loop-side methods are not thread-safe."""
 
-    def __init__(self, db: sqlite3.Connection, lock: int, next_eid: int, interrupted: list[int]) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        lock: int,
+        next_eid: int,
+        interrupted: list[int],
+        leftovers: list[tuple[int, int | None]],
+    ) -> None:
         self._db = db
         self._lock = lock
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
@@ -72,6 +81,7 @@ class Outbox:
         self._saved_more = asyncio.Event()
         self._acked_more = asyncio.Event()
         self.interrupted = interrupted  # runs that were executing when the previous process died
+        self.leftovers = leftovers  # their process groups: (pgid, start ticks of the leader)
 
     @classmethod
     def open(cls, path: Path) -> Outbox:
@@ -87,10 +97,11 @@ class Outbox:
             db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
             next_eid = _next_eid(db)
             interrupted = [row[0] for row in db.execute("SELECT run_id FROM active ORDER BY run_id")]
+            leftovers = [(pgid, ticks) for pgid, ticks in db.execute("SELECT pgid, ticks FROM groups")]
         except sqlite3.Error as error:
             os.close(lock)
             raise OutboxError(f"outbox {path}: {error}") from None
-        return cls(db, lock, next_eid, interrupted)
+        return cls(db, lock, next_eid, interrupted, leftovers)
 
     def close(self) -> None:
         """Finish pending I/O and release the file."""
@@ -110,6 +121,12 @@ class Outbox:
             self._unsaved.began.extend(event.run_ids)
         elif isinstance(event, Finished):
             self._unsaved.ended.append(event.run_id)
+        self._changed.set()
+
+    def track(self, run_id: int, pgid: int, ticks: int | None) -> None:
+        """Remember the process group a run's command runs in (until the run's end is saved),
+        so that a bartoc started after this one dies can stop what it left running."""
+        self._unsaved.groups.append((run_id, pgid, ticks))
         self._changed.set()
 
     def ack(self, eid: int) -> None:
@@ -133,7 +150,7 @@ class Outbox:
     @property
     def idle(self) -> bool:
         """Nothing waits to be saved and everything saved has been acknowledged."""
-        return not self._unsaved.rows and self._acked >= self._saved
+        return not self._unsaved.rows and not self._unsaved.groups and self._acked >= self._saved
 
     async def settled(self) -> None:
         """Return once everything added so far has been saved and acknowledged."""
@@ -200,7 +217,10 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO events (eid, run_id, body) VALUES (?, ?, ?)", unsaved.rows)
             self._db.executemany("INSERT OR IGNORE INTO active (run_id) VALUES (?)", [(r,) for r in unsaved.began])
-            self._db.executemany("DELETE FROM active WHERE run_id = ?", [(r,) for r in unsaved.ended])
+            self._db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?, ?)", unsaved.groups)
+            ended = [(r,) for r in unsaved.ended]
+            self._db.executemany("DELETE FROM active WHERE run_id = ?", ended)
+            self._db.executemany("DELETE FROM groups WHERE run_id = ?", ended)
             if acked:
                 self._db.execute("DELETE FROM events WHERE eid <= ?", (acked,))
 

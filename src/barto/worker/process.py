@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
@@ -33,8 +34,9 @@ _POLL_EXIT = 0.05  # seconds between exit checks where pidfds are unavailable
 
 # Called with the complete lines read from one stream in one chunk.
 LineSink = Callable[[Stream, Sequence[str]], None]
-# Called once the process exists (a run is "running" from then, not from when we meant to start it).
-SpawnHook = Callable[[], None]
+# Called with the pid (= process group id) once the process exists (a run is "running" from
+# then, not from when we meant to start it).
+SpawnHook = Callable[[int], None]
 # Resolves when someone asks for the command to be stopped (cancel, shutdown), with the reason.
 StopRequest = asyncio.Future[StopReason]
 
@@ -201,7 +203,7 @@ async def run_command(
     sink: LineSink,
     plan: StopPlan,
     request: StopRequest | None = None,
-    spawned: SpawnHook = lambda: None,
+    spawned: SpawnHook = lambda _: None,
 ) -> CommandResult:
     """Run ``argv`` to completion and report how it ended.
 
@@ -213,7 +215,7 @@ async def run_command(
         proc = await _spawn(argv, env, cwd)
     except OSError as error:
         return CommandResult(exit_code=None, error=f"cannot start {argv[0]!r}: {error.strerror or error}")
-    spawned()
+    spawned(proc.pid)
     child = _Child(proc, sink)
     try:
         stopped = await _wait(child, request, plan)
@@ -310,3 +312,31 @@ async def stop(child: _Child, plan: StopPlan) -> None:
         child.signal(signal.SIGKILL)
         await asyncio.shield(child.exited)
     child.signal(signal.SIGKILL)  # descendants that ignored TERM
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (None where /proc cannot tell).
+
+    With the pid it names one process for good: a pid is reused, a (pid, start) pair is not.
+    """
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_leftover(pgid: int, ticks: int | None) -> bool:
+    """KILL a process group a previous bartoc left running; False if it is gone (or not ours).
+
+    If a process with the group's id exists and started at another time, the id was reused by
+    someone else and nothing is sent. A group whose leader is gone keeps its id reserved while
+    any member lives, so signalling it then reaches only our leftovers.
+    """
+    now = start_ticks(pgid)
+    if now is not None and ticks is not None and now != ticks:
+        return False
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
