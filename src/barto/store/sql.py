@@ -157,9 +157,9 @@ class Store:
         Returns (lost, missed).
         """
         active = (RunState.DISPATCHED.value, RunState.RUNNING.value)
-        query = select(runs.c.id).where(runs.c.worker == worker, runs.c.state.in_(active))
+        query = select(runs.c.id, runs.c.worker).where(runs.c.state.in_(active))  # state index only: see going()
         async with self._engine.begin() as conn:
-            gone = set((await conn.execute(query)).scalars()).difference(known)
+            gone = {run_id for run_id, owner in await conn.execute(query) if owner == worker}.difference(known)
             lost = await _settle(conn, gone, active, RunState.LOST, "the worker no longer has this run")
             never = unaccepted.difference(known)
             missed = await _settle(conn, never, (RunState.PENDING.value,), RunState.MISSED, "dispatch not received")
@@ -242,15 +242,19 @@ class Store:
         Pending runs whose slot has come count: they were sent (or are being recorded as missed).
         """
         now = datetime.now(UTC)
-        going = or_(
-            runs.c.state.in_([RunState.DISPATCHED.value, RunState.RUNNING.value]),
-            and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now),
+        states = [RunState.PENDING.value, RunState.DISPATCHED.value, RunState.RUNNING.value]
+        # Only a plain IN on state, so that the (state, finished_at) index is used and only the few
+        # unfinished rows are read (a worker filter made SQLite walk the worker's whole history).
+        query = select(runs.c.id, runs.c.worker, runs.c.schedule, runs.c.state, runs.c.slot).where(
+            runs.c.state.in_(states)
         )
-        query = select(runs.c.id, runs.c.worker, runs.c.schedule).where(going, runs.c.worker.in_(list(workers)))
+        wanted = set(workers)
         found: dict[tuple[str, str], list[int]] = {}
         async with self._reader.connect() as conn:
-            for run_id, worker, schedule in await conn.execute(query):
-                if run_id not in exclude:
+            for run_id, worker, schedule, state, slot in await conn.execute(query):
+                if worker not in wanted or run_id in exclude:
+                    continue
+                if not (state == RunState.PENDING.value and slot > now):
                     found.setdefault((worker, schedule), []).append(run_id)
         return found
 
