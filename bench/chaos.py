@@ -52,7 +52,7 @@ def faults(seconds: float, kills: int, cuts: int) -> list[tuple[float, str, str]
     """(offset in seconds, action, target), spread evenly and staggered across the window."""
     plan = [((i + 0.5) * seconds / kills, "kill", "bartos") for i in range(kills)]
     for w, worker in enumerate(WORKERS):
-        plan += [((i + 0.25 + 0.15 * w) * seconds / cuts, "cut", worker) for i in range(cuts)]
+        plan += [((i + 0.25 + 0.15 * w) * seconds / cuts, "cut", worker) for i in range(cuts)]  # none if cuts == 0
     return sorted(plan)
 
 
@@ -112,14 +112,19 @@ def account(barto: Barto, start: datetime, end: datetime) -> dict[str, int]:
     }
 
 
-def big_job_rss(barto: Barto, gigabytes: float) -> tuple[float, float]:
-    """Run the ``big`` job on w1; return (seconds it took, w1's peak RSS in MB)."""
+def big_job_rss(barto: Barto, gigabytes: float) -> tuple[float, float, float]:
+    """Run the ``big`` job on w1; return (seconds it took, w1's RSS before it, w1's peak RSS), MB."""
+    before = _memory(barto.named["w1"].pid, "VmRSS")
     run_id = barto.cli_json("run-now", "big", "--worker", "w1")["id"]
     t0 = time.monotonic()
     wait_for(lambda: barto.rows("SELECT finished_at FROM runs WHERE id = ?", run_id)[0][0], 600, "the 1 GB job")
-    status = Path(f"/proc/{barto.named['w1'].pid}/status").read_text()
-    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    return time.monotonic() - t0, peak_kb / 1024
+    return time.monotonic() - t0, before, _memory(barto.named["w1"].pid, "VmHWM")
+
+
+def _memory(pid: int, field: str) -> float:
+    """A memory figure of /proc/PID/status in MB (VmRSS: now, VmHWM: the peak so far)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(f"{field}:"))) / 1024
 
 
 def main() -> None:
@@ -139,7 +144,7 @@ def main() -> None:
             start, end = chaos(barto, proxies, args.seconds, args.kills, args.cuts)
             left = settle(barto, end)
             figures = account(barto, start, end)
-            seconds, rss = big_job_rss(barto, args.gigabytes)
+            seconds, rss_before, rss = big_job_rss(barto, args.gigabytes)
             for worker in WORKERS:
                 barto.kill(worker, signal.SIGTERM)
         finally:
@@ -150,6 +155,7 @@ def main() -> None:
         **figures,
         "left_between_states": left,
         "big_job_s": round(seconds, 1),
+        "worker_rss_before_mb": round(rss_before, 1),
         "worker_peak_rss_mb": round(rss, 1),
     }
     result.update(seconds=args.seconds, kills=args.kills, cuts_per_worker=args.cuts, gigabytes=args.gigabytes)
