@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from barto.calendar import Spec
 from barto.config.server import Catchup
+from barto.model import RunState
+from barto.store import Claim
 
 
 def passed(spec: Spec, last: datetime, now: datetime) -> Iterator[datetime]:
@@ -22,9 +24,10 @@ def passed(spec: Spec, last: datetime, now: datetime) -> Iterator[datetime]:
         slot = spec.next_after(slot)
 
 
-def split(
-    slots: list[datetime], policy: Catchup, now: datetime, window: timedelta
-) -> tuple[list[datetime], list[datetime]]:
+Slots = list[datetime]
+
+
+def split(slots: Slots, policy: Catchup, now: datetime, window: timedelta) -> tuple[Slots, Slots]:
     """(slots to run late, slots to record as missed) under ``policy``."""
     if not slots or policy == "none":
         return [], slots
@@ -32,3 +35,11 @@ def split(
         return slots[-1:], slots[:-1]
     oldest = now - window
     return [s for s in slots if s >= oldest], [s for s in slots if s < oldest]
+
+
+def claims(worker: str, name: str, late: Slots, missed: Slots) -> list[Claim]:
+    """Run rows for one schedule's passed slots: pending ones to run late, the rest missed."""
+    run = [Claim(schedule=name, worker=worker, slot=slot) for slot in late]
+    return run + [
+        Claim(schedule=name, worker=worker, slot=slot, state=RunState.MISSED, reason="server down") for slot in missed
+    ]

@@ -9,13 +9,14 @@ retried: a cancel is deliberate, and a lost run may well have run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import msgspec
 
 from barto.config.server import ScheduleDef
 from barto.model import RunRecord, RunState
-from barto.store import Claim
+from barto.store import Claim, Store
 
 MAX_DELAY = timedelta(hours=1)
 RETRIED = frozenset({RunState.FAILED, RunState.TIMED_OUT})
@@ -35,3 +36,44 @@ def next_attempt(run: RunRecord, definition: ScheduleDef, ended: datetime) -> Re
     delay = min(MAX_DELAY, timedelta(seconds=definition.retry_delay * 2 ** (run.attempt - 1)))
     claim = Claim(schedule=run.schedule, worker=run.worker, slot=run.slot, attempt=run.attempt + 1, trigger=run.trigger)
     return Retry(claim=claim, at=ended + delay)
+
+
+# The live definition of (worker, schedule), None once it is gone from the config.
+Definitions = Callable[[str, str], ScheduleDef | None]
+
+
+class Retries:
+    """Runs that ended and may need a retry, and the retries planned (kept in memory)."""
+
+    def __init__(self, store: Store, definitions: Definitions) -> None:
+        self._store = store
+        self._definitions = definitions
+        self._ended: list[int] = []
+        self._planned: list[Retry] = []
+
+    def ended(self, run_ids: list[int]) -> None:
+        """These runs' results are committed."""
+        self._ended.extend(run_ids)
+
+    def wake_times(self) -> list[datetime]:
+        """When planned retries fall due."""
+        return [retry.at for retry in self._planned]
+
+    def busy(self, now: datetime) -> bool:
+        """Whether there is something to do now."""
+        return bool(self._ended) or any(retry.at <= now for retry in self._planned)
+
+    async def due(self, now: datetime) -> list[tuple[RunRecord, ScheduleDef]]:
+        """Plan retries of the runs that ended; claim the ones due now and return them to send.
+
+        Due retries of schedules that are gone are dropped.
+        """
+        ended, self._ended = self._ended, []
+        for run in await self._store.runs_by_id(ended) if ended else []:
+            definition = self._definitions(run.worker, run.schedule)
+            if definition is not None and (retry := next_attempt(run, definition, now)) is not None:
+                self._planned.append(retry)
+        due = [r for r in self._planned if r.at <= now and self._definitions(r.claim.worker, r.claim.schedule)]
+        self._planned = [r for r in self._planned if r.at > now]
+        claimed = await self._store.claim([r.claim for r in due]) if due else []
+        return [(run, d) for run in claimed if (d := self._definitions(run.worker, run.schedule)) is not None]

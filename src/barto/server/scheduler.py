@@ -29,10 +29,11 @@ from barto.config.common import parse_signal
 from barto.config.server import Catchup, ScheduleDef, WorkerSchedules
 from barto.model import RunRecord, RunState, ScheduleRecord
 from barto.protocol import Job
+from barto.server.catchup import claims as catchup_claims
 from barto.server.catchup import passed, split
 from barto.server.hub import Hub
 from barto.server.overlap import Overlaps
-from barto.server.retry import Retry, next_attempt
+from barto.server.retry import Retries
 from barto.store import Claim, Store
 
 log = logging.getLogger("barto.server.scheduler")
@@ -107,8 +108,7 @@ class Scheduler:
         self._released: list[int] = []  # claimed runs of slots the new config does not have
         self._waiting: list[Waiting] = []
         self._paused: set[_Key] = set()
-        self._ended: list[int] = []  # runs that ended since the last look: retry them?
-        self._retries: list[Retry] = []
+        self._retries = Retries(store, self._definition)
         self._overlaps = Overlaps(store, hub)
         self._changed = asyncio.Event()
 
@@ -118,8 +118,12 @@ class Scheduler:
 
     def ended(self, run_ids: list[int]) -> None:
         """These runs ended (their results are committed): queued slots and retries may follow."""
-        self._ended.extend(run_ids)
+        self._retries.ended(run_ids)
         self._changed.set()
+
+    def _definition(self, worker: str, name: str) -> ScheduleDef | None:
+        entry = self._entries.get((worker, name))
+        return None if entry is None else entry.definition
 
     def load(
         self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime, paused: set[_Key] | None = None
@@ -192,8 +196,7 @@ class Scheduler:
                 continue
             slots = list(passed(entry.spec, last[entry.key], now))
             late, missed = split(slots, entry.definition.catchup_policy(default), now, window)
-            claims += [Claim(schedule=entry.definition.name, worker=entry.worker, slot=slot) for slot in late]
-            claims += [_missed(entry, slot) for slot in missed]
+            claims += catchup_claims(entry.worker, entry.definition.name, late, missed)
             definitions[entry.key] = entry.definition
             await asyncio.sleep(0)
         for start in range(0, len(claims), _CLAIM_BATCH):
@@ -209,8 +212,8 @@ class Scheduler:
         """Do the most urgent thing due at ``now``; False when nothing is."""
         if self._waiting and await self._deliver_waiting(now):
             return True
-        if self._ended or self._retries_due(now):
-            await self._retry(now)
+        if self._retries.busy(now):
+            await self._store.miss(self._send(await self._retries.due(now)), "worker offline")
             return True
         if queued := await self._overlaps.release():
             await self._store.miss(self._send(queued), "worker offline")
@@ -275,23 +278,6 @@ class Scheduler:
         self._changed.set()
         return runs
 
-    def _retries_due(self, now: datetime) -> bool:
-        return any(retry.at <= now for retry in self._retries)
-
-    async def _retry(self, now: datetime) -> None:
-        """Plan retries of the runs that just ended, and claim and send the ones now due."""
-        ended, self._ended = self._ended, []
-        for run in await self._store.runs_by_id(ended) if ended else []:
-            entry = self._entries.get((run.worker, run.schedule))
-            retry = None if entry is None else next_attempt(run, entry.definition, now)
-            if retry is not None:
-                self._retries.append(retry)
-        due = [r for r in self._retries if r.at <= now and (r.claim.worker, r.claim.schedule) in self._entries]
-        self._retries = [r for r in self._retries if r.at > now]  # due ones of removed schedules are dropped
-        claimed = await self._store.claim([r.claim for r in due]) if due else []
-        pairs = [(run, entry.definition) for run in claimed if (entry := self._entries.get((run.worker, run.schedule)))]
-        await self._store.miss(self._send(pairs), "worker offline")
-
     async def _deliver_waiting(self, now: datetime) -> bool:
         """Send waiting runs whose worker is here; record expired ones as missed."""
         ready = [w for w in self._waiting if self._hub.is_ready(w.run.worker)]
@@ -306,7 +292,7 @@ class Scheduler:
     async def _sleep(self, now: datetime) -> None:
         """Until the next thing to do, a reload, or :data:`_MAX_SLEEP`."""
         wakes = [t for e in self._entries.values() if (t := e.wake_at()) is not None]
-        wakes += [w.expires for w in self._waiting] + [r.at for r in self._retries]
+        wakes += [w.expires for w in self._waiting] + self._retries.wake_times()
         delay = _MAX_SLEEP if not wakes else min(_MAX_SLEEP, max(0.0, (min(wakes) - now).total_seconds()))
         try:
             async with asyncio.timeout(delay):
@@ -365,12 +351,6 @@ class Scheduler:
         held = len(pairs) - len(missed)
         log.warning("worker %s offline: %d slots missed, %d queued for it", pairs[0][0].worker, len(missed), held)
         return missed
-
-
-def _missed(entry: Entry, slot: datetime) -> Claim:
-    return Claim(
-        schedule=entry.definition.name, worker=entry.worker, slot=slot, state=RunState.MISSED, reason="server down"
-    )
 
 
 def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime, paused: bool) -> Entry:
