@@ -1,6 +1,6 @@
-"""The store on a real database: slot claims, idempotent ingest, retention, the read-only query.
+"""The store on real databases: slot claims, idempotent ingest, retention, the read-only query.
 
-SQLite here; issue 5 adds PostgreSQL and MariaDB to the ``store`` fixture's parameters.
+Every test runs on SQLite, PostgreSQL and MariaDB, each time in a database of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from barto.model import RunState
 from barto.store import Batch, Claim, Retention, Store, open_store
 from barto.store.readonly import NotASelectError, check_select
+from tests.databases import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.anyio
 
@@ -21,9 +22,9 @@ SLOT = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 SESSION = "5f0c7a52-0000-4000-8000-000000000000"
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(f"sqlite:///{tmp_path}/barto.db") as opened:
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with fresh_database(request.param, tmp_path) as url, open_store(url) as opened:
         yield opened
 
 
@@ -161,7 +162,7 @@ async def test_barto_views_answer_barto_queries(store: Store) -> None:
 
 async def test_the_query_connection_cannot_write(store: Store) -> None:
     await claim_one(store)
-    with pytest.raises(Exception, match=r"readonly|read-only|read only"):
+    with pytest.raises(Exception, match=r"(?i)readonly|read-only|read only"):
         await store.query("DELETE FROM runs")  # even past the SELECT gate, the connection refuses
     assert len(await store.runs()) == 1
 
@@ -266,3 +267,22 @@ async def test_cancel_pending_and_a_finish_without_a_line_count(store: Store) ->
     run = await store.run(interrupted)
     assert run is not None
     assert run.lines == 3  # counted from what was stored
+
+
+async def test_any_exit_code_and_a_signal_death_are_stored(store: Store) -> None:
+    big, killed = await claim_one(store, "big"), await claim_one(store, "killed")
+    now = datetime.now(UTC)
+    rows = [
+        {"run_id": big, "state": "failed", "reason": None, "exit_code": 3_221_225_477, "signal": None, "lines": 0},
+        {
+            "run_id": killed,
+            "state": "failed",
+            "reason": "killed by signal 9",
+            "exit_code": None,
+            "signal": 9,
+            "lines": 0,
+        },
+    ]
+    await store.apply(Batch(finished=[{**r, "started_at": now, "finished_at": now} for r in rows]))  # type: ignore[typeddict-item]
+    stored = {r.id: (r.exit_code, r.signal) for r in await store.runs()}
+    assert stored == {big: (3_221_225_477, None), killed: (None, 9)}  # a Windows NTSTATUS needs 64 bits

@@ -29,17 +29,18 @@ async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
     except ValueError as error:
         raise StoreError(str(error)) from None
     engine = create_engine(parsed)
-    reader: AsyncEngine = _reader(parsed) if parsed.get_backend_name() == "sqlite" else engine
+    reader = _reader(parsed)
     try:
         if upgrade:
             await migrate.upgrade(engine)
         yield Store(engine, reader)
     finally:
-        if reader is not engine:
-            await reader.dispose()
+        await reader.dispose()
         await engine.dispose()
 
 
 def _reader(url: URL) -> AsyncEngine:
-    """A second engine on the same SQLite file, opened read-only (``query`` runs here)."""
-    return create_engine(url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"}), read_only=True)
+    """A second engine on the same database whose sessions cannot write (reads and ``query``)."""
+    if url.get_backend_name() == "sqlite":
+        url = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+    return create_engine(url, read_only=True)

@@ -19,20 +19,37 @@ def async_url(url: str) -> URL:
     backend = parsed.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
         raise ValueError(f"unsupported database {backend!r}; use sqlite, postgresql or mysql/mariadb")
-    if parsed.get_driver_name() in ("", "pysqlite", "psycopg2", "mysqldb", "pymysql"):
+    if "+" not in parsed.drivername:  # no driver named: the default one is sync; use ours
         parsed = parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
     return parsed
 
 
 def create_engine(url: URL, *, read_only: bool = False) -> AsyncEngine:
-    """An engine with the per-backend session settings (SQLite: WAL, foreign keys, busy wait)."""
-    if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+    """An engine with the per-backend session settings (SQLite: WAL, foreign keys, busy wait).
+
+    ``read_only`` engines refuse every write in the database itself, not by our checks: SQLite
+    ``query_only``, PostgreSQL ``default_transaction_read_only``, MariaDB read-only sessions.
+    """
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        settings = {"server_settings": {"default_transaction_read_only": "on"}} if read_only else {}
+        return create_async_engine(url, pool_pre_ping=True, connect_args=settings)
+    if backend != "sqlite":
+        engine = create_async_engine(url, pool_pre_ping=True)
+        if read_only:
+            event.listen(engine.sync_engine, "connect", _mariadb_read_only)
+        return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas(read_only))
     return engine
+
+
+def _mariadb_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION TRANSACTION READ ONLY")
+    cursor.close()
 
 
 def _sqlite_pragmas(read_only: bool) -> Any:
