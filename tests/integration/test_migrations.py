@@ -24,6 +24,9 @@ def _differences(connection: Connection) -> list[Any]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_the_migrated_schema_is_the_table_definitions(backend: str, tmp_path: Path) -> None:
-    async with fresh_database(backend, tmp_path) as url, open_store(url) as store:
-        async with store._engine.connect() as connection:
-            assert await connection.run_sync(_differences) == []
+    async with (
+        fresh_database(backend, tmp_path) as url,
+        open_store(url) as store,
+        store.engine.connect() as connection,
+    ):
+        assert await connection.run_sync(_differences) == []

@@ -58,6 +58,11 @@ class Store:
         )
 
     @property
+    def engine(self) -> AsyncEngine:
+        """The writing engine (for migrations and schema checks; queries go through methods)."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         """``sqlite``, ``postgresql`` or ``mysql``."""
         return self._dialect
