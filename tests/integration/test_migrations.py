@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from barto.store import open_store
+from barto.store import migrate, open_store
 from barto.store.tables import metadata
 from tests.databases import BACKENDS, fresh_database
+from tests.e2e.harness import BIN
 
 pytestmark = pytest.mark.anyio
 
@@ -30,3 +32,28 @@ async def test_the_migrated_schema_is_the_table_definitions(backend: str, tmp_pa
         store.engine.connect() as connection,
     ):
         assert await connection.run_sync(_differences) == []
+
+
+def bartos(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "bartos"), "-c", str(config), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_migrate_check_and_a_schema_newer_than_ours(backend: str, tmp_path: Path) -> None:
+    async with fresh_database(backend, tmp_path) as url:
+        config = tmp_path / "bartos.toml"
+        config.write_text(f"[database]\nurl = '{url}'\n")
+        behind = bartos(config, "migrate", "--check")
+        assert (behind.returncode, behind.stdout) == (
+            1,
+            f"schema is behind: at nothing (empty database), this barto needs {migrate.head()}\n",
+        )
+        assert bartos(config, "migrate").stdout == f"schema migrated from nothing to {migrate.head()}\n"
+        assert bartos(config, "migrate", "--check").returncode == 0
+        async with open_store(url, upgrade=False) as store, store.engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+        refused = bartos(config, "-t", str(tmp_path / "bartos.log"))
+        assert refused.returncode == 1
+        assert "schema is at revision 0999, newer than this barto knows" in refused.stderr
+        assert "Traceback" not in refused.stderr

@@ -31,6 +31,12 @@ async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
     engine = create_engine(parsed)
     reader = _reader(parsed)
     try:
+        current = await migrate.current(engine)
+        if current is not None and not migrate.known(current):
+            raise StoreError(
+                f"the database schema is at revision {current}, newer than this barto knows "
+                f"(it knows up to {migrate.head()}); run the barto that migrated it, or a newer one"
+            )
         if upgrade:
             await migrate.upgrade(engine)
         yield Store(engine, reader)

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,6 +33,14 @@ async def current(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None for an empty database)."""
     async with engine.connect() as connection:
         return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def known(revision: str) -> bool:
+    """Whether this version of barto ships ``revision`` (False: the database is newer than us)."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 async def upgrade(engine: AsyncEngine) -> None:
