@@ -25,19 +25,32 @@ MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 @asynccontextmanager
 async def fresh_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """A SQLAlchemy URL of an empty database on ``backend``, dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/barto.db"
-        return
-    name = f"barto_{uuid.uuid4().hex[:12]}"
-    admin = _postgres if backend == "postgresql" else _mariadb
-    await admin(f"CREATE DATABASE {name}", backend)
+    url = await create_database(backend, tmp_path)
     try:
-        if backend == "postgresql":
-            yield f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
-        else:
-            yield f"mysql://{MARIADB['user']}@{MARIADB['host']}:{MARIADB['port']}/{name}"
+        yield url
     finally:
-        await admin(f"DROP DATABASE {name}", backend)
+        await drop_database(backend, url)
+
+
+async def create_database(backend: str, tmp_path: Path) -> str:
+    """Create an empty database on ``backend``; its SQLAlchemy URL."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/barto.db"
+    name = f"barto_{uuid.uuid4().hex[:12]}"
+    if backend == "postgresql":
+        await _postgres(f"CREATE DATABASE {name}", backend)
+        return f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    await _mariadb(f"CREATE DATABASE {name}", backend)
+    return f"mysql://{MARIADB['user']}@{MARIADB['host']}:{MARIADB['port']}/{name}"
+
+
+async def drop_database(backend: str, url: str) -> None:
+    """Drop a database :func:`create_database` made (SQLite files go with the test's directory)."""
+    name = url.rsplit("/", 1)[1]
+    if backend == "postgresql":
+        await _postgres(f"DROP DATABASE {name} WITH (FORCE)", backend)
+    elif backend != "sqlite":
+        await _mariadb(f"DROP DATABASE {name}", backend)
 
 
 async def _postgres(sql: str, backend: str) -> None:

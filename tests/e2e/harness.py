@@ -41,8 +41,9 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
 class Barto:
     """One server, its workers and a CLI, all in ``root``; everything is stopped by :meth:`close`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
         self.root = root
+        self.database_url = database_url or f"sqlite:///{self.db_path}"
         self.port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.named: dict[str, subprocess.Popen[bytes]] = {}
@@ -65,7 +66,7 @@ class Barto:
         path = self.root / "bartos.toml"
         head = (
             f"heartbeat_seconds = 1\n{settings}\n"
-            f"[actix]\nip = '127.0.0.1'\nport = {self.port}\n[database]\nurl = 'sqlite:///{self.db_path}'\n"
+            f"[actix]\nip = '127.0.0.1'\nport = {self.port}\n[database]\nurl = '{self.database_url}'\n"
         )
         path.write_text(head + schedules)
         return path

@@ -1,4 +1,5 @@
-"""The scheduler on a real SQLite store: claim ahead, dispatch on the slot, account for every slot."""
+"""The scheduler on real stores (SQLite, PostgreSQL, MariaDB): claim ahead, dispatch on the slot,
+account for every slot, overlap, offline queue, retries."""
 
 from __future__ import annotations
 
@@ -18,15 +19,16 @@ from barto.server.hub import Hub, Session
 from barto.server.scheduler import LEAD, Scheduler
 from barto.store import Batch, Store, open_store
 from barto.store.records import Finished as FinishedRow
+from tests.databases import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.anyio
 
 HOST = HostInfo(hostname="h", os_name="Linux", os_version="x", kernel="6", python="3.11")
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(f"sqlite:///{tmp_path}/barto.db") as opened:
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with fresh_database(request.param, tmp_path) as url, open_store(url) as opened:
         yield opened
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barto.store import migrate
@@ -31,6 +32,16 @@ async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
     engine = create_engine(parsed)
     reader = _reader(parsed)
     try:
+        await _prepare(engine, parsed, upgrade=upgrade)
+        yield Store(engine, reader)
+    finally:
+        await reader.dispose()
+        await engine.dispose()
+
+
+async def _prepare(engine: AsyncEngine, url: URL, *, upgrade: bool) -> None:
+    """Check the schema's revision and migrate it; a database we cannot reach is a StoreError."""
+    try:
         current = await migrate.current(engine)
         if current is not None and not migrate.known(current):
             raise StoreError(
@@ -39,10 +50,10 @@ async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
             )
         if upgrade:
             await migrate.upgrade(engine)
-        yield Store(engine, reader)
-    finally:
-        await reader.dispose()
-        await engine.dispose()
+    except (SQLAlchemyError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        where = url.render_as_string(hide_password=True)
+        raise StoreError(f"cannot use the database {where}: {reason}") from None
 
 
 def _reader(url: URL) -> AsyncEngine:
