@@ -102,6 +102,7 @@ runs = Table(
     Index(None, "worker", "schedule", "slot"),
     Index(None, "state", "finished_at"),
     Index(None, "created_at"),
+    Index(None, "slot"),  # newest first, without sorting them all (runs, failed)
 )
 
 run_output = Table(
