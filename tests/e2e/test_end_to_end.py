@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.e2e.harness import Barto, wait_for
+from tests.e2e.harness import BIN, Barto, free_port, wait_for
 
 SCHEDULES = """
 [schedules.w1]
@@ -155,10 +156,6 @@ def test_a_broken_config_names_file_line_and_key(barto: Barto) -> None:
     path = barto.server_config(
         '[schedules.w]\nschedules = [\n  { name = "x", on_calendar = "*-*-* 25:00", cmds = ["true"] },\n]\n'
     )
-    import subprocess
-
-    from tests.e2e.harness import BIN
-
     result = subprocess.run(
         [str(BIN / "bartos"), "-c", str(path)], capture_output=True, text=True, timeout=30, check=False
     )
@@ -167,3 +164,18 @@ def test_a_broken_config_names_file_line_and_key(barto: Barto) -> None:
     assert f"{path}:{line}: schedules.w.schedules[0].on_calendar: " in result.stderr
     assert "hour 25 out of range" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_server_on_one_sqlite_database_is_refused(running: Barto) -> None:
+    """SQLite is for one server; a second bartos on the same file says so and exits 1."""
+    config = running.root / "second.toml"
+    text = (running.root / "bartos.toml").read_text().replace(f"port = {running.port}", f"port = {free_port()}")
+    config.write_text(text)
+    second = subprocess.run(
+        [str(BIN / "bartos"), "-c", str(config), "-t", str(running.root / "second.log")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert second.returncode == 1
+    assert "another bartos is serving" in second.stderr
+    assert "SQLite is for one server" in second.stderr
+    assert all(c["connected"] for c in running.cli_json("clients"))  # the first one goes on

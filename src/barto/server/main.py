@@ -20,6 +20,7 @@ from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging
 from barto.protocol import MAX_FRAME_BYTES
 from barto.server.app import create_app
 from barto.store import StoreError, migrate, open_store
+from barto.store.instance import hold_sqlite
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("barto.server")
@@ -57,6 +58,7 @@ def _main(
     log_file = tracing_absolute_path or data_home(os.environ) / "bartos" / "logs" / "bartos.log"
     logs.setup(verbose=config.verbose, quiet=config.quiet, to_stderr=config.enable_std_output, file=log_file)
     try:  # before serving, so that a schema newer than ours is refused with a message, not a log line
+        hold_sqlite(config.database_url(os.environ))  # held until the process exits
         asyncio.run(_migration(config.database_url(os.environ), check=False))
     except StoreError as error:
         typer.echo(f"bartos: error: {error}", err=True)
