@@ -179,3 +179,32 @@ def test_a_second_server_on_one_sqlite_database_is_refused(running: Barto) -> No
     assert "another bartos is serving" in second.stderr
     assert "SQLite is for one server" in second.stderr
     assert all(c["connected"] for c in running.cli_json("clients"))  # the first one goes on
+
+
+def test_schedules_from_the_api_and_the_file_wins(running: Barto) -> None:
+    """API schedules run, survive a restart, cannot touch the file's names, and yield to the file."""
+    added = running.cli_json("schedules", "add", "w1", "api-tick", "--on-calendar", "*:*:*", "--cmd", "echo from api")
+    assert (added["source"], added["enabled"]) == ("api", True)
+    done = wait_for(lambda: [r for r in running.runs(schedule="api-tick") if r["state"] == "succeeded"], 20, "a run")
+    assert [line["data"] for line in running.cli_json("output", str(done[0]["id"]))] == ["from api"]
+    clash = running.cli("schedules", "add", "w1", "even", "--cron", "* * * * *", "--cmd", "true")
+    assert clash.returncode == 1
+    assert "defined in the config file" in clash.stderr
+    bad = running.cli("schedules", "add", "w1", "broken", "--on-calendar", "*-*-* 25:00", "--cmd", "true")
+    assert bad.returncode == 1
+    assert "hour 25 out of range" in bad.stderr
+    assert running.cli_json("schedules", "disable", "w1", "api-tick")["enabled"] is False
+    running.kill("bartos")
+    running.start_server()
+    listed = {s["name"]: s for s in running.cli_json("schedules")}
+    assert (listed["api-tick"]["source"], listed["api-tick"]["enabled"]) == ("api", False)  # kept across restarts
+    assert listed["even"]["source"] == "config"
+    running.server_config(SCHEDULES.replace('name = "fail"', 'name = "api-tick"'))  # the file now has that name
+
+    def source() -> str | None:
+        return {s["name"]: s["source"] for s in running.cli_json("schedules")}.get("api-tick")
+
+    wait_for(lambda: source() == "config", 20, "the file to win")
+    gone = running.cli("schedules", "remove", "w1", "api-tick")
+    assert gone.returncode == 1
+    assert "defined in the config file" in gone.stderr

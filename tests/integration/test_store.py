@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from barto.model import RunState
-from barto.store import Batch, Claim, Retention, Store, open_store
+from barto.store import Batch, Claim, Retention, ScheduleRow, Store, open_store
 from barto.store.readonly import NotASelectError, check_select
 from tests.databases import BACKENDS, fresh_database
 
@@ -286,3 +286,24 @@ async def test_any_exit_code_and_a_signal_death_are_stored(store: Store) -> None
     await store.apply(Batch(finished=[{**r, "started_at": now, "finished_at": now} for r in rows]))  # type: ignore[typeddict-item]
     stored = {r.id: (r.exit_code, r.signal) for r in await store.runs()}
     assert stored == {big: (3_221_225_477, None), killed: (None, 9)}  # a Windows NTSTATUS needs 64 bits
+
+
+async def test_api_schedules_are_kept_and_a_config_name_displaces_them(store: Store) -> None:
+    def row(name: str, source: str) -> ScheduleRow:
+        return ScheduleRow(
+            worker="w", name=name, calendar="hourly", timezone="UTC", cmds=["true"], env={}, cwd=None,
+            timeout_seconds=None, enabled=True, source=source,
+        )  # fmt: skip
+
+    await store.put_api_schedule(row("mine", "api"), {"name": "mine", "cmds": ["true"], "on_calendar": "hourly"})
+    await store.put_api_schedule(row("other", "api"), {"name": "other", "cmds": ["x"], "cron": "@daily"})
+    await store.put_api_schedule(row("mine", "api"), {"name": "mine", "cmds": ["echo 2"], "on_calendar": "hourly"})
+    assert await store.api_schedules() == [
+        ("w", {"name": "other", "cmds": ["x"], "cron": "@daily"}),
+        ("w", {"name": "mine", "cmds": ["echo 2"], "on_calendar": "hourly"}),  # replaced, not doubled
+    ]
+    await store.replace_schedules([row("mine", "config")])  # the file now defines "mine"
+    assert [d["name"] for _, d in await store.api_schedules()] == ["other"]
+    assert await store.delete_api_schedule("w", "other")
+    assert not await store.delete_api_schedule("w", "other")
+    assert await store.api_schedules() == []

@@ -33,6 +33,10 @@ class Client:
         """POST ``body`` as JSON to ``path`` and decode the answer."""
         return self._call("POST", path, json=body or {})
 
+    def delete(self, path: str) -> Any:
+        """DELETE ``path`` and decode the answer."""
+        return self._call("DELETE", path)
+
     def stream_lines(
         self, path: str, *, method: str = "GET", body: dict[str, Any] | None = None, **params: Any
     ) -> Iterator[dict[str, Any]]:

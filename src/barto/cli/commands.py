@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from barto.cli import render
+from barto.cli import render, schedules
 from barto.cli.client import Client
 from barto.model import RunState
 
@@ -52,16 +52,6 @@ def clients(
     render.show(
         render.table(None, ("name", "connected", "os", "kernel", "version"), rows), f"Total clients: {len(data)}"
     )
-
-
-def schedules(ctx: typer.Context, as_json: Json = False) -> None:
-    """List the live schedules with their next fire times."""
-    data = _client(ctx).get("/v1/schedules")
-    if as_json:
-        render.emit_json(data)
-        return
-    columns = ("worker", "name", "calendar", "normalized", "next_fire", "enabled", "paused")
-    render.show(render.table(None, columns, [[s[c] for c in columns] for s in data]))
 
 
 def runs(
@@ -308,8 +298,9 @@ def cancel(
 
 def register(app: typer.Typer) -> None:
     """Add the server commands to ``app``."""
-    for function in (info, clients, schedules, runs, output, tail, failed, cmd, updates, cleanup, query, cancel):
+    for function in (info, clients, runs, output, tail, failed, cmd, updates, cleanup, query, cancel):
         app.command()(function)
+    app.add_typer(schedules.app, name="schedules")
     app.command("list")(list_)
     app.command("run-now")(run_now)
     app.command("backfill")(backfill)

@@ -194,6 +194,15 @@ def check_server(config: ServerConfig) -> None:
             _check_schedule(schedule, worker, config.timezone, at)
 
 
+def validate_schedule(schedule: ScheduleDef, worker: str, default_tz: str) -> None:
+    """Validate one schedule on its own (one added through the API).
+
+    Raises:
+        KeyedError: naming the offending key.
+    """
+    _check_schedule(schedule, worker, default_tz, ())
+
+
 def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tuple[str | int, ...]) -> None:
     if (schedule.on_calendar is None) == (schedule.cron is None):
         raise KeyedError((*at, "on_calendar"), "set exactly one of on_calendar and cron")

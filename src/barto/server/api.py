@@ -16,10 +16,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 import barto
+from barto.config.server import ScheduleDef, validate_schedule
 from barto.model import FINAL_STATES, RunState
 from barto.protocol import Cancel
 from barto.server import cleanup as cleanups
 from barto.server import updates
+from barto.server.reload import schedule_row
 from barto.server.scheduler import Entry
 from barto.server.state import ServerState
 from barto.store.readonly import NotASelectError, check_select
@@ -150,6 +152,73 @@ async def run_now(request: Request) -> Response:
     return json_response(await state.scheduler.run_now(entry, force=body.force), 201)
 
 
+async def add_schedule(request: Request) -> Response:
+    """Add (or replace) a schedule of a worker through the API. The config file's names are not ours."""
+    state = _state(request)
+    worker = request.path_params["worker"]
+    schedule: ScheduleDef = await _body(request, ScheduleDef)
+    _not_from_file(state, worker, schedule.name)
+    try:
+        validate_schedule(schedule, worker, state.config.timezone)
+    except ValueError as error:
+        raise ApiError(400, "bad_schedule", str(error)) from None
+    row = schedule_row(worker, schedule, state.config.timezone, source="api")
+    await state.store.put_api_schedule(row, msgspec.to_builtins(schedule))
+    state.catalog.put(worker, schedule)
+    state.apply_schedules()
+    return json_response(_record_of(state, worker, schedule.name), 201)
+
+
+async def remove_schedule(request: Request) -> Response:
+    """Remove a schedule added through the API."""
+    state = _state(request)
+    worker, name = request.path_params["worker"], request.path_params["name"]
+    _not_from_file(state, worker, name)
+    if not await state.store.delete_api_schedule(worker, name):
+        raise ApiError(404, "schedule_not_found", f"no API schedule named {name!r} for worker {worker!r}")
+    state.catalog.remove(worker, name)
+    state.apply_schedules()
+    return json_response({"removed": name, "worker": worker})
+
+
+async def enable(request: Request) -> Response:
+    """Let an API schedule fire (``enabled = true``)."""
+    return await _set_enabled(request, True)
+
+
+async def disable(request: Request) -> Response:
+    """Keep an API schedule listed but never firing (``enabled = false``); pause works on any."""
+    return await _set_enabled(request, False)
+
+
+async def _set_enabled(request: Request, enabled: bool) -> Response:
+    state = _state(request)
+    worker, name = request.path_params["worker"], request.path_params["name"]
+    _not_from_file(state, worker, name)
+    current = state.catalog.from_api(worker, name)
+    if current is None:
+        raise ApiError(404, "schedule_not_found", f"no API schedule named {name!r} for worker {worker!r}")
+    schedule = msgspec.structs.replace(current, enabled=enabled)
+    row = schedule_row(worker, schedule, state.config.timezone, source="api")
+    await state.store.put_api_schedule(row, msgspec.to_builtins(schedule))
+    state.catalog.put(worker, schedule)
+    state.apply_schedules()
+    return json_response(_record_of(state, worker, name))
+
+
+def _not_from_file(state: ServerState, worker: str, name: str) -> None:
+    if state.catalog.from_config(worker, name):
+        raise ApiError(
+            409,
+            "defined_in_config",
+            f"schedule {name!r} of worker {worker!r} is defined in the config file; edit the file",
+        )
+
+
+def _record_of(state: ServerState, worker: str, name: str) -> Any:
+    return next(r for r in state.scheduler.records() if (r.worker, r.name) == (worker, name))
+
+
 async def pause(request: Request) -> Response:
     """Stop firing a schedule until it is resumed (kept across restarts and reloads)."""
     entry = _entry(request)
@@ -165,8 +234,7 @@ async def resume(request: Request) -> Response:
 
 
 def _record(request: Request, entry: Entry) -> Any:
-    records = _state(request).scheduler.records()
-    return next(r for r in records if (r.worker, r.name) == (entry.worker, entry.definition.name))
+    return _record_of(_state(request), entry.worker, entry.definition.name)
 
 
 async def backfill(request: Request) -> Response:
@@ -319,6 +387,10 @@ ROUTES = [
     Route("/v1/info", info),
     Route("/v1/clients", clients),
     Route("/v1/schedules", schedules),
+    Route("/v1/schedules/{worker}", add_schedule, methods=["POST"]),
+    Route("/v1/schedules/{worker}/{name}", remove_schedule, methods=["DELETE"]),
+    Route("/v1/schedules/{worker}/{name}/enable", enable, methods=["POST"]),
+    Route("/v1/schedules/{worker}/{name}/disable", disable, methods=["POST"]),
     Route("/v1/schedules/{worker}/{name}/run", run_now, methods=["POST"]),
     Route("/v1/schedules/{worker}/{name}/backfill", backfill, methods=["POST"]),
     Route("/v1/schedules/{worker}/{name}/pause", pause, methods=["POST"]),

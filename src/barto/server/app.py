@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +20,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from barto.config import ServerConfig
+from barto.config.server import ScheduleDef, validate_schedule
 from barto.server import cleanup, openapi
 from barto.server.api import ROUTES, ApiError, error_response, json_response
+from barto.server.catalog import Catalog, Key, definition
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
 from barto.server.reload import Loader, Reloader, schedule_rows
@@ -101,9 +104,10 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
     if missed := await store.server_down(now):
         log.warning("%d claimed runs whose slot passed while no server ran are recorded as missed", missed)
     await store.replace_schedules(schedule_rows(config))
+    catalog = Catalog(config.schedules, await _api_schedules(store, config))
     hub = Hub()
     scheduler = Scheduler(store, hub)
-    scheduler.load(config.schedules, config.timezone, now, paused=await store.paused())
+    scheduler.load(catalog.merged(), config.timezone, now, paused=await store.paused(), api=catalog.api_keys())
     window = timedelta(seconds=config.catchup_window_seconds)
     await scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
     return ServerState(
@@ -112,8 +116,25 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
         hub=hub,
         ingest=Ingest(store, on_finished=scheduler.ended),
         scheduler=scheduler,
+        catalog=catalog,
         config_path=str(config_path),
     )
+
+
+async def _api_schedules(store: Store, config: ServerConfig) -> dict[Key, ScheduleDef]:
+    """The stored API schedules; one that no longer validates is skipped with an error logged."""
+    found: dict[Key, ScheduleDef] = {}
+    for worker, data in await store.api_schedules():
+        try:
+            schedule = definition(data)
+            validate_schedule(schedule, worker, config.timezone)
+        except (msgspec.ValidationError, ValueError) as error:
+            log.error(
+                "API schedule %s of worker %s is not valid any more, skipped: %s", data.get("name"), worker, error
+            )
+            continue
+        found[(worker, schedule.name)] = schedule
+    return found
 
 
 async def _retention(state: ServerState) -> None:

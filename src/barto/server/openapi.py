@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 import barto
+from barto.config.server import ScheduleDef
 from barto.model import OutputLine, RunRecord, ScheduleRecord, WorkerRecord
 from barto.server.api import BackfillRequest, CleanupRequest, QueryRequest, RunNowRequest
 
@@ -19,6 +20,10 @@ _OPERATIONS: dict[str, dict[str, tuple[str, Any, Any]]] = {
     "/v1/clients": {"get": ("Workers seen, and whether connected", list[WorkerRecord], None)},
     "/v1/schedules": {"get": ("Live schedules with next fire times", list[ScheduleRecord], None)},
     "/v1/schedules/{worker}/{name}/run": {"post": ("Run a schedule now (force)", RunRecord, RunNowRequest)},
+    "/v1/schedules/{worker}": {"post": ("Add or replace an API schedule", ScheduleRecord, ScheduleDef)},
+    "/v1/schedules/{worker}/{name}": {"delete": ("Remove an API schedule", None, None)},
+    "/v1/schedules/{worker}/{name}/enable": {"post": ("Let an API schedule fire", ScheduleRecord, None)},
+    "/v1/schedules/{worker}/{name}/disable": {"post": ("Stop an API schedule firing", ScheduleRecord, None)},
     "/v1/schedules/{worker}/{name}/pause": {"post": ("Stop firing a schedule", ScheduleRecord, None)},
     "/v1/schedules/{worker}/{name}/resume": {"post": ("Fire a paused schedule again", ScheduleRecord, None)},
     "/v1/schedules/{worker}/{name}/backfill": {

@@ -11,10 +11,10 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from barto.config import ConfigError, ServerConfig
+from barto.config.server import ScheduleDef
 from barto.server.state import ServerState
 from barto.store import ScheduleRow
 
@@ -28,20 +28,24 @@ Loader = Callable[[], ServerConfig]
 def schedule_rows(config: ServerConfig) -> list[ScheduleRow]:
     """The config's schedules as store rows."""
     return [
-        ScheduleRow(
-            worker=worker,
-            name=s.name,
-            calendar=s.expression,
-            timezone=s.timezone or config.timezone,
-            cmds=s.cmds,
-            env=s.env,
-            cwd=s.cwd,
-            timeout_seconds=s.timeout,
-            enabled=s.enabled,
-        )
-        for worker, group in config.schedules.items()
-        for s in group.schedules
+        schedule_row(worker, s, config.timezone) for worker, group in config.schedules.items() for s in group.schedules
     ]
+
+
+def schedule_row(worker: str, s: ScheduleDef, default_tz: str, source: str = "config") -> ScheduleRow:
+    """One schedule as a store row."""
+    return ScheduleRow(
+        worker=worker,
+        name=s.name,
+        calendar=s.expression,
+        timezone=s.timezone or default_tz,
+        cmds=s.cmds,
+        env=s.env,
+        cwd=s.cwd,
+        timeout_seconds=s.timeout,
+        enabled=s.enabled,
+        source=source,
+    )
 
 
 class Reloader:
@@ -79,7 +83,8 @@ class Reloader:
         except ConfigError as error:
             log.error("config reload rejected, the old schedules keep running: %s", error)
             return False
-        self._state.scheduler.load(config.schedules, config.timezone, datetime.now(UTC))
+        self._state.catalog.replace_config(config.schedules)
+        self._state.apply_schedules()
         await self._state.store.replace_schedules(schedule_rows(config))
         log.info("config reloaded: %d schedules", sum(len(g.schedules) for g in config.schedules.values()))
         return True

@@ -108,6 +108,7 @@ class Scheduler:
         self._released: list[int] = []  # claimed runs of slots the new config does not have
         self._waiting: list[Waiting] = []
         self._paused: set[_Key] = set()
+        self._api: frozenset[_Key] = frozenset()
         self._retries = Retries(store, self._definition)
         self._overlaps = Overlaps(store, hub)
         self._changed = asyncio.Event()
@@ -126,14 +127,21 @@ class Scheduler:
         return None if entry is None else entry.definition
 
     def load(
-        self, groups: Mapping[str, WorkerSchedules], default_tz: str, now: datetime, paused: set[_Key] | None = None
+        self,
+        groups: Mapping[str, WorkerSchedules],
+        default_tz: str,
+        now: datetime,
+        paused: set[_Key] | None = None,
+        api: frozenset[_Key] = frozenset(),
     ) -> None:
         """Replace the live set. Unchanged schedules keep their state; new ones start after now.
 
-        ``paused`` (at start-up, from the store) are the schedules an operator paused.
+        ``paused`` (at start-up, from the store) are the schedules an operator paused; ``api``
+        those added through the API (the rest come from the config file).
         """
         if paused is not None:
             self._paused = set(paused)
+        self._api = api
         entries: dict[_Key, Entry] = {}
         for worker, group in groups.items():
             for definition in group.schedules:
@@ -172,7 +180,7 @@ class Scheduler:
                 timezone=e.timezone,
                 cmds=e.definition.cmds,
                 enabled=e.definition.enabled,
-                source="config",
+                source="api" if e.key in self._api else "config",
                 next_fire=e.next_fire,
                 paused=e.key in self._paused,
             )

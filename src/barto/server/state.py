@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from barto.config import ServerConfig
+from barto.server.catalog import Catalog
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
 from barto.server.scheduler import Scheduler
@@ -21,5 +22,10 @@ class ServerState:
     hub: Hub
     ingest: Ingest
     scheduler: Scheduler
+    catalog: Catalog
     config_path: str
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def apply_schedules(self) -> None:
+        """Give the scheduler the catalog's schedules (after a reload or an API change)."""
+        self.scheduler.load(self.catalog.merged(), self.config.timezone, datetime.now(UTC), api=self.catalog.api_keys())

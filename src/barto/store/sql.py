@@ -69,14 +69,38 @@ class Store:
 
     # -- schedules -------------------------------------------------------------------------
 
-    async def replace_schedules(self, rows: Sequence[ScheduleRow], source: str = "config") -> None:
-        """Make the stored schedules of ``source`` exactly ``rows``."""
+    async def replace_schedules(self, rows: Sequence[ScheduleRow]) -> None:
+        """Make the stored config schedules exactly ``rows``. The file wins: an API schedule of a
+        name the config now defines is removed."""
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            await conn.execute(delete(schedules).where(schedules.c.source == source))
+            await conn.execute(delete(schedules).where(schedules.c.source == "config"))
+            names = {(row.worker, row.name) for row in rows}
+            api = select(schedules.c.id, schedules.c.worker, schedules.c.name).where(schedules.c.source == "api")
+            shadowed = [i for i, worker, name in await conn.execute(api) if (worker, name) in names]
+            if shadowed:
+                await conn.execute(delete(schedules).where(schedules.c.id.in_(shadowed)))
             if rows:
                 values = [{**_schedule_values(row), "updated_at": now} for row in rows]
                 await conn.execute(schedules.insert(), values)
+
+    async def api_schedules(self) -> list[tuple[str, dict[str, Any]]]:
+        """The schedules added through the API: (worker, definition as given)."""
+        query = select(schedules.c.worker, schedules.c.definition).where(schedules.c.source == "api")
+        async with self._reader.connect() as conn:
+            return [(worker, definition) for worker, definition in await conn.execute(query.order_by(schedules.c.id))]
+
+    async def put_api_schedule(self, row: ScheduleRow, definition: dict[str, Any]) -> None:
+        """Add or replace the API schedule ``row.name`` of ``row.worker``."""
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(schedules).where(_api_schedule(row.worker, row.name)))
+            values = {**_schedule_values(row), "source": "api", "definition": definition}
+            await conn.execute(schedules.insert().values(**values, updated_at=datetime.now(UTC)))
+
+    async def delete_api_schedule(self, worker: str, name: str) -> bool:
+        """Remove an API schedule; False if there was none of that name."""
+        async with self._engine.begin() as conn:
+            return bool((await conn.execute(delete(schedules).where(_api_schedule(worker, name)))).rowcount)
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -429,6 +453,10 @@ async def _settle(conn: AsyncConnection, ids: set[int], states: Sequence[str], s
         where = and_(runs.c.id.in_(chunk), runs.c.state.in_(list(states)))
         count += int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
     return count
+
+
+def _api_schedule(worker: str, name: str) -> ColumnElement[bool]:
+    return and_(schedules.c.worker == worker, schedules.c.name == name, schedules.c.source == "api")
 
 
 def _pending(run_ids: Sequence[int]) -> ColumnElement[bool]:

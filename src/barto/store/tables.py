@@ -64,6 +64,7 @@ schedules = Table(
     Column("enabled", Boolean, nullable=False),
     Column("source", String(16), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("definition", JSON, nullable=True),  # the whole schedule as given (API schedules)
     UniqueConstraint("worker", "name"),
 )
 

@@ -1,0 +1,90 @@
+"""`barto-cli schedules`: list them; add, remove, enable and disable the ones kept by the API.
+
+The config file's schedules are the file's: the server refuses to change them through the API
+(edit the file instead). `pause`/`resume` work on every schedule.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from barto.cli import render
+from barto.cli.client import Client
+
+Json = Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")]
+Worker = Annotated[str, typer.Argument(help="The worker the schedule runs on.")]
+Name = Annotated[str, typer.Argument(help="Schedule name.")]
+
+app = typer.Typer(help="List schedules; add, remove, enable or disable API schedules.")
+
+
+def _client(ctx: typer.Context) -> Client:
+    client: Client = ctx.obj()
+    return client
+
+
+@app.callback(invoke_without_command=True)
+def schedules(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the live schedules with their next fire times and where they come from."""
+    if ctx.invoked_subcommand is not None:
+        return
+    data = _client(ctx).get("/v1/schedules")
+    if as_json:
+        render.emit_json(data)
+        return
+    columns = ("worker", "name", "calendar", "normalized", "next_fire", "enabled", "paused", "source")
+    render.show(render.table(None, columns, [[s[c] for c in columns] for s in data]))
+
+
+@app.command()
+def add(  # noqa: PLR0913 - one option per schedule setting a user commonly gives
+    ctx: typer.Context,
+    worker: Worker,
+    name: Name,
+    cmd: Annotated[list[str], typer.Option("--cmd", help="A command (repeat for several, run in order).")],
+    on_calendar: Annotated[str | None, typer.Option("--on-calendar", help="systemd/barto calendar.")] = None,
+    cron: Annotated[str | None, typer.Option("--cron", help="Cron expression (instead of --on-calendar).")] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone", help="IANA zone.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds for the whole run.")] = None,
+    overlap: Annotated[str | None, typer.Option("--overlap", help="skip, queue, allow or replace.")] = None,
+    retries: Annotated[int | None, typer.Option("--retries", help="More attempts of a failed slot.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Add (or replace) a schedule kept by the server (source `api`)."""
+    body: dict[str, Any] = {"name": name, "cmds": cmd, "on_calendar": on_calendar, "cron": cron}
+    optional = {"timezone": timezone, "timeout": timeout, "overlap": overlap, "retries": retries}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    _show(_client(ctx).post(f"/v1/schedules/{worker}", {k: v for k, v in body.items() if v is not None}), as_json)
+
+
+@app.command()
+def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
+    """Remove a schedule added through the API."""
+    data = _client(ctx).delete(f"/v1/schedules/{worker}/{name}")
+    if as_json:
+        render.emit_json(data)
+    else:
+        print(f"removed {name} of {worker}")
+
+
+@app.command()
+def enable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
+    """Let an API schedule fire."""
+    _show(_client(ctx).post(f"/v1/schedules/{worker}/{name}/enable"), as_json)
+
+
+@app.command()
+def disable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
+    """Keep an API schedule listed but never firing."""
+    _show(_client(ctx).post(f"/v1/schedules/{worker}/{name}/disable"), as_json)
+
+
+def _show(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        render.emit_json(record)
+        return
+    state = "enabled" if record["enabled"] else "disabled"
+    where = f"{record['name']} on {record['worker']} ({record['source']}, {state})"
+    print(f"{where}: next slot {record['next_fire'] or 'never'}")
