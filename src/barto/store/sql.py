@@ -344,16 +344,23 @@ class Store:
         states: Sequence[str] = (),
         limit: int = 50,
     ) -> list[RunRecord]:
-        """The newest runs first, filtered."""
+        """The newest runs first, filtered.
+
+        With ``states``, one query per state, merged: each walks the (state, slot) index from
+        the newest and stops at ``limit`` (an IN over the states made SQLite sort them all).
+        """
         query = select(runs).order_by(runs.c.slot.desc(), runs.c.id.desc()).limit(limit)
         if schedule is not None:
             query = query.where(runs.c.schedule == schedule)
         if worker is not None:
             query = query.where(runs.c.worker == worker)
-        if states:
-            query = query.where(runs.c.state.in_(list(states)))
+        queries = [query.where(runs.c.state == state) for state in states] or [query]
+        found: list[RunRecord] = []
         async with self._reader.connect() as conn:
-            return [_run(row) for row in await conn.execute(query)]
+            for each in queries:
+                found.extend(_run(row) for row in await conn.execute(each))
+        found.sort(key=lambda r: (r.slot, r.id), reverse=True)
+        return found[:limit]
 
     async def failed(self, limit: int = 1000) -> list[RunRecord]:
         """Runs that failed, timed out or were lost, newest first."""

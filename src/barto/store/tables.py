@@ -103,7 +103,8 @@ runs = Table(
     Index(None, "worker", "schedule", "slot"),
     Index(None, "state", "finished_at"),
     Index(None, "created_at"),
-    Index(None, "slot"),  # newest first, without sorting them all (runs, failed)
+    Index(None, "slot"),  # newest first, without sorting them all (runs)
+    Index(None, "state", "slot"),  # newest of one state first (failed, runs --state)
 )
 
 run_output = Table(
