@@ -162,10 +162,7 @@ async def add_schedule(request: Request) -> Response:
         validate_schedule(schedule, worker, state.config.timezone)
     except ValueError as error:
         raise ApiError(400, "bad_schedule", str(error)) from None
-    row = schedule_row(worker, schedule, state.config.timezone, source="api")
-    await state.store.put_api_schedule(row, msgspec.to_builtins(schedule))
-    state.catalog.put(worker, schedule)
-    state.apply_schedules()
+    await _save(state, worker, schedule)
     return json_response(_record_of(state, worker, schedule.name), 201)
 
 
@@ -198,12 +195,16 @@ async def _set_enabled(request: Request, enabled: bool) -> Response:
     current = state.catalog.from_api(worker, name)
     if current is None:
         raise ApiError(404, "schedule_not_found", f"no API schedule named {name!r} for worker {worker!r}")
-    schedule = msgspec.structs.replace(current, enabled=enabled)
+    await _save(state, worker, msgspec.structs.replace(current, enabled=enabled))
+    return json_response(_record_of(state, worker, name))
+
+
+async def _save(state: ServerState, worker: str, schedule: ScheduleDef) -> None:
+    """Store an API schedule, then run it (the database first: what runs is what a restart keeps)."""
     row = schedule_row(worker, schedule, state.config.timezone, source="api")
     await state.store.put_api_schedule(row, msgspec.to_builtins(schedule))
     state.catalog.put(worker, schedule)
     state.apply_schedules()
-    return json_response(_record_of(state, worker, name))
 
 
 def _not_from_file(state: ServerState, worker: str, name: str) -> None:

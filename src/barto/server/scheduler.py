@@ -198,19 +198,17 @@ class Scheduler:
     async def catch_up(self, last: Mapping[_Key, datetime], now: datetime, default: Catchup, window: timedelta) -> None:
         """Account for every slot after ``last`` (per schedule) up to ``now``, per catch-up policy."""
         claims: list[Claim] = []
-        definitions: dict[_Key, ScheduleDef] = {}
         for entry in self._entries.values():
             if entry.key not in last or entry.next_fire is None:  # disabled, paused, or never again
                 continue
             slots = list(passed(entry.spec, last[entry.key], now))
             late, missed = split(slots, entry.definition.catchup_policy(default), now, window)
             claims += catchup_claims(entry.worker, entry.definition.name, late, missed)
-            definitions[entry.key] = entry.definition
             await asyncio.sleep(0)
         for start in range(0, len(claims), _CLAIM_BATCH):
             for run in await self._store.claim(claims[start : start + _CLAIM_BATCH]):
                 if run.state == RunState.PENDING:
-                    definition = definitions[(run.worker, run.schedule)]
+                    definition = self._entries[(run.worker, run.schedule)].definition
                     self._waiting.append(Waiting(run=run, definition=definition, expires=now + CATCHUP_GRACE))
         if claims:
             log.warning("catch-up: %d slots passed while no server ran, %d run late", len(claims), len(self._waiting))
@@ -221,10 +219,10 @@ class Scheduler:
         if self._waiting and await self._deliver_waiting(now):
             return True
         if self._retries.busy(now):
-            await self._store.miss(self._send(await self._retries.due(now)), "worker offline")
+            await self._dispatch(await self._retries.due(now))
             return True
         if queued := await self._overlaps.release():
-            await self._store.miss(self._send(queued), "worker offline")
+            await self._dispatch(queued)
             return True
         if self._released:
             released, self._released = self._released, []
@@ -263,7 +261,7 @@ class Scheduler:
         claim = Claim(schedule=entry.definition.name, worker=entry.worker, slot=datetime.now(UTC), trigger="manual")
         (run,) = await self._store.claim([claim])
         pairs = [(run, entry.definition)]
-        await self._store.miss(self._send(pairs if force else await self._overlaps.admit(pairs)), "worker offline")
+        await self._dispatch(pairs if force else await self._overlaps.admit(pairs))
         return await self._store.run(run.id) or run
 
     async def backfill(self, entry: Entry, start: datetime, end: datetime) -> list[RunRecord]:
@@ -333,6 +331,10 @@ class Scheduler:
                 slice_end = time.monotonic() + _SLICE
             entry.advance()
         await self._store.miss(missed, "worker offline")
+
+    async def _dispatch(self, runs: list[tuple[RunRecord, ScheduleDef]]) -> None:
+        """Send ``runs`` now; those whose worker is offline (and not queued for it) are missed."""
+        await self._store.miss(self._send(runs), "worker offline")
 
     def _send(self, runs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
         """Dispatch ``runs``, one frame per worker. A run whose worker is offline waits for it if
