@@ -92,15 +92,16 @@ async def test_release_and_miss_touch_only_pending_runs(store: Store) -> None:
     assert (await store.run(dispatched)).state is RunState.DISPATCHED  # type: ignore[union-attr]
 
 
-async def test_claims_of_future_slots_left_by_a_previous_process_are_released(store: Store) -> None:
+async def test_a_claimed_slot_never_sent_is_found_for_adoption_and_only_while_unsent(store: Store) -> None:
     now = datetime.now(UTC)
-    past, future = (
-        await claim_one(store, "a", now - timedelta(seconds=1)),
-        await claim_one(store, "b", now + timedelta(seconds=1)),
-    )
-    await store.release_future_claims(now)
-    assert await store.run(future) is None
-    assert await store.run(past) is not None  # a due slot is not ours to forget (issue 4 accounts for it)
+    unsent, sent = await claim_one(store, "a", now), await claim_one(store, "b", now)
+    await store.miss([sent], "worker offline")
+    claims = [Claim(schedule=name, worker="w", slot=now) for name in ("a", "b", "c")]
+    assert [run.schedule for run in await store.claim(claims)] == ["c"]
+    assert [run.id for run in await store.unsent(claims[:2])] == [unsent]
+    manual = Claim(schedule="a", worker="w", slot=now + timedelta(seconds=1), trigger="manual")
+    assert len(await store.claim([manual])) == 1
+    assert await store.unsent([manual]) == []  # only scheduled slots are adopted
 
 
 async def ended(store: Store, schedule: str, state: str, ago: timedelta, slot_offset: int = 0) -> int:

@@ -41,22 +41,39 @@ class Client:
         self, path: str, *, method: str = "GET", body: dict[str, Any] | None = None, **params: Any
     ) -> Iterator[dict[str, Any]]:
         """Follow an NDJSON stream until the server ends it."""
+        url = path
         try:
-            with self._http.stream(method, path, params=params, json=body, timeout=None) as response:
-                _raise_for(response, read=True)
-                for line in response.iter_lines():
-                    if line:
-                        yield json.loads(line)
+            for _ in range(2):  # a standby's redirect to the leader, then the leader
+                with self._http.stream(method, url, params=params, json=body, timeout=None) as response:
+                    if (leader := _leader(response)) is not None:
+                        url = leader
+                        continue
+                    _raise_for(response, read=True)
+                    for line in response.iter_lines():
+                        if line:
+                            yield json.loads(line)
+                    return
         except httpx.TransportError as error:
             raise CliError(f"cannot reach bartos at {self.base}: {error}") from None
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
+            if (leader := _leader(response)) is not None:
+                response = self._http.request(method, leader, **kwargs)
         except httpx.TransportError as error:
             raise CliError(f"cannot reach bartos at {self.base}: {str(error) or type(error).__name__}") from None
         _raise_for(response)
         return response.json()
+
+
+def _leader(response: httpx.Response) -> str | None:
+    """Where a standby sends us (307 to the leader); followed once, by us, because httpx drops
+    the Authorization header on a redirect to another host."""
+    if response.status_code != 307:
+        return None
+    location = response.headers.get("location")
+    return location.split("?", 1)[0] if location else None
 
 
 def _raise_for(response: httpx.Response, *, read: bool = False) -> None:

@@ -23,12 +23,32 @@ def _client(ctx: typer.Context) -> Client:
 
 
 def info(ctx: typer.Context, as_json: Json = False) -> None:
-    """Show the server's version, uptime, store and counters."""
+    """Show the server's version, uptime, store and counters, who leads and every instance."""
     data = _client(ctx).get("/v1/info")
     if as_json:
         render.emit_json(data)
         return
-    render.show(render.table(None, ("key", "value"), sorted(data.items())))
+    cluster = data.pop("cluster")
+    instances = [
+        (i["name"], i["role"], i["url"], i["pid"], i["version"], i["started_at"], f"{i['seen_seconds_ago']:.1f} s ago")
+        for i in cluster["instances"]
+    ]
+    render.show(
+        render.table(None, ("key", "value"), sorted(data.items())),
+        _leader_line(cluster),
+        render.table("instances", ("name", "role", "url", "pid", "version", "started", "seen"), instances),
+    )
+
+
+def _leader_line(cluster: dict[str, Any]) -> str:
+    leader = next((i for i in cluster["instances"] if i["role"] == "leader"), None)
+    if leader is None or cluster["lease_age_seconds"] is None:
+        return "leader: none at the moment (a standby takes over within the lease)"
+    return (
+        f"leader: {leader['name']} ({leader['url']}), lease held {cluster['lease_age_seconds']:.1f} s, "
+        f"renewed {cluster['renewed_seconds_ago']:.1f} s ago (lease {cluster['lease_seconds']:g} s); "
+        f"this server is the {cluster['role']}"
+    )
 
 
 def clients(

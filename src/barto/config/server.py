@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
@@ -145,6 +146,8 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     signing_key: str | None = None
     hmac_key: str | None = None
     api_key: str | None = None
+    lease_seconds: float = 5.0
+    advertise_url: str | None = None
 
     def retention(self) -> tuple[timedelta, timedelta, int | None, int | None]:
         """(max age, max age of failures, runs kept per schedule, failures kept per schedule)."""
@@ -159,6 +162,14 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     def peer_timeout(self) -> float:
         """Silence after which a connection is dead: by default two missed heartbeats."""
         return self.peer_timeout_seconds or 2 * self.heartbeat_seconds
+
+    def own_url(self) -> str:
+        """Where other instances send clients when this one leads: ``advertise_url``, else the
+        listener's address (the host name when it listens on every address)."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.actix.ip in ("0.0.0.0", "::", "") else self.actix.ip
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.actix.port}"
 
     def database_url(self, env: Mapping[str, str]) -> str:
         """``[database] url``, else the ``[mariadb]`` table, else SQLite in the XDG data dir."""
@@ -180,6 +191,8 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.peer_timeout, ("peer_timeout_seconds",))
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
+    if config.lease_seconds < 1:
+        raise KeyedError(("lease_seconds",), "must be at least 1 (it is renewed every fifth of it)")
     _positive(config.database.retention_days, ("database", "retention_days"))
     for key in ("retention_failed_days", "keep_runs", "keep_failed_runs"):
         if (value := getattr(config.database, key)) is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -117,8 +117,32 @@ async def info(request: Request) -> Response:
             "connected_workers": len(state.hub.sessions()),
             "schedules": len(state.scheduler.records()),
             "counters": dict(state.hub.counters),
+            "cluster": await _cluster(state, now),
         }
     )
+
+
+async def _cluster(state: ServerState, now: datetime) -> dict[str, Any]:
+    """Who leads, since when, and every instance sharing the database (as this one sees it)."""
+    lease, me = state.leadership.seen, state.leadership.me
+    grace = timedelta(seconds=3 * state.config.lease_seconds)
+    members = [
+        {
+            **msgspec.structs.asdict(i),
+            "role": "leader" if lease and i.id == lease.holder else "gone" if now - i.seen_at > grace else "standby",
+            "seen_seconds_ago": round((now - i.seen_at).total_seconds(), 3),
+        }
+        for i in await state.store.cluster.instances()
+    ]
+    return {
+        "instance": me.id,
+        "role": "leader" if state.leading else "standby",
+        "leader": lease.holder if lease else None,
+        "lease_seconds": state.config.lease_seconds,
+        "lease_age_seconds": round((now - lease.acquired_at).total_seconds(), 3) if lease and lease.holder else None,
+        "renewed_seconds_ago": round((now - lease.renewed_at).total_seconds(), 3) if lease else None,
+        "instances": members,
+    }
 
 
 async def clients(request: Request) -> Response:

@@ -5,37 +5,40 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import signal
+import socket
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import barto
 from barto.config import ServerConfig
-from barto.config.server import ScheduleDef, validate_schedule
-from barto.server import cleanup, openapi
+from barto.server import openapi
 from barto.server.api import ROUTES, ApiError, error_response, json_response
-from barto.server.catalog import Catalog, Key, definition
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
-from barto.server.reload import Loader, Reloader, schedule_rows
-from barto.server.scheduler import Scheduler
+from barto.server.leader import Leadership
+from barto.server.leading import lead_forever, standby_view
+from barto.server.reload import Loader, Reloader
+from barto.server.standby import StandbyGate
 from barto.server.state import ServerState
 from barto.server.ws import worker_endpoint
 from barto.store import Store, open_store
+from barto.store.cluster import Instance
 
 log = logging.getLogger("barto.server")
 
-_RETENTION_EVERY = 3600.0
-_SWEEP_EVERY = 30.0
 _OPEN_PATHS = ("/healthz", "/openapi.json")
 
 
@@ -63,101 +66,78 @@ class BearerGate:
 
 
 def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: Mapping[str, str]) -> ASGIApp:
-    """The server application; its lifespan opens the store and runs the scheduler."""
+    """The server application; its lifespan opens the store, then stands by or leads."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_store(config.database_url(env)) as store, asyncio.TaskGroup() as tg:
+        async with open_store(config.database_url(env)) as store:
             state = await _start(config, store, config_path)
             app.state.barto = state
-            reloader = Reloader(state, config_path, loader)
-            tasks = [
-                tg.create_task(state.ingest.run()),
-                tg.create_task(state.scheduler.run()),
-                tg.create_task(reloader.run()),
-                tg.create_task(_retention(state)),
-                tg.create_task(_sweep_lost(state)),
-            ]
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, reloader.request)
-            log.info("bartos ready: %d schedules, store %s", len(state.scheduler.records()), store.dialect)
             try:
-                yield
-            finally:
-                loop.remove_signal_handler(signal.SIGHUP)
-                for task in tasks:
-                    task.cancel()
+                async with asyncio.TaskGroup() as tg:
+                    reloader = Reloader(state, config_path, loader)
+                    tasks = [
+                        tg.create_task(state.ingest.run()),
+                        tg.create_task(reloader.run()),
+                        tg.create_task(lead_forever(state)),
+                    ]
+                    loop = asyncio.get_running_loop()
+                    loop.add_signal_handler(signal.SIGHUP, reloader.request)
+                    log.info("bartos ready (instance %s, store %s)", state.leadership.me.name, store.dialect)
+                    try:
+                        yield
+                    finally:
+                        loop.remove_signal_handler(signal.SIGHUP)
+                        for task in tasks:
+                            task.cancel()
+            finally:  # the leader's work has stopped: a standby may take over at once
+                await state.leadership.stop()
 
     routes = [
         *ROUTES,
         Route("/openapi.json", _openapi),
         WebSocketRoute("/v1/ws/worker", worker_endpoint),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={ApiError: _api_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(StandbyGate)],
+        exception_handlers={ApiError: _api_error},
+    )
     return BearerGate(app, config.api_key)
 
 
 async def _start(config: ServerConfig, store: Store, config_path: Path) -> ServerState:
-    await store.mark_all_disconnected()
+    """This process's parts, as a standby: the leader's work starts once it holds the lease."""
     now = datetime.now(UTC)
-    await store.release_future_claims(now)  # a previous process's, never sent
-    if missed := await store.server_down(now):
-        log.warning("%d claimed runs whose slot passed while no server ran are recorded as missed", missed)
-    await store.replace_schedules(schedule_rows(config))
-    catalog = Catalog(config.schedules, await _api_schedules(store, config))
     hub = Hub()
-    scheduler = Scheduler(store, hub)
-    scheduler.load(catalog.merged(), config.timezone, now, paused=await store.paused(), api=catalog.api_keys())
-    window = timedelta(seconds=config.catchup_window_seconds)
-    await scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
-    return ServerState(
+    catalog, scheduler = await standby_view(config, store, hub, config.schedules, now)
+    state = ServerState(
         config=config,
         store=store,
         hub=hub,
-        ingest=Ingest(store, on_finished=scheduler.ended),
+        ingest=Ingest(store, on_finished=lambda run_ids: state.scheduler.ended(run_ids)),
         scheduler=scheduler,
         catalog=catalog,
+        leadership=Leadership(
+            store.cluster, _instance(config, now), config.lease_seconds, exclusive=store.dialect == "sqlite"
+        ),
         config_path=str(config_path),
     )
+    return state
 
 
-async def _api_schedules(store: Store, config: ServerConfig) -> dict[Key, ScheduleDef]:
-    """The stored API schedules; one that no longer validates is skipped with an error logged."""
-    found: dict[Key, ScheduleDef] = {}
-    for worker, data in await store.api_schedules():
-        try:
-            schedule = definition(data)
-            validate_schedule(schedule, worker, config.timezone)
-        except (msgspec.ValidationError, ValueError) as error:
-            log.error(
-                "API schedule %s of worker %s is not valid any more, skipped: %s", data.get("name"), worker, error
-            )
-            continue
-        found[(worker, schedule.name)] = schedule
-    return found
-
-
-async def _retention(state: ServerState) -> None:
-    """Apply the retention policy every hour (barto only cleaned up when asked)."""
-    while True:
-        try:
-            done = await cleanup.run(state.store, cleanup.policy(state.config), datetime.now(UTC))
-        except Exception:
-            log.exception("retention failed; trying again in an hour")
-        else:
-            if done.runs:
-                log.info("retention: deleted %d runs and %d output lines", done.runs, done.output_rows)
-        await asyncio.sleep(_RETENTION_EVERY)
-
-
-async def _sweep_lost(state: ServerState) -> None:
-    """Runs of workers gone for ``lost_after_seconds`` (as seen by this process) become lost."""
-    lost_after = timedelta(seconds=state.config.lost_after_seconds)
-    while True:
-        await asyncio.sleep(min(lost_after.total_seconds() / 4, _SWEEP_EVERY))
-        now = datetime.now(UTC)
-        if now - state.started_at >= lost_after and (count := await state.store.lose_absent(now - lost_after)):
-            log.warning("%d runs of workers gone for %s are recorded as lost or missed", count, lost_after)
+def _instance(config: ServerConfig, now: datetime) -> Instance:
+    """This process as listed for the others: a fresh id per start (a restart is a new instance)."""
+    return Instance(
+        id=str(uuid.uuid4()),
+        name=f"{socket.gethostname()}:{config.actix.port}",
+        url=config.own_url(),
+        pid=os.getpid(),
+        version=barto.__version__,
+        started_at=now,
+        seen_at=now,
+    )
 
 
 async def _openapi(_: Request) -> Response:

@@ -18,17 +18,23 @@ from barto.config.server import ScheduleDef, WorkerSchedules
 log = logging.getLogger("barto.server.catalog")
 
 Key = tuple[str, str]  # (worker, schedule name)
+Groups = Mapping[str, WorkerSchedules]  # the config file's schedules, by worker
 
 
 class Catalog:
     """The config's schedule groups plus the API's schedules."""
 
-    def __init__(self, config: Mapping[str, WorkerSchedules], api: Mapping[Key, ScheduleDef]) -> None:
-        self._config: Mapping[str, WorkerSchedules] = {}
+    def __init__(self, config: Groups, api: Mapping[Key, ScheduleDef]) -> None:
+        self._config: Groups = {}
         self._api: dict[Key, ScheduleDef] = dict(api)
         self.replace_config(config)
 
-    def replace_config(self, config: Mapping[str, WorkerSchedules]) -> None:
+    @property
+    def config(self) -> Groups:
+        """The config file's schedules."""
+        return self._config
+
+    def replace_config(self, config: Groups) -> None:
         """A new config file: its names now win over API schedules."""
         self._config = config
         for key in [k for k in self._api if self.from_config(*k)]:

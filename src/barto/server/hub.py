@@ -22,12 +22,19 @@ class Session:
         self.name = name
         self.version = version
         self.host = host
-        self.outbound: asyncio.Queue[ToWorker] = asyncio.Queue()
+        self.outbound: asyncio.Queue[ToWorker | None] = asyncio.Queue()  # None: close the connection
         self.ready = False  # runs are dispatched only once the hello is reconciled with the store
+        self.closing = ""  # why the server ends this session, once it does
 
     def send(self, message: ToWorker) -> None:
         """Queue a frame for this worker."""
         self.outbound.put_nowait(message)
+
+    def close(self, reason: str) -> None:
+        """End the session once what is queued before this has been written."""
+        self.ready = False
+        self.closing = reason
+        self.outbound.put_nowait(None)
 
 
 class Hub:
@@ -66,6 +73,13 @@ class Hub:
     def sessions(self) -> list[Session]:
         """All live sessions, by name."""
         return [self._sessions[name] for name in sorted(self._sessions)]
+
+    def close_all(self, reason: str) -> int:
+        """End every session (this server stops leading); returns how many there were."""
+        for session in self._sessions.values():
+            session.close(reason)
+        self._unaccepted.clear()
+        return len(self._sessions)
 
     def dispatch(self, worker: str, jobs: list[Job]) -> bool:
         """Send ``jobs`` to ``worker`` in one frame; False if it is not connected (and ready)."""

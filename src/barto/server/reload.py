@@ -15,6 +15,7 @@ from pathlib import Path
 
 from barto.config import ConfigError, ServerConfig
 from barto.config.server import ScheduleDef
+from barto.server.catalog import Groups
 from barto.server.state import ServerState
 from barto.store import ScheduleRow
 
@@ -25,11 +26,9 @@ _POLL = 0.5
 Loader = Callable[[], ServerConfig]
 
 
-def schedule_rows(config: ServerConfig) -> list[ScheduleRow]:
-    """The config's schedules as store rows."""
-    return [
-        schedule_row(worker, s, config.timezone) for worker, group in config.schedules.items() for s in group.schedules
-    ]
+def schedule_rows(groups: Groups, default_tz: str) -> list[ScheduleRow]:
+    """The config file's schedules as store rows."""
+    return [schedule_row(worker, s, default_tz) for worker, group in groups.items() for s in group.schedules]
 
 
 def schedule_row(worker: str, s: ScheduleDef, default_tz: str, source: str = "config") -> ScheduleRow:
@@ -85,7 +84,8 @@ class Reloader:
             return False
         self._state.catalog.replace_config(config.schedules)
         self._state.apply_schedules()
-        await self._state.store.replace_schedules(schedule_rows(config))
+        if self._state.leading:  # the leader's file is the one in the store; a standby's waits its turn
+            await self._state.store.replace_schedules(schedule_rows(config.schedules, config.timezone))
         log.info("config reloaded: %d schedules", sum(len(g.schedules) for g in config.schedules.values()))
         return True
 

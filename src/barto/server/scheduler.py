@@ -307,8 +307,13 @@ class Scheduler:
             pass
 
     async def _claim(self, claims: list[tuple[Entry, Claim]], now: datetime) -> None:
-        """Insert run rows for the entries' next slots; a slot someone else claimed is passed over."""
+        """Insert run rows for the entries' next slots. A slot already claimed but never sent (by
+        a leader that stopped just before it) is adopted: the same run, never a second one. A
+        slot someone else already handled is passed over."""
         rows = await self._store.claim([claim for _, claim in claims])
+        if len(rows) < len(claims):
+            taken = {(r.worker, r.schedule, r.slot) for r in rows}
+            rows += await self._store.unsent([c for _, c in claims if (c.worker, c.schedule, c.slot) not in taken])
         claimed = {(r.worker, r.schedule, r.slot): r for r in rows}
         for entry, claim in claims:
             entry.claimed = claimed.get((claim.worker, claim.schedule, claim.slot))

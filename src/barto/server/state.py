@@ -9,13 +9,18 @@ from barto.config import ServerConfig
 from barto.server.catalog import Catalog
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
+from barto.server.leader import Leadership
 from barto.server.scheduler import Scheduler
 from barto.store import Store
 
 
 @dataclass
 class ServerState:
-    """The live parts of one bartos process."""
+    """The live parts of one bartos process.
+
+    ``scheduler`` and ``catalog`` are replaced each time this instance becomes the leader (they
+    are read back from the store then); on a standby they hold the view of its own start.
+    """
 
     config: ServerConfig
     store: Store
@@ -23,8 +28,15 @@ class ServerState:
     ingest: Ingest
     scheduler: Scheduler
     catalog: Catalog
+    leadership: Leadership
     config_path: str
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    leader_ready: bool = False  # took over and runs the scheduler
+
+    @property
+    def leading(self) -> bool:
+        """Whether this instance is the scheduler leader now (and has finished taking over)."""
+        return self.leader_ready and self.leadership.leading
 
     def apply_schedules(self) -> None:
         """Give the scheduler the catalog's schedules (after a reload or an API change)."""

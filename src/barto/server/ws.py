@@ -26,16 +26,22 @@ from barto.protocol import (
     encode,
     pack,
 )
+from barto.server import standby
 from barto.server.hub import Session
 from barto.server.state import ServerState
 
 log = logging.getLogger("barto.server.ws")
 
 _POLICY_VIOLATION = 1008
+_GOING_AWAY = 1001
 
 
 class _Silent(Exception):
     """The worker sent nothing for the peer timeout."""
+
+
+class _Closing(Exception):
+    """The server ends the session (it stopped leading)."""
 
 
 async def worker_endpoint(ws: WebSocket) -> None:
@@ -63,6 +69,9 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
         raise ProtocolError("expected a hello, alone in its frame")
     if hello.protocol != PROTOCOL_VERSION:
         await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
+        return None
+    if not state.leading:
+        await _refuse(ws, "not_leader", standby.reason(await standby.leader(state)))
         return None
     session = Session(hello.name, hello.version, hello.host)
     if not state.hub.register(session):
@@ -99,6 +108,9 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
             tg.create_task(_beat(session, config.heartbeat_seconds))
     except* WebSocketDisconnect:
         log.info("worker %s disconnected", session.name)
+    except* _Closing as group:
+        log.info("closing the session of worker %s: %s", session.name, group.exceptions[0])
+        await _close_quietly(ws, str(group.exceptions[0]), _GOING_AWAY)
     except* (ProtocolError, _Silent) as group:
         state.hub.counters["malformed_frames" if isinstance(group.exceptions[0], ProtocolError) else "timeouts"] += 1
         log.warning("dropping worker %s: %s", session.name, group.exceptions[0])
@@ -148,8 +160,10 @@ async def _write(ws: WebSocket, session: Session) -> None:
         messages = [await queue.get()]
         while not queue.empty():
             messages.append(queue.get_nowait())
-        for frame, _ in pack([encode(m) for m in messages]):
+        for frame, _ in pack([encode(m) for m in messages if m is not None]):
             await ws.send_text(frame.decode())
+        if None in messages:
+            raise _Closing(session.closing)
 
 
 async def _beat(session: Session, interval: float) -> None:
@@ -158,9 +172,9 @@ async def _beat(session: Session, interval: float) -> None:
         session.send(Heartbeat(ts=datetime.now(UTC)))
 
 
-async def _close_quietly(ws: WebSocket, reason: str) -> None:
+async def _close_quietly(ws: WebSocket, reason: str, code: int = _POLICY_VIOLATION) -> None:
     with contextlib.suppress(RuntimeError, OSError):  # already closed by the peer
-        await ws.close(_POLICY_VIOLATION, reason[:120])
+        await ws.close(code, reason[:120])
 
 
 def _host(session: Session) -> dict[str, str]:

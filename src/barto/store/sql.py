@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
+from barto.store.cluster import Cluster
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
 from barto.store.retention import Retention, expired
 from barto.store.tables import run_output, runs, schedule_state, schedules, workers
@@ -53,6 +54,7 @@ class Store:
         self._engine = engine
         self._reader = reader
         self._dialect = engine.dialect.name
+        self.cluster = Cluster(engine)
         self._insert_lines = DriverInsert(
             insert_ignoring_duplicates(run_output, self._dialect), LINE_COLUMNS, engine.dialect
         )
@@ -119,10 +121,12 @@ class Store:
             where = and_(workers.c.name == name, workers.c.session == session)
             await conn.execute(update(workers).where(where).values(connected=False, last_seen=datetime.now(UTC)))
 
-    async def mark_all_disconnected(self) -> None:
-        """At start-up no worker is connected to this server."""
+    async def mark_all_disconnected(self, now: datetime) -> None:
+        """When a server starts leading, no worker is connected to it; the ones connected to the
+        previous leader were seen until ``now`` (their lost-after time counts from here)."""
         async with self._engine.begin() as conn:
-            await conn.execute(update(workers).values(connected=False))
+            connected = workers.c.connected.is_(True)
+            await conn.execute(update(workers).where(connected).values(connected=False, last_seen=now))
 
     async def workers(self) -> list[WorkerRecord]:
         """Every worker ever seen, by name."""
@@ -168,15 +172,23 @@ class Store:
             async with self._engine.begin() as conn:
                 await conn.execute(delete(runs).where(_pending(run_ids)))
 
-    async def release_future_claims(self, after: datetime) -> None:
-        """Delete pending scheduled runs whose slot is after ``after``: claimed, never sent.
-
-        At start-up these can only be left by a previous process that stopped within the claim
-        lead of their slot; this process claims them again.
-        """
-        future = and_(runs.c.state == RunState.PENDING.value, runs.c.trigger == "schedule", runs.c.slot > after)
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(runs).where(future))
+    async def unsent(self, claims: Sequence[Claim]) -> list[RunRecord]:
+        """The runs of ``claims`` that exist but were never sent (still pending): claimed by a
+        leader (or an earlier process) that stopped before their slot; the caller adopts them."""
+        if not claims:
+            return []
+        keys = [
+            and_(
+                runs.c.schedule == c.schedule,
+                runs.c.worker == c.worker,
+                runs.c.slot == c.slot,
+                runs.c.attempt == c.attempt,
+            )
+            for c in claims
+        ]
+        query = select(runs).where(or_(*keys), runs.c.state == RunState.PENDING.value, runs.c.trigger == "schedule")
+        async with self._engine.connect() as conn:
+            return [_run(row) for row in await conn.execute(query)]
 
     async def reconcile(self, worker: str, known: Sequence[int], unaccepted: set[int]) -> tuple[int, int]:
         """Settle ``worker``'s runs at its hello, given the runs it still ``known``s.

@@ -120,3 +120,29 @@ run_output = Table(
     UniqueConstraint("run_id", "seq"),
     Index(None, "ts"),
 )
+
+# High availability: who leads. One row per lease ("scheduler"); the holder bumps ``version`` on
+# every renewal, and a standby takes over only after seeing the same version for a whole lease
+# (measured on its own monotonic clock, so clocks of different machines never meet).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(36), nullable=True),  # an instance id; NULL when released
+    Column("version", BigInteger, nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("renewed_at", UtcDateTime, nullable=False),
+)
+
+# Every bartos sharing the database, refreshed while it runs (barto-cli info).
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", Name, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+)

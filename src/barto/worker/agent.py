@@ -21,6 +21,7 @@ import socket
 import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
@@ -65,6 +66,10 @@ class GaveUpError(Exception):
 
 class SessionError(Exception):
     """The server refused us, broke the protocol or went silent; we reconnect."""
+
+
+class StandbyError(SessionError):
+    """The server is a standby (another instance leads, or one is being chosen)."""
 
 
 def host_info() -> HostInfo:
@@ -159,28 +164,36 @@ class Agent:
     # -- connections -----------------------------------------------------------------------
 
     async def _connect_forever(self) -> None:
+        """Try the URLs in turn. A standby's refusal is not a failure: a leader is there or being
+        chosen, so the next round comes soon and ``retry_count`` does not count it."""
         urls = self._config.bartos.worker_urls()
         index = failures = 0
+        electing = False
         while True:
-            welcomed = await self._try(urls[index])
-            if welcomed:
+            outcome = await self._try(urls[index])
+            if outcome == "welcomed":
                 failures = 0
                 await asyncio.sleep(_backoff(0))
                 continue
-            failures += 1
+            electing |= outcome == "standby"
+            failures += outcome == "failed"
             if self._config.retry_count > 0 and failures >= self._config.retry_count:
                 raise GaveUpError(f"gave up after {failures} failed connection attempts to {', '.join(urls)}")
             index = (index + 1) % len(urls)
             if index == 0:  # every URL failed this round
-                await asyncio.sleep(_backoff(failures // len(urls)))
+                await asyncio.sleep(random.uniform(0.5, 1.0) if electing else _backoff(failures // len(urls)))
+                electing = False
 
-    async def _try(self, url: str) -> bool:
-        """One session on ``url``; True if the server welcomed us (so the failure count resets)."""
+    async def _try(self, url: str) -> Literal["welcomed", "standby", "failed"]:
+        """One session on ``url``."""
         try:
-            return await self._session(url)
+            return "welcomed" if await self._session(url) else "failed"
+        except StandbyError as error:
+            log.info("%s is a standby: %s", url, error)
+            return "standby"
         except (*_SESSION_ERRORS, SessionError) as error:
             log.warning("cannot connect to %s: %s", url, error)
-            return False
+            return "failed"
 
     async def _session(self, url: str) -> bool:
         headers = {"Authorization": f"Bearer {self._config.bartos.api_key}"} if self._config.bartos.api_key else {}
@@ -225,6 +238,8 @@ class Agent:
         async with asyncio.timeout(10):
             messages = decode_to_worker(await ws.recv())
         answer = messages[0] if len(messages) == 1 else None
+        if isinstance(answer, Refused) and answer.code == "not_leader":
+            raise StandbyError(answer.reason)
         if isinstance(answer, Refused):
             raise SessionError(f"server refused us ({answer.code}): {answer.reason}")
         if not isinstance(answer, Welcome):

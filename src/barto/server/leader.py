@@ -1,0 +1,162 @@
+"""Who schedules: the one bartos that holds the ``scheduler`` lease in the shared database.
+
+The holder renews every ``lease_seconds / 5``. A standby reads the lease as often and takes it
+over once it has seen the same (holder, version) for a whole ``lease_seconds`` on its own
+monotonic clock — never by comparing clocks of two machines, the way Kubernetes' client-go
+judges leases. The holder counts its lease valid until ``lease_seconds - tick`` after the start
+of its last successful renewal; the renewal committed after that start, so the standby's wait
+began later still, and the holder has stepped down by the time anyone takes over. If both ever
+believe they lead (a process frozen past its lease), the UNIQUE slot claims still keep each slot
+to one run; the lease only keeps the work in one place.
+
+A clean stop releases the lease (holder NULL) and a standby takes it at its next look. On
+SQLite the file lock already proves this process is alone, so it takes the lease at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from barto.store.cluster import Cluster, Instance, Lease
+
+log = logging.getLogger("barto.server.leader")
+
+LEASE = "scheduler"
+_FORGET_AFTER = timedelta(hours=1)  # a killed instance stays listed (as gone) this long
+
+
+class Expiry:
+    """A standby's judgement of the lease: expired once unchanged for ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._seen: tuple[str | None, int] | None = None
+        self._since = 0.0
+
+    def expired(self, lease: Lease, now: float) -> bool:
+        """Whether ``lease``, read at monotonic time ``now``, may be taken over."""
+        if lease.holder is None:
+            return True
+        if (lease.holder, lease.version) != self._seen:
+            self._seen, self._since = (lease.holder, lease.version), now
+            return False
+        return now - self._since >= self._seconds
+
+
+class Leadership:
+    """This instance's side of the lease: acquire it, hold it while leading, release it on a stop."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        me: Instance,
+        seconds: float,
+        *,
+        exclusive: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.me = me
+        self.seen: Lease | None = None  # the lease as last read or written
+        self.tick = seconds / 5
+        self._cluster = cluster
+        self._seconds = seconds
+        self._exclusive = exclusive
+        self._clock = clock
+        self._expiry = Expiry(seconds)
+        self._held: Lease | None = None
+        self._valid_until = 0.0
+
+    @property
+    def leading(self) -> bool:
+        """Whether this instance holds a lease it renewed recently enough."""
+        return self._held is not None and self._clock() < self._valid_until
+
+    async def acquire(self) -> None:
+        """Return once this instance holds the lease; until then, watch it as a standby."""
+        while not await self._try_take():
+            await asyncio.sleep(self.tick)
+
+    async def hold(self, term: asyncio.Task[None]) -> None:
+        """Renew the lease while ``term`` (the leader's work) runs; return when ``term`` ends, the
+        lease was taken over, or it could not be renewed in time."""
+        while not term.done():
+            await asyncio.wait([term], timeout=self.tick)
+            if term.done() or not await self._renew():
+                return
+
+    async def release(self) -> None:
+        """Give the lease up (after the leader's work stopped) so that a standby takes it at once."""
+        held, self._held = self._held, None
+        if held is not None:
+            try:
+                await self._cluster.release(held)
+            except Exception as error:  # the lease then expires on its own
+                log.warning("could not release the lease: %s", error)
+
+    async def stop(self) -> None:
+        """A clean stop: release the lease and leave the instance list."""
+        await self.release()
+        try:
+            await self._cluster.gone(self.me.id)
+        except Exception as error:
+            log.warning("could not remove this instance from the list: %s", error)
+
+    async def _try_take(self) -> bool:
+        started = self._clock()
+        try:
+            await self._cluster.seen(self._alive())
+            self.seen = seen = await self._cluster.lease(LEASE)
+            if seen is not None and not self._exclusive and not self._expiry.expired(seen, started):
+                return False
+            held = await self._cluster.take(LEASE, self.me.id, seen)
+        except Exception as error:  # a standby keeps watching through database trouble
+            log.warning("cannot read the leader lease: %s", error)
+            return False
+        if held is None:
+            return False
+        self._taken(held, seen, started)
+        return True
+
+    def _taken(self, held: Lease, before: Lease | None, started: float) -> None:
+        self._held = self.seen = held
+        self._valid_until = started + self._seconds - self.tick
+        previous = "" if before is None or before.holder in (None, self.me.id) else f" from {before.holder}"
+        log.warning("this instance (%s, %s) is now the leader%s", self.me.name, self.me.id, previous)
+
+    async def _renew(self) -> bool:
+        """One renewal; False when the lease is lost (taken over, or not renewed in time)."""
+        assert self._held is not None  # only called while holding
+        started = self._clock()
+        try:
+            renewed = await self._cluster.renew(self._held)
+        except Exception as error:  # keep trying until the lease runs out
+            log.warning("cannot renew the leader lease: %s", error)
+            if not self.leading:
+                log.error("lease not renewed for %.1f s: stepping down", self._seconds - self.tick)
+                self._held = None
+            return self._held is not None
+        if renewed is None:
+            log.error("the leader lease was taken over by another instance: stepping down")
+            self._held = None
+            return False
+        self._held = self.seen = renewed
+        self._valid_until = started + self._seconds - self.tick
+        await self._bookkeeping()
+        return True
+
+    async def _bookkeeping(self) -> None:
+        """Keep this instance listed and drop the long-gone ones."""
+        try:
+            await self._cluster.seen(self._alive())
+            await self._cluster.forget(datetime.now(UTC) - _FORGET_AFTER)
+        except Exception as error:
+            log.warning("cannot update the instance list: %s", error)
+
+    def _alive(self) -> Instance:
+        return msgspec.structs.replace(self.me, seen_at=datetime.now(UTC))
