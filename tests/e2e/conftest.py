@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.databases import create_database, drop_database
 from tests.e2e.harness import Barto
 
 
@@ -16,3 +18,15 @@ def barto(tmp_path: Path) -> Iterator[Barto]:
         yield env
     finally:
         env.close()
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def on_server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Barto]:
+    """A Barto whose servers store in a fresh database on the real server of that backend."""
+    url = asyncio.run(create_database(request.param, tmp_path))
+    barto = Barto(tmp_path, database_url=url)
+    try:
+        yield barto
+    finally:
+        barto.close()
+        asyncio.run(drop_database(request.param, url))

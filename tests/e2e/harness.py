@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,28 +55,37 @@ class Barto:
             "XDG_DATA_HOME": str(root / "data"),
             "XDG_STATE_HOME": str(root / "state"),
         }
-        (root / "barto-cli.toml").write_text(f"[bartos]\nhost = '127.0.0.1'\nport = {self.port}\n")
+        self.use_server(self.port)
 
     @property
     def db_path(self) -> Path:
         """The server's SQLite database."""
         return self.root / "b.db"
 
-    def server_config(self, schedules: str, settings: str = "") -> Path:
-        """Write bartos.toml with top-level ``settings`` and ``schedules`` (TOML text); return its path."""
-        path = self.root / "bartos.toml"
+    def use_server(self, port: int) -> None:
+        """Point barto-cli at the server listening on ``port``."""
+        (self.root / "barto-cli.toml").write_text(f"[bartos]\nhost = '127.0.0.1'\nport = {port}\n")
+
+    def server_config(self, schedules: str, settings: str = "", *, name: str = "bartos", port: int = 0) -> Path:
+        """Write ``name``.toml with top-level ``settings`` and ``schedules`` (TOML text); return its path."""
+        path = self.root / f"{name}.toml"
         head = (
             f"heartbeat_seconds = 1\n{settings}\n"
-            f"[actix]\nip = '127.0.0.1'\nport = {self.port}\n[database]\nurl = '{self.database_url}'\n"
+            f"[actix]\nip = '127.0.0.1'\nport = {port or self.port}\n[database]\nurl = '{self.database_url}'\n"
         )
         path.write_text(head + schedules)
         return path
 
-    def start_server(self, schedules: str | None = None, settings: str = "") -> None:
-        """Start bartos (with the last config written when ``schedules`` is None) and wait for /healthz."""
-        config = self.root / "bartos.toml" if schedules is None else self.server_config(schedules, settings)
-        self._spawn("bartos", "-c", str(config), "-t", str(self.root / "bartos.log"), name="bartos")
-        wait_for(lambda: self._alive("bartos") and self._healthy(), 20, "bartos to answer /healthz")
+    def start_server(
+        self, schedules: str | None = None, settings: str = "", *, name: str = "bartos", port: int = 0
+    ) -> None:
+        """Start bartos (with the last config written when ``schedules`` is None) and wait for /healthz;
+        a second server on the same database gets another ``name`` and ``port``."""
+        config = self.root / f"{name}.toml"
+        if schedules is not None:
+            self.server_config(schedules, settings, name=name, port=port)
+        self._spawn("bartos", "-c", str(config), "-t", str(self.root / f"{name}.log"), name=name)
+        wait_for(lambda: self._alive(name) and self._healthy(port), 20, f"{name} to answer /healthz")
 
     def start_worker(
         self,
@@ -137,9 +147,9 @@ class Barto:
             raise AssertionError(f"{name} exited with status {proc.returncode}: {stderr}")
         return True
 
-    def _healthy(self) -> bool:
+    def _healthy(self, port: int = 0) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"http://127.0.0.1:{port or self.port}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
@@ -159,6 +169,11 @@ class Barto:
         args = [a for key, value in filters.items() for a in (f"--{key}", value)]
         result: list[dict[str, Any]] = self.cli_json("runs", "--limit", "1000", *args)
         return result
+
+    def succeeded_since(self, workers: tuple[str, ...], moment: datetime) -> bool:
+        """Whether each of ``workers`` has a succeeded run of a slot after ``moment``."""
+        runs = self.runs(state="succeeded")
+        return all(any(r["worker"] == w and datetime.fromisoformat(r["slot"]) > moment for r in runs) for w in workers)
 
     def close(self) -> None:
         """SIGTERM everything, then SIGKILL what did not stop within 10 s."""

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from tests.databases import create_database, drop_database
 from tests.e2e.harness import Barto, wait_for
 
 SCHEDULES = """
@@ -18,18 +11,6 @@ schedules = [
   { name = "fail", on_calendar = "*:*:0/2", cmds = ["exit 300"] },
 ]
 """
-
-
-@pytest.fixture(params=["postgresql", "mariadb"])
-def on_server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Barto]:
-    """A Barto whose server stores in a fresh database on the real server of that backend."""
-    url = asyncio.run(create_database(request.param, tmp_path))
-    barto = Barto(tmp_path, database_url=url)
-    try:
-        yield barto
-    finally:
-        barto.close()
-        asyncio.run(drop_database(request.param, url))
 
 
 def test_runs_output_and_failures_on_a_server_database(on_server_database: Barto) -> None:

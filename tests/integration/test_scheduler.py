@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +16,12 @@ from barto.model import RunRecord, RunState
 from barto.protocol import Cancel, Dispatch, HostInfo, Job
 from barto.server.hub import Hub, Session
 from barto.server.scheduler import LEAD, Scheduler
-from barto.store import Batch, Store, open_store
+from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
-from tests.databases import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.anyio
 
 HOST = HostInfo(hostname="h", os_name="Linux", os_version="x", kernel="6", python="3.11")
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with fresh_database(request.param, tmp_path) as url, open_store(url) as opened:
-        yield opened
 
 
 def every_second(*names: str, **settings: Any) -> dict[str, WorkerSchedules]:

@@ -5,27 +5,18 @@ Every test runs on SQLite, PostgreSQL and MariaDB, each time in a database of it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from barto.model import RunState
-from barto.store import Batch, Claim, Retention, ScheduleRow, Store, open_store
+from barto.store import Batch, Claim, Retention, ScheduleRow, Store
 from barto.store.readonly import NotASelectError, check_select
-from tests.databases import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.anyio
 
 SLOT = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 SESSION = "5f0c7a52-0000-4000-8000-000000000000"
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with fresh_database(request.param, tmp_path) as url, open_store(url) as opened:
-        yield opened
 
 
 async def claim_one(store: Store, schedule: str = "s", slot: datetime = SLOT) -> int:

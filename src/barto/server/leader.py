@@ -79,7 +79,7 @@ class Leadership:
 
     async def acquire(self) -> None:
         """Return once this instance holds the lease; until then, watch it as a standby."""
-        while not await self._try_take():
+        while not await self.try_take():
             await asyncio.sleep(self.tick)
 
     async def hold(self, term: asyncio.Task[None]) -> None:
@@ -87,7 +87,7 @@ class Leadership:
         lease was taken over, or it could not be renewed in time."""
         while not term.done():
             await asyncio.wait([term], timeout=self.tick)
-            if term.done() or not await self._renew():
+            if term.done() or not await self.renew():
                 return
 
     async def release(self) -> None:
@@ -107,7 +107,8 @@ class Leadership:
         except Exception as error:
             log.warning("could not remove this instance from the list: %s", error)
 
-    async def _try_take(self) -> bool:
+    async def try_take(self) -> bool:
+        """One look at the lease as a standby: take it if free or expired; True if now held."""
         started = self._clock()
         try:
             await self._cluster.seen(self._alive())
@@ -129,7 +130,7 @@ class Leadership:
         previous = "" if before is None or before.holder in (None, self.me.id) else f" from {before.holder}"
         log.warning("this instance (%s, %s) is now the leader%s", self.me.name, self.me.id, previous)
 
-    async def _renew(self) -> bool:
+    async def renew(self) -> bool:
         """One renewal; False when the lease is lost (taken over, or not renewed in time)."""
         assert self._held is not None  # only called while holding
         started = self._clock()

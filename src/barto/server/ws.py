@@ -81,7 +81,7 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
 
 
 async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
-    log.warning("refusing a worker: %s", reason)
+    log.log(logging.INFO if code == "not_leader" else logging.WARNING, "refusing a worker: %s", reason)
     await ws.send_text(encode(Refused(code=code, reason=reason)).decode())
     await ws.close(_POLICY_VIOLATION, reason[:120])
 
