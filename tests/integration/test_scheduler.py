@@ -16,7 +16,7 @@ from barto.model import RunRecord, RunState
 from barto.protocol import Cancel, Dispatch, HostInfo, Job
 from barto.server.hub import Hub, Session
 from barto.server.scheduler import LEAD, Scheduler
-from barto.store import Batch, Store
+from barto.store import Batch, Claim, Store
 from barto.store.records import Finished as FinishedRow
 
 pytestmark = pytest.mark.anyio
@@ -231,6 +231,34 @@ async def test_a_failed_run_is_retried_as_new_attempts_of_its_slot(
     scheduler.ended([attempts[-1].run_id])
     await asyncio.sleep(0.5)
     assert [r.attempt for r in await store.runs(schedule="a") if r.slot == first.slot] == [3, 2, 1]  # no 4th
+
+
+async def test_retries_a_previous_leader_owed_are_planned_again(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    scheduler, hub = running
+    session = connect(hub)
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    owed, done, out_of_retries = await store.claim(
+        [
+            Claim(schedule=name, worker="w", slot=slot, attempt=attempt)
+            for name, attempt in (("a", 1), ("b", 1), ("c", 3))
+        ]
+    )
+    (retried,) = await store.claim([Claim(schedule="b", worker="w", slot=slot, attempt=2)])
+    for run in (owed, done, out_of_retries):
+        await store.apply(finished_batch(run.id, "failed"))
+    await store.apply(finished_batch(retried.id, "succeeded"))
+    scheduler.load(every_second("a", "b", "c", retries=2, retry_delay=0.05, overlap="allow"), "UTC", datetime.now(UTC))
+    await scheduler.recover_retries(datetime.now(UTC))
+    job = await _next_attempt(session, slot)
+    assert (job.schedule, job.attempt) == ("a", 2)  # b has its attempt 2 already; c used its retries
+    await asyncio.sleep(0.3)
+    assert sorted((r.schedule, r.attempt) for r in await store.runs() if r.slot == slot) == [
+        ("a", 1),
+        ("a", 2),
+        ("b", 1),
+        ("b", 2),
+        ("c", 3),
+    ]
 
 
 async def _next_attempt(session: Session, slot: datetime) -> Job:

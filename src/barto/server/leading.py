@@ -92,6 +92,7 @@ async def take_over(state: ServerState, now: datetime) -> None:
     state.catalog, state.scheduler = await standby_view(config, store, state.hub, state.catalog.config, now)
     window = timedelta(seconds=config.catchup_window_seconds)
     await state.scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
+    await state.scheduler.recover_retries(now)
 
 
 async def standby_view(

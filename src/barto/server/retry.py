@@ -51,6 +51,18 @@ class Retries:
         self._ended: list[int] = []
         self._planned: list[Retry] = []
 
+    async def recover(self, now: datetime) -> int:
+        """Plan again the retries owed for runs that ended within :data:`MAX_DELAY` and have no
+        next attempt yet (a previous leader planned them in its memory); returns how many."""
+        owed = 0
+        for run in await self._store.unretried(sorted(RETRIED), now - MAX_DELAY):
+            definition = self._definitions(run.worker, run.schedule)
+            retry = next_attempt(run, definition, run.finished_at or now) if definition else None
+            if retry is not None:
+                self._planned.append(retry)
+                owed += 1
+        return owed
+
     def ended(self, run_ids: list[int]) -> None:
         """These runs' results are committed."""
         self._ended.extend(run_ids)

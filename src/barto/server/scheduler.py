@@ -122,6 +122,12 @@ class Scheduler:
         self._retries.ended(run_ids)
         self._changed.set()
 
+    async def recover_retries(self, now: datetime) -> None:
+        """Plan the retries a previous leader (or process) owed; see :meth:`Retries.recover`."""
+        if owed := await self._retries.recover(now):
+            log.warning("%d retries owed by the previous leader are planned again", owed)
+            self._changed.set()
+
     def _definition(self, worker: str, name: str) -> ScheduleDef | None:
         entry = self._entries.get((worker, name))
         return None if entry is None else entry.definition

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from itertools import count, repeat
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
@@ -171,6 +171,20 @@ class Store:
         if run_ids:
             async with self._engine.begin() as conn:
                 await conn.execute(delete(runs).where(_pending(run_ids)))
+
+    async def unretried(self, states: Sequence[RunState], since: datetime) -> list[RunRecord]:
+        """Runs in ``states`` that ended after ``since`` and have no later attempt of their slot:
+        the retries a leader that stopped still owed (the next leader plans them again)."""
+        later = runs.alias("later")
+        newer = exists().where(
+            later.c.schedule == runs.c.schedule,
+            later.c.worker == runs.c.worker,
+            later.c.slot == runs.c.slot,
+            later.c.attempt > runs.c.attempt,
+        )
+        query = select(runs).where(runs.c.state.in_([s.value for s in states]), runs.c.finished_at >= since, ~newer)
+        async with self._reader.connect() as conn:
+            return [_run(row) for row in await conn.execute(query)]
 
     async def unsent(self, claims: Sequence[Claim]) -> list[RunRecord]:
         """The runs of ``claims`` that exist but were never sent (still pending): claimed by a
