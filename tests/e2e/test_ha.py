@@ -118,6 +118,10 @@ def settled_rows(barto: Barto, worker: str, end: datetime) -> list[dict[str, Any
 def test_a_leader_stopped_cleanly_hands_over_at_once(on_server_database: Barto, tmp_path: Path) -> None:
     barto = on_server_database
     ports = start_pair(barto, tmp_path)
+    barto.use_server(ports["b"])  # a write through the standby: a POST with a body, redirected
+    manual = barto.cli_json("run-now", "tick", "--worker", "w1", "--force")
+    assert manual["trigger"] == "manual"
+    assert httpx.post(f"http://127.0.0.1:{ports['b']}/v1/runs/{manual['id']}/cancel").status_code == 307
     stopped = time.monotonic()
     barto.kill("a", signal.SIGTERM)
     wait_for(lambda: leading(ports["b"]), 10, "b to take over")

@@ -57,12 +57,14 @@ class Client:
             raise CliError(f"cannot reach bartos at {self.base}: {error}") from None
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        where = self.base
         try:
             response = self._http.request(method, path, **kwargs)
             if (leader := _leader(response)) is not None:
+                where = f"{leader} (the leader, as {self.base} says)"
                 response = self._http.request(method, leader, **kwargs)
         except httpx.TransportError as error:
-            raise CliError(f"cannot reach bartos at {self.base}: {str(error) or type(error).__name__}") from None
+            raise CliError(f"cannot reach bartos at {where}: {str(error) or type(error).__name__}") from None
         _raise_for(response)
         return response.json()
 
