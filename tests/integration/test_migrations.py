@@ -49,7 +49,9 @@ async def test_migrate_check_and_a_schema_newer_than_ours(backend: str, tmp_path
             1,
             f"schema is behind: at nothing (empty database), this barto needs {migrate.head()}\n",
         )
-        assert bartos(config, "migrate").stdout == f"schema migrated from nothing to {migrate.head()}\n"
+        migrated = bartos(config, "migrate")
+        assert migrated.stdout == f"schema migrated from nothing to {migrate.head()}\n"
+        assert migrated.stderr == ""  # MariaDB's notes on primary key names are not the user's business
         assert bartos(config, "migrate", "--check").returncode == 0
         async with open_store(url, upgrade=False) as store, store.engine.begin() as connection:
             await connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))

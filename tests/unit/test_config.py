@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,7 @@ def test_nested_env_secret_reaches_its_key(tmp_path: Path) -> None:
             "got `int`",
         ),
         ("lost_after_seconds = -1\n", ":1", "lost_after_seconds", "must be greater than 0"),
+        ('timezone = "UTC"\nlease_seconds = 0.5\n', ":2", "lease_seconds", "must be at least 1"),
         ('timezone = "Mars/Olympus"\n', ":1", "timezone", "unknown time zone"),
         ("[actix\n", ":1", "", "invalid TOML"),
     ],
@@ -176,3 +178,15 @@ def test_stop_signals_by_name_or_number(value: str | int, number: int) -> None:
 def test_redb_paths_of_barto_launchers_get_an_outbox_beside_them(tmp_path: Path) -> None:
     path = _write(tmp_path, f'name = "w"\nredb_path = "{tmp_path}/bartoc.redb"\n')
     assert load_worker(source("bartoc", path, {}, {})).outbox_path({}) == tmp_path / "bartoc.outbox.sqlite"
+
+
+def test_the_address_given_to_clients_of_a_standby(tmp_path: Path) -> None:
+    """Standbys send clients to the leader's advertise_url, else to where it listens."""
+
+    def own(text: str) -> str:
+        return load_server(source("bartos", _write(tmp_path, text), {}, {})).own_url()
+
+    assert own("[actix]\nip = '10.0.0.7'\nport = 8080\n") == "http://10.0.0.7:8080"
+    assert own("[actix]\nip = '::1'\nport = 8080\n") == "http://[::1]:8080"
+    assert own("[actix]\nip = '0.0.0.0'\n") == f"http://{socket.gethostname()}:20000"
+    assert own("advertise_url = 'https://sched.example/'\n") == "https://sched.example"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -45,5 +48,20 @@ def known(revision: str) -> bool:
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to :func:`head`."""
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda c: command.upgrade(_config(c), "head"))
+    with _quiet_driver():
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda c: command.upgrade(_config(c), "head"))
+
+
+@contextmanager
+def _quiet_driver() -> Iterator[None]:
+    """MariaDB answers every named primary key with a note ("Name 'pk_runs' ignored for PRIMARY
+    key") that asyncmy logs as a warning; while migrating, those notes are noise to the user.
+    At other times its warnings (a truncated value, say) are kept."""
+    driver = logging.getLogger("asyncmy")
+    level = driver.level
+    driver.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        driver.setLevel(level)
