@@ -66,24 +66,33 @@ class Barto:
         """Point barto-cli at the server listening on ``port``."""
         (self.root / "barto-cli.toml").write_text(f"[bartos]\nhost = '127.0.0.1'\nport = {port}\n")
 
-    def server_config(self, schedules: str, settings: str = "", *, name: str = "bartos", port: int = 0) -> Path:
+    def server_config(
+        self, schedules: str, settings: str = "", *, name: str = "bartos", port: int = 0, database: str = ""
+    ) -> Path:
         """Write ``name``.toml with top-level ``settings`` and ``schedules`` (TOML text); return its path."""
         path = self.root / f"{name}.toml"
         head = (
-            f"heartbeat_seconds = 1\n{settings}\n"
-            f"[actix]\nip = '127.0.0.1'\nport = {port or self.port}\n[database]\nurl = '{self.database_url}'\n"
+            f"heartbeat_seconds = 1\n{settings}\n[actix]\nip = '127.0.0.1'\nport = {port or self.port}\n"
+            f"[database]\nurl = '{database or self.database_url}'\n"
         )
         path.write_text(head + schedules)
         return path
 
     def start_server(
-        self, schedules: str | None = None, settings: str = "", *, name: str = "bartos", port: int = 0
+        self,
+        schedules: str | None = None,
+        settings: str = "",
+        *,
+        name: str = "bartos",
+        port: int = 0,
+        database: str = "",
     ) -> None:
         """Start bartos (with the last config written when ``schedules`` is None) and wait for /healthz;
-        a second server on the same database gets another ``name`` and ``port``."""
+        a second server on the same database gets another ``name`` and ``port`` (and may reach the
+        database by another URL: ``database``)."""
         config = self.root / f"{name}.toml"
         if schedules is not None:
-            self.server_config(schedules, settings, name=name, port=port)
+            self.server_config(schedules, settings, name=name, port=port, database=database)
         self._spawn("bartos", "-c", str(config), "-t", str(self.root / f"{name}.log"), name=name)
         wait_for(lambda: self._alive(name) and self._healthy(port), 20, f"{name} to answer /healthz")
 

@@ -12,10 +12,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from tests.e2e.harness import Barto, free_port, wait_for
+from tests.e2e.proxy import Proxy
 
 WORKERS = ("w1", "w2")
 SETTLED = ("succeeded", "missed", "lost", "failed", "skipped")
@@ -44,11 +46,11 @@ def leading(port: int) -> bool:
         return False
 
 
-def start_pair(barto: Barto, tmp: Path) -> dict[str, int]:
+def start_pair(barto: Barto, tmp: Path, database_of_a: str = "") -> dict[str, int]:
     """Servers "a" (the leader: started first) and "b", and two workers that know both."""
     ports = {"a": barto.port, "b": free_port()}
     for name, port in ports.items():
-        barto.start_server(schedules(tmp), name=name, port=port)
+        barto.start_server(schedules(tmp), name=name, port=port, database=database_of_a if name == "a" else "")
         if name == "a":
             wait_for(lambda: leading(ports["a"]), 15, "a to lead")
     urls = ", ".join(f"'ws://127.0.0.1:{port}'" for port in ports.values())
@@ -130,3 +132,30 @@ def test_a_leader_stopped_cleanly_hands_over_at_once(on_server_database: Barto, 
     barto.use_server(ports["b"])
     resumed = datetime.now(UTC)
     wait_for(lambda: barto.succeeded_since(WORKERS, resumed), 20, "a run on every worker after the stop")
+
+
+def test_a_leader_cut_off_from_the_database_steps_down_and_the_standby_takes_over(
+    on_server_database: Barto, tmp_path: Path
+) -> None:
+    barto = on_server_database
+    db_port = urlsplit(barto.database_url).port
+    assert db_port is not None
+    link = Proxy(free_port(), db_port)
+    try:
+        ports = start_pair(barto, tmp_path, barto.database_url.replace(f":{db_port}/", f":{link.port}/"))
+        barto.use_server(ports["b"])
+        wait_for(lambda: barto.succeeded_since(WORKERS, datetime.now(UTC)), 20, "a run on every worker")
+        frozen = time.monotonic()
+        link.freeze()  # a's database link goes silent: no error, no reset, nothing
+        wait_for(lambda: leading(ports["b"]), 15, "b to take over")
+        assert time.monotonic() - frozen <= 10
+        assert "stepping down" in (tmp_path / "a.log").read_text()  # before b took over
+        resumed = datetime.now(UTC)
+        wait_for(lambda: barto.succeeded_since(WORKERS, resumed), 30, "a run on every worker after the takeover")
+        link.restore()
+        wait_for(lambda: cluster(ports["a"])["role"] == "standby", 20, "a back as a standby")
+    finally:
+        link.close()
+    end = datetime.now(UTC)
+    for worker in WORKERS:
+        assert_each_slot_once(barto, worker, tmp_path / f"{worker}.ran", end)

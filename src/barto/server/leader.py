@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -29,6 +30,8 @@ log = logging.getLogger("barto.server.leader")
 
 LEASE = "scheduler"
 _FORGET_AFTER = timedelta(hours=1)  # a killed instance stays listed (as gone) this long
+
+T = TypeVar("T")
 
 
 class Expiry:
@@ -63,6 +66,7 @@ class Leadership:
     ) -> None:
         self.me = me
         self.seen: Lease | None = None  # the lease as last read or written
+        self.leader: Instance | None = None  # its holder, as listed (where standbys send clients)
         self.tick = seconds / 5
         self._cluster = cluster
         self._seconds = seconds
@@ -71,6 +75,7 @@ class Leadership:
         self._expiry = Expiry(seconds)
         self._held: Lease | None = None
         self._valid_until = 0.0
+        self._stray: set[asyncio.Future[Any]] = set()  # database calls given up on, still running
 
     @property
     def leading(self) -> bool:
@@ -95,37 +100,48 @@ class Leadership:
         held, self._held = self._held, None
         if held is not None:
             try:
-                await self._cluster.release(held)
+                await self._bounded(self._cluster.release(held))
             except Exception as error:  # the lease then expires on its own
-                log.warning("could not release the lease: %s", error)
+                log.warning("could not release the lease: %s", _text(error))
 
     async def stop(self) -> None:
         """A clean stop: release the lease and leave the instance list."""
         await self.release()
         try:
-            await self._cluster.gone(self.me.id)
+            await self._bounded(self._cluster.gone(self.me.id))
         except Exception as error:
-            log.warning("could not remove this instance from the list: %s", error)
+            log.warning("could not remove this instance from the list: %s", _text(error))
 
     async def try_take(self) -> bool:
         """One look at the lease as a standby: take it if free or expired; True if now held."""
         started = self._clock()
         try:
-            await self._cluster.seen(self._alive())
-            self.seen = seen = await self._cluster.lease(LEASE)
+            await self._bounded(self._cluster.seen(self._alive()))
+            self.seen = seen = await self._bounded(self._cluster.lease(LEASE))
+            await self._find_leader(seen)
             if seen is not None and not self._exclusive and not self._expiry.expired(seen, started):
                 return False
-            held = await self._cluster.take(LEASE, self.me.id, seen)
+            held = await self._bounded(self._cluster.take(LEASE, self.me.id, seen))
         except Exception as error:  # a standby keeps watching through database trouble
-            log.warning("cannot read the leader lease: %s", error)
+            log.warning("cannot read the leader lease: %s", _text(error))
             return False
         if held is None:
             return False
         self._taken(held, seen, started)
         return True
 
+    async def _find_leader(self, lease: Lease | None) -> None:
+        """Look the holder up in the instance list when it changed."""
+        holder = None if lease is None else lease.holder
+        if holder is None:
+            self.leader = None
+        elif self.leader is None or self.leader.id != holder:
+            found = await self._bounded(self._cluster.instances())
+            self.leader = next((i for i in found if i.id == holder), None)
+
     def _taken(self, held: Lease, before: Lease | None, started: float) -> None:
         self._held = self.seen = held
+        self.leader = self.me
         self._valid_until = started + self._seconds - self.tick
         previous = "" if before is None or before.holder in (None, self.me.id) else f" from {before.holder}"
         log.warning("this instance (%s, %s) is now the leader%s", self.me.name, self.me.id, previous)
@@ -135,9 +151,11 @@ class Leadership:
         assert self._held is not None  # only called while holding
         started = self._clock()
         try:
-            renewed = await self._cluster.renew(self._held)
+            renewed = await self._bounded(self._cluster.renew(self._held))
+            if renewed is None:
+                renewed = await self._late(self._held)
         except Exception as error:  # keep trying until the lease runs out
-            log.warning("cannot renew the leader lease: %s", error)
+            log.warning("cannot renew the leader lease: %s", _text(error))
             if not self.leading:
                 log.error("lease not renewed for %.1f s: stepping down", self._seconds - self.tick)
                 self._held = None
@@ -151,13 +169,47 @@ class Leadership:
         await self._bookkeeping()
         return True
 
+    async def _late(self, held: Lease) -> Lease | None:
+        """After a refused renewal: the lease as it is if it is still ours (an earlier renewal
+        that timed out here committed after all), else None."""
+        current = await self._bounded(self._cluster.lease(LEASE))
+        return current if current is not None and current.holder == self.me.id else None
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        """``call``, given at most one tick. A database that does not answer (a frozen link) must
+        not hold up the lease's clock; the call is left to finish or fail on its own."""
+        task = asyncio.ensure_future(call)
+        self._stray.add(task)
+        task.add_done_callback(_forget_stray(self._stray))
+        done, _ = await asyncio.wait([task], timeout=self.tick)
+        if not done:
+            raise TimeoutError(f"the database did not answer within {self.tick:g} s")
+        return task.result()
+
     async def _bookkeeping(self) -> None:
         """Keep this instance listed and drop the long-gone ones."""
         try:
-            await self._cluster.seen(self._alive())
-            await self._cluster.forget(datetime.now(UTC) - _FORGET_AFTER)
+            await self._bounded(self._cluster.seen(self._alive()))
+            await self._bounded(self._cluster.forget(datetime.now(UTC) - _FORGET_AFTER))
         except Exception as error:
-            log.warning("cannot update the instance list: %s", error)
+            log.warning("cannot update the instance list: %s", _text(error))
 
     def _alive(self) -> Instance:
         return msgspec.structs.replace(self.me, seen_at=datetime.now(UTC))
+
+
+def _forget_stray(strays: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback: drop the finished call, reading its outcome so that none is reported as
+    never retrieved."""
+
+    def done(task: asyncio.Future[Any]) -> None:
+        strays.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
+
+
+def _text(error: Exception) -> str:
+    """An error as a log phrase (a timeout's message may be empty)."""
+    return str(error) or type(error).__name__

@@ -33,6 +33,7 @@ log = logging.getLogger("barto.server.leading")
 
 _RETENTION_EVERY = 3600.0
 _SWEEP_EVERY = 30.0
+_END_WAIT = 10  # seconds
 
 
 async def lead_forever(state: ServerState) -> None:
@@ -44,8 +45,8 @@ async def lead_forever(state: ServerState) -> None:
         try:
             await leadership.hold(term)
         finally:
+            _step_down(state)  # first: the workers move on even if the work is slow to stop
             failed = await _end(term)
-            _step_down(state)
         if failed:  # let another instance try; this one may again after a lease
             await leadership.release()
             await asyncio.sleep(state.config.lease_seconds)
@@ -63,13 +64,19 @@ async def _lead(state: ServerState) -> None:
 
 
 async def _end(term: asyncio.Task[None]) -> bool:
-    """Stop the leader's work and wait for it; True if it had failed on its own."""
-    term.cancel()
-    try:
-        await asyncio.wait([term])
-    finally:  # cancelled meanwhile (a stop): the work still ends before anything else happens
-        if not term.done():
-            await asyncio.wait([term])
+    """Stop the leader's work and wait for it; True if it had failed on its own.
+
+    Cancelled again every second: a database call cut short may wait in its own clean-up (a
+    rollback on a link that went silent). After :data:`_END_WAIT` it is left to end on its own.
+    """
+    for _ in range(_END_WAIT):
+        if term.done():
+            break
+        term.cancel()
+        await asyncio.wait([term], timeout=1.0)
+    if not term.done():
+        log.error("the leader's work did not stop within %d s; leaving it to end on its own", _END_WAIT)
+        return True
     if term.cancelled() or term.exception() is None:
         return False
     log.error("the leader's work failed; stepping down", exc_info=term.exception())

@@ -18,12 +18,11 @@ from barto.store.cluster import Instance
 _OWN_PATHS = ("/healthz", "/openapi.json", "/v1/info", "/v1/ws/worker")
 
 
-async def leader(state: ServerState) -> Instance | None:
-    """The instance holding the lease as this one last read it (None: nobody, or this one)."""
-    seen = state.leadership.seen
-    if seen is None or seen.holder is None or seen.holder == state.leadership.me.id:
-        return None
-    return next((i for i in await state.store.cluster.instances() if i.id == seen.holder), None)
+def leader(state: ServerState) -> Instance | None:
+    """The instance holding the lease as this one last read it (None: nobody, or this one).
+    Read from memory: a standby whose database is slow still answers at once."""
+    found = state.leadership.leader
+    return None if found is None or found.id == state.leadership.me.id else found
 
 
 def reason(found: Instance | None) -> str:
@@ -44,7 +43,7 @@ class StandbyGate:
         if scope["type"] != "http" or state is None or state.leading or scope["path"] in _OWN_PATHS:
             await self._app(scope, receive, send)
             return
-        found = await leader(state)
+        found = leader(state)
         body = {"error": {"code": "not_leader" if found else "no_leader", "message": reason(found)}}
         if found is None:
             response = json_response(body, 503)

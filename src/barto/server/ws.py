@@ -71,7 +71,7 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
         await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
         return None
     if not state.leading:
-        await _refuse(ws, "not_leader", standby.reason(await standby.leader(state)))
+        await _refuse(ws, "not_leader", standby.reason(standby.leader(state)))
         return None
     session = Session(hello.name, hello.version, hello.host)
     if not state.hub.register(session):
@@ -117,7 +117,16 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
         await _close_quietly(ws, str(group.exceptions[0]))
     finally:
         state.hub.unregister(session)
-        await asyncio.shield(state.store.worker_disconnected(session.name, session.id))
+        await asyncio.shield(_disconnected(state, session))
+
+
+async def _disconnected(state: ServerState, session: Session) -> None:
+    """Record the end of a session; a database that fails now costs that record only (the next
+    leader marks every worker disconnected when it takes over)."""
+    try:
+        await state.store.worker_disconnected(session.name, session.id)
+    except Exception as error:
+        log.warning("could not record that worker %s disconnected: %s", session.name, error)
 
 
 async def _reconcile(state: ServerState, session: Session, known: list[int]) -> None:
