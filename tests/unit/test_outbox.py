@@ -158,3 +158,22 @@ def test_a_file_that_is_not_sqlite_is_a_clear_error(path: Path) -> None:
     path.write_bytes(b"redb\x00" * 100)
     with pytest.raises(OutboxError, match="outbox"):
         Outbox.open(path)
+
+
+async def test_a_run_is_held_until_the_server_has_committed_its_end_even_across_a_restart(path: Path) -> None:
+    box = Outbox.open(path)
+    box.add(Accepted(run_ids=[7, 8]))
+    box.add(Finished(run_id=7, started_at=NOW, finished_at=NOW, lines=0, exit_code=0))  # eid 2
+    box.add(Finished(run_id=8, started_at=NOW, finished_at=NOW, lines=0, exit_code=0))  # eid 3
+    await box.flush()
+    assert (box.holds(7), box.holds(8), box.holds(9)) == (True, True, False)
+    box.close()  # nothing acknowledged: both are still this worker's after a restart
+    again = Outbox.open(path)
+    try:
+        assert (again.holds(7), again.holds(8)) == (True, True)
+        again.ack(2)
+        assert (again.holds(7), again.holds(8)) == (False, True)
+        again.ack(3)
+        assert not again.holds(8)
+    finally:
+        again.close()

@@ -10,7 +10,11 @@ believe they lead (a process frozen past its lease), the UNIQUE slot claims stil
 to one run; the lease only keeps the work in one place.
 
 A clean stop releases the lease (holder NULL) and a standby takes it at its next look. On
-SQLite the file lock already proves this process is alone, so it takes the lease at once.
+SQLite the file lock already proves this process is alone, so it takes the lease at once and
+keeps it however busy the file is (a renewal waiting behind a large ingest transaction is late,
+not lost).
+
+The lease has a connection pool of its own: a busy server's queries never keep it waiting.
 """
 
 from __future__ import annotations
@@ -79,8 +83,9 @@ class Leadership:
 
     @property
     def leading(self) -> bool:
-        """Whether this instance holds a lease it renewed recently enough."""
-        return self._held is not None and self._clock() < self._valid_until
+        """Whether this instance holds a lease it renewed recently enough (on an exclusive store,
+        where nobody else can take it, whether it holds it at all)."""
+        return self._held is not None and (self._exclusive or self._clock() < self._valid_until)
 
     async def acquire(self) -> None:
         """Return once this instance holds the lease; until then, watch it as a standby."""
@@ -155,7 +160,7 @@ class Leadership:
             if renewed is None:
                 renewed = await self._late(self._held)
         except Exception as error:  # keep trying until the lease runs out
-            log.warning("cannot renew the leader lease: %s", _text(error))
+            log.log(logging.DEBUG if self._exclusive else logging.WARNING, "cannot renew the lease: %s", _text(error))
             if not self.leading:
                 log.error("lease not renewed for %.1f s: stepping down", self._seconds - self.tick)
                 self._held = None

@@ -31,12 +31,13 @@ async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
         raise StoreError(str(error)) from None
     engine = create_engine(parsed)
     reader = _reader(parsed)
+    lease = create_engine(parsed, pool_size=1)  # the leader lease waits behind nobody's queries
     try:
         await _prepare(engine, parsed, upgrade=upgrade)
-        yield Store(engine, reader)
+        yield Store(engine, reader, lease)
     finally:
-        await reader.dispose()
-        await engine.dispose()
+        for pool in (lease, reader, engine):
+            await pool.dispose()
 
 
 async def _prepare(engine: AsyncEngine, url: URL, *, upgrade: bool) -> None:

@@ -24,7 +24,7 @@ def async_url(url: str) -> URL:
     return parsed
 
 
-def create_engine(url: URL, *, read_only: bool = False) -> AsyncEngine:
+def create_engine(url: URL, *, read_only: bool = False, pool_size: int = 5) -> AsyncEngine:
     """An engine with the per-backend session settings (SQLite: WAL, foreign keys, busy wait).
 
     ``read_only`` engines refuse every write in the database itself, not by our checks: SQLite
@@ -33,15 +33,15 @@ def create_engine(url: URL, *, read_only: bool = False) -> AsyncEngine:
     backend = url.get_backend_name()
     if backend == "postgresql":
         settings = {"server_settings": {"default_transaction_read_only": "on"}} if read_only else {}
-        return create_async_engine(url, pool_pre_ping=True, connect_args=settings)
+        return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, connect_args=settings)
     if backend != "sqlite":
-        engine = create_async_engine(url, pool_pre_ping=True)
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=pool_size)
         if read_only:
             event.listen(engine.sync_engine, "connect", _mariadb_read_only)
         return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, pool_size=pool_size)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas(read_only))
     return engine
 

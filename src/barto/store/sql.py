@@ -50,11 +50,11 @@ def _run(row: Row[Any]) -> RunRecord:
 class Store:
     """Reads and writes of the server. Writes are short transactions; reads never lock writers."""
 
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, lease: AsyncEngine) -> None:
         self._engine = engine
         self._reader = reader
         self._dialect = engine.dialect.name
-        self.cluster = Cluster(engine)
+        self.cluster = Cluster(lease)
         self._insert_lines = DriverInsert(
             insert_ignoring_duplicates(run_output, self._dialect), LINE_COLUMNS, engine.dialect
         )

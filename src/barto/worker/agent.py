@@ -290,8 +290,7 @@ class Agent:
         """Take the runs: the acceptance is on disk (and on its way) before any of them starts,
         so a run that started is never one this worker could forget. A run it already has (sent
         again by a second server that briefly also believed it led) is not run twice."""
-        known = set(await self._outbox.known_runs()).union(self._executing)
-        fresh = [job for job in jobs if job.run_id not in known]
+        fresh = [job for job in jobs if job.run_id not in self._executing and not self._outbox.holds(job.run_id)]
         if self._stopping.is_set() or not fresh:
             return  # the server accounts for runs a stopping worker did not accept
         self._emit(Accepted(run_ids=[job.run_id for job in fresh]))

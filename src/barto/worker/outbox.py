@@ -66,6 +66,7 @@ class Outbox:
         next_eid: int,
         interrupted: list[int],
         leftovers: list[tuple[int, int | None]],
+        holding: dict[int, int],
     ) -> None:
         self._db = db
         self._lock = lock
@@ -82,6 +83,8 @@ class Outbox:
         self._acked_more = asyncio.Event()
         self.interrupted = interrupted  # runs that were executing when the previous process died
         self.leftovers = leftovers  # their process groups: (pgid, start ticks of the leader)
+        # run -> the eid after whose ack the server has all of it (0: not known yet)
+        self._holding = holding | dict.fromkeys(interrupted, 0)
 
     @classmethod
     def open(cls, path: Path) -> Outbox:
@@ -98,10 +101,11 @@ class Outbox:
             next_eid = _next_eid(db)
             interrupted = [row[0] for row in db.execute("SELECT run_id FROM active ORDER BY run_id")]
             leftovers = [(pgid, ticks) for pgid, ticks in db.execute("SELECT pgid, ticks FROM groups")]
+            holding = dict(db.execute("SELECT run_id, MAX(eid) FROM events WHERE run_id != 0 GROUP BY run_id"))
         except sqlite3.Error as error:
             os.close(lock)
             raise OutboxError(f"outbox {path}: {error}") from None
-        return cls(db, lock, next_eid, interrupted, leftovers)
+        return cls(db, lock, next_eid, interrupted, leftovers, holding)
 
     def close(self) -> None:
         """Finish pending I/O and release the file."""
@@ -119,9 +123,16 @@ class Outbox:
         self._unsaved.rows.append((eid, run_id, body))
         if isinstance(event, Accepted):
             self._unsaved.began.extend(event.run_ids)
+            self._holding.update(dict.fromkeys(event.run_ids, 0))
         elif isinstance(event, Finished):
             self._unsaved.ended.append(event.run_id)
+            self._holding[event.run_id] = eid
         self._changed.set()
+
+    def holds(self, run_id: int) -> bool:
+        """Whether this worker has the run: accepted, and its end not yet committed by the server.
+        (In memory: asked at every dispatch.)"""
+        return run_id in self._holding
 
     def track(self, run_id: int, pgid: int, ticks: int | None) -> None:
         """Remember the process group a run's command runs in (until the run's end is saved),
@@ -139,6 +150,8 @@ class Outbox:
             self._cache_bytes -= len(self._cache[cut][1])
             cut += 1
         del self._cache[:cut]
+        for run_id in [r for r, last in self._holding.items() if 0 < last <= eid]:
+            del self._holding[run_id]
         self._changed.set()
         self._acked_more.set()
 
