@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -46,6 +47,7 @@ class Barto:
         self.root = root
         self.database_url = database_url or f"sqlite:///{self.db_path}"
         self.port = free_port()
+        self.tls: ssl.SSLContext | None = None  # set: servers are checked over HTTPS with it
         self.procs: list[subprocess.Popen[bytes]] = []
         self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {
@@ -62,9 +64,9 @@ class Barto:
         """The server's SQLite database."""
         return self.root / "b.db"
 
-    def use_server(self, port: int) -> None:
-        """Point barto-cli at the server listening on ``port``."""
-        (self.root / "barto-cli.toml").write_text(f"[bartos]\nhost = '127.0.0.1'\nport = {port}\n")
+    def use_server(self, port: int, link: str = "") -> None:
+        """Point barto-cli at the server listening on ``port`` (more ``[bartos]`` keys: ``link``)."""
+        (self.root / "barto-cli.toml").write_text(f"[bartos]\nhost = '127.0.0.1'\nport = {port}\n{link}\n")
 
     def server_config(
         self, schedules: str, settings: str = "", *, name: str = "bartos", port: int = 0, database: str = ""
@@ -157,8 +159,11 @@ class Barto:
         return True
 
     def _healthy(self, port: int = 0) -> bool:
+        scheme = "https" if self.tls else "http"
         try:
-            return httpx.get(f"http://127.0.0.1:{port or self.port}/healthz", timeout=1).status_code == 200
+            url = f"{scheme}://127.0.0.1:{port or self.port}/healthz"
+            answer = httpx.get(url, timeout=1, verify=self.tls or True)
+            return answer.status_code == 200
         except httpx.TransportError:
             return False
 

@@ -22,7 +22,7 @@ class Client:
         link = config.bartos
         self.base = link.url("http", "")
         headers = {"Authorization": f"Bearer {link.api_key}"} if link.api_key else {}
-        verify: Any = link.ca_cert or True
+        verify = link.ssl_context() if link.is_tls else True
         self._http = httpx.Client(base_url=self.base, headers=headers, timeout=config.timeout_seconds, verify=verify)
 
     def get(self, path: str, **params: Any) -> Any:

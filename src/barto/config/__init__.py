@@ -14,7 +14,7 @@ from barto.config._load import Source, load
 from barto.config._paths import data_home, default_config_file, state_home
 from barto.config.cli import CliConfig
 from barto.config.errors import ConfigError
-from barto.config.server import ScheduleDef, ServerConfig, check_server
+from barto.config.server import ScheduleDef, ServerConfig, check_server, check_serving
 from barto.config.worker import WorkerConfig, check_worker
 
 __all__ = [
@@ -44,9 +44,10 @@ def source(program: str, path: Path | None, flags: Mapping[str, Any], env: Mappi
     )
 
 
-def load_server(src: Source) -> ServerConfig:
-    """Load and fully validate bartos' config (every calendar is parsed)."""
-    return load(src, ServerConfig, check_server)
+def load_server(src: Source, *, serving: bool = False) -> ServerConfig:
+    """Load and fully validate bartos' config (every calendar is parsed; with ``serving``, the
+    files it names are readable too)."""
+    return load(src, ServerConfig, check_serving if serving else check_server)
 
 
 def load_worker(src: Source) -> WorkerConfig:

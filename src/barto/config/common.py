@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import ssl
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -67,6 +68,15 @@ class BartosLink(_Section, frozen=True, kw_only=True):
         secure = "s" if self.is_tls else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}{secure}://{host}:{self.port}{path}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS to the server: pinned to the CA of ``ca_cert`` when set, the system's trust store
+        otherwise; host names always verified; the client certificate presented when both
+        ``client_cert`` and ``client_key`` are set (mTLS)."""
+        context = ssl.create_default_context(cafile=self.ca_cert)
+        if self.client_cert and self.client_key:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
 
     def worker_urls(self) -> list[str]:
         """The worker endpoints to try, in order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Mapping
 from datetime import timedelta
@@ -18,7 +19,7 @@ from barto.config.common import Tracing, _Section, parse_signal
 
 
 class Tls(_Section, frozen=True, kw_only=True):
-    """``[actix.tls]``: the HTTPS/WSS listener (served from issue 6 on; validated now)."""
+    """``[actix.tls]``: the HTTPS/WSS listener; with ``client_ca_cert``, clients need a certificate."""
 
     ip: str
     port: int
@@ -34,6 +35,7 @@ class Actix(_Section, frozen=True, kw_only=True):
     ip: str = "127.0.0.1"
     port: int = 20000
     tls: Tls | None = None
+    plaintext: bool = False  # ours: with [actix.tls], also serve plain HTTP here (barto always did)
 
 
 class MariaDb(_Section, frozen=True, kw_only=True):
@@ -168,8 +170,10 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
         listener's address (the host name when it listens on every address)."""
         if self.advertise_url:
             return self.advertise_url.rstrip("/")
-        host = socket.gethostname() if self.actix.ip in ("0.0.0.0", "::", "") else self.actix.ip
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.actix.port}"
+        tls = self.actix.tls
+        ip, port = (tls.ip, tls.port) if tls else (self.actix.ip, self.actix.port)
+        host = socket.gethostname() if ip in ("0.0.0.0", "::", "") else ip
+        return f"http{'s' * bool(tls)}://{f'[{host}]' if ':' in host else host}:{port}"
 
     def database_url(self, env: Mapping[str, str]) -> str:
         """``[database] url``, else the ``[mariadb]`` table, else SQLite in the XDG data dir."""
@@ -205,6 +209,20 @@ def check_server(config: ServerConfig) -> None:
                 raise KeyedError((*at, "name"), f"a second schedule named {schedule.name!r} for worker {worker!r}")
             seen.add(schedule.name)
             _check_schedule(schedule, worker, config.timezone, at)
+
+
+def check_serving(config: ServerConfig) -> None:
+    """What serving needs beyond :func:`check_server`: the TLS files can be read. (Kept apart so
+    that barto's example configs, which name files that are not there, still load.)
+
+    Raises:
+        KeyedError: at the first file that cannot be read.
+    """
+    check_server(config)
+    if (tls := config.actix.tls) is not None:
+        for key in ("cert_file_path", "key_file_path", "client_ca_cert"):
+            if (path := getattr(tls, key)) is not None and not os.access(path, os.R_OK):
+                raise KeyedError(("actix", "tls", key), f"cannot read {path}")
 
 
 def validate_schedule(schedule: ScheduleDef, worker: str, default_tz: str) -> None:

@@ -149,7 +149,8 @@ class Leadership:
         self.leader = self.me
         self._valid_until = started + self._seconds - self.tick
         previous = "" if before is None or before.holder in (None, self.me.id) else f" from {before.holder}"
-        log.warning("this instance (%s, %s) is now the leader%s", self.me.name, self.me.id, previous)
+        level = logging.WARNING if previous else logging.INFO  # a takeover is news; a start is not
+        log.log(level, "this instance (%s, %s) is now the leader%s", self.me.name, self.me.id, previous)
 
     async def renew(self) -> bool:
         """One renewal; False when the lease is lost (taken over, or not renewed in time)."""

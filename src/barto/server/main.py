@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import socket
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
-import uvicorn
-from starlette.types import ASGIApp
 
 from barto import logs, runner
 from barto.config import ConfigError, ServerConfig, data_home, load_server, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
-from barto.protocol import MAX_FRAME_BYTES
+from barto.server import listeners
 from barto.server.app import create_app
 from barto.store import StoreError, migrate, open_store
 from barto.store.instance import hold_sqlite
@@ -44,7 +39,7 @@ def _main(
     Without a command it serves (migrating the database first)."""
     src = source("bartos", config_absolute_path, logging_keys(verbose, quiet, enable_std_output))
     try:
-        config = load_server(src)
+        config = load_server(src, serving=ctx.invoked_subcommand is None)
     except ConfigError as error:
         typer.echo(f"bartos: error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -65,7 +60,7 @@ def _main(
         raise typer.Exit(1) from None
     asgi = create_app(config, config_path=src.path, loader=lambda: load_server(src), env=os.environ)
     try:
-        runner.run(lambda register: _serve(asgi, config, register))
+        runner.run(lambda register: listeners.serve(asgi, listeners.listeners(config), register))
     except* (StoreError, OSError) as group:
         typer.echo(f"bartos: error: {group.exceptions[0]}", err=True)
         raise typer.Exit(1) from None
@@ -99,32 +94,6 @@ async def _migration(url: str, *, check: bool) -> tuple[str | None, str, bool]:
             return current, migrate.head(), False
         await migrate.upgrade(store.engine)
         return current, migrate.head(), True
-
-
-async def _serve(asgi: ASGIApp, config: ServerConfig, register: Callable[[runner.Stop], None]) -> None:
-    listener = _listen(config.actix.ip, config.actix.port)
-    log.info("listening on http://%s:%d", config.actix.ip, listener.getsockname()[1])
-    # No permessage-deflate: compressing every output frame cost more CPU than the whole ingest.
-    settings = uvicorn.Config(
-        asgi, log_config=None, access_log=False, ws_max_size=MAX_FRAME_BYTES, ws_per_message_deflate=False
-    )
-    server = uvicorn.Server(settings)
-    # The runner owns the signals: a stop lets uvicorn drain connections and run the lifespan's exit.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    register(lambda: setattr(server, "should_exit", True))
-    try:
-        await server.serve(sockets=[listener])
-    finally:
-        listener.close()
-
-
-def _listen(ip: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((ip, port))
-    sock.listen(1024)
-    return sock
 
 
 def main() -> None:

@@ -204,7 +204,7 @@ class Agent:
             ping_interval=None,  # liveness is the protocol's heartbeat (docs/protocol.md)
             open_timeout=10,
             close_timeout=2,
-            ssl=self._ssl(),
+            ssl=self._ssl(url),
         ) as ws:
             welcome = await self._handshake(ws)
             log.info("connected to %s as %r (session %s)", url, self._config.name, welcome.session)
@@ -220,14 +220,9 @@ class Agent:
                 self._connected = False
             return True
 
-    def _ssl(self) -> ssl.SSLContext | None:
-        link = self._config.bartos
-        if not link.is_tls:
-            return None
-        context = ssl.create_default_context(cafile=link.ca_cert)
-        if link.client_cert and link.client_key:
-            context.load_cert_chain(link.client_cert, link.client_key)
-        return context
+    def _ssl(self, url: str) -> ssl.SSLContext | None:
+        """Our TLS settings for a ``wss://`` URL (also one from ``urls``), none for ``ws://``."""
+        return self._config.bartos.ssl_context() if url.startswith("wss://") else None
 
     async def _handshake(self, ws: ClientConnection) -> Welcome:
         runs = sorted(set(await self._outbox.known_runs()).union(self._executing))
