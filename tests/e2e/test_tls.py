@@ -80,12 +80,19 @@ def test_plaintext_beside_tls_only_when_asked_and_with_a_warning(barto: Barto, t
     assert "plaintext = true" in (tmp_path / "bartos.log").read_text()
 
 
-def test_with_a_client_ca_only_workers_with_a_certificate_get_in(barto: Barto, tmp_path: Path) -> None:
+def test_with_a_client_ca_a_worker_gets_in_only_with_a_certificate_for_its_own_name(
+    barto: Barto, tmp_path: Path
+) -> None:
     ca = make_pki(tmp_path / "pki", "admin", "w1")
-    port = tls_server(barto, ca, client_ca=True)
+    port = tls_server(barto, ca, client_ca=True, plaintext=True)
     link = f"prefix = 'wss'\nca_cert = '{ca}/ca.pem'\n"
-    barto.start_worker("w2", port=port, wait=False, link=link)  # no client certificate
+    barto.start_worker("w2", port=port, wait=False, link=link)  # no certificate: the handshake fails
+    barto.start_worker("w3", port=port, wait=False, link=link + _client_keys(ca, "w1", True))  # w1's
+    barto.start_worker("w4", wait=False)  # plain ws:// on the plaintext port: no certificate at all
     barto.start_worker("w1", port=port, link=link + _client_keys(ca, "w1", True))
+    server_log = tmp_path / "bartos.log"
+    wait_for(lambda: "'w3' presented a certificate for w1" in server_log.read_text(), 20, "w3 refused")
+    wait_for(lambda: "'w4' came without a client certificate" in server_log.read_text(), 20, "w4 refused")
     log = tmp_path / "w2.log"
     wait_for(lambda: log.exists() and "cannot connect" in log.read_text(), 20, "w2 to be refused")
     assert [c["name"] for c in barto.cli_json("clients") if c["connected"]] == ["w1"]

@@ -19,6 +19,8 @@ from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from barto import runner
 from barto.config import ServerConfig
@@ -76,6 +78,21 @@ async def serve(asgi: ASGIApp, found: list[Listener], register: Callable[[runner
             listener.sock.close()
 
 
+class _PeerCertWebSockets(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, plus the verified client certificate in the scope, as
+    ``scope["extensions"]["tls"]["client_cert"]`` (the dict of ``SSLSocket.getpeercert()``).
+
+    uvicorn does not implement the ASGI TLS extension yet (Kludex/uvicorn#3132 is open); the
+    worker gateway needs the certificate to bind a worker's name to it.
+    """
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if ssl_object is not None and hasattr(self, "scope"):  # the app task has not run yet
+            self.scope["extensions"]["tls"] = {"client_cert": ssl_object.getpeercert() or None}
+
+
 def _server(asgi: ASGIApp, tls: Tls | None, *, lifespan: bool) -> uvicorn.Server:
     # No permessage-deflate: compressing every output frame cost more CPU than the whole ingest.
     settings = uvicorn.Config(
@@ -85,6 +102,7 @@ def _server(asgi: ASGIApp, tls: Tls | None, *, lifespan: bool) -> uvicorn.Server
         ws_max_size=MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
         lifespan="on" if lifespan else "off",
+        ws=_PeerCertWebSockets,
         **_tls_settings(tls),
     )
     settings.load()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -70,6 +71,9 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
     if hello.protocol != PROTOCOL_VERSION:
         await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
         return None
+    if (mismatch := _identity_problem(ws, state, hello.name)) is not None:
+        await _refuse(ws, "identity", mismatch)
+        return None
     if not state.leading:
         await _refuse(ws, "not_leader", standby.reason(standby.leader(state)))
         return None
@@ -78,6 +82,27 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
         await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
         return None
     return session, hello.runs
+
+
+def _identity_problem(ws: WebSocket, state: ServerState, name: str) -> str | None:
+    """With ``client_ca_cert``, a worker is accepted only under a name its certificate carries
+    (common name or DNS subject alternative name); why not, or None when it may go on."""
+    tls = state.config.actix.tls
+    if tls is None or tls.client_ca_cert is None:
+        return None
+    cert = ws.scope.get("extensions", {}).get("tls", {}).get("client_cert")
+    if not cert:
+        return f"worker {name!r} came without a client certificate (plain HTTP?); mTLS is required"
+    names = cert_names(cert)
+    if name not in names:
+        return f"worker {name!r} presented a certificate for {', '.join(sorted(names)) or 'no name'}"
+    return None
+
+
+def cert_names(cert: dict[str, Any]) -> set[str]:
+    """The names a verified peer certificate (``getpeercert()`` form) vouches for."""
+    common = {value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"}
+    return common | {value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"}
 
 
 async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
