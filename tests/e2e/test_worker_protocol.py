@@ -8,12 +8,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from barto.protocol import PROTOCOL_VERSION, Dispatch, Finished, Hello, Job, Welcome, decode_to_server, encode
-from tests.e2e.harness import Barto, free_port
-
-pytestmark = pytest.mark.anyio
+from barto.model import Stream
+from barto.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Dispatch,
+    Finished,
+    Hello,
+    HostInfo,
+    Job,
+    Output,
+    Started,
+    Welcome,
+    decode_to_server,
+    decode_to_worker,
+    encode,
+)
+from tests.e2e.harness import Barto, free_port, wait_for
 
 
 async def received(ws: ServerConnection, kind: type, limit: float = 10) -> object:
@@ -25,6 +39,7 @@ async def received(ws: ServerConnection, kind: type, limit: float = 10) -> objec
                     return message
 
 
+@pytest.mark.anyio
 async def test_a_run_sent_again_before_it_is_acknowledged_runs_once(barto: Barto, tmp_path: Path) -> None:
     trace = tmp_path / "ran"
     job = Job(run_id=7, schedule="s", slot=datetime.now(UTC), attempt=1, cmds=[f"echo once >> {trace}"])
@@ -49,3 +64,35 @@ async def test_a_run_sent_again_before_it_is_acknowledged_runs_once(barto: Barto
         barto.start_worker("w1", port=port, wait=False)
         await asyncio.wait_for(done, 30)
     assert trace.read_text() == "once\n"
+
+
+def test_a_worker_cannot_report_the_runs_of_another(barto: Barto, tmp_path: Path) -> None:
+    barto.start_server("[schedules.w1]\nschedules = [{ name = 't', on_calendar = '*:*:*', cmds = ['true'] }]\n")
+    missed = wait_for(lambda: barto.runs(worker="w1", state="missed"), 10, "a run of w1 (missed: w1 is offline)")
+    victim = missed[-1]
+    asyncio.run(_report_as(barto.port, "w2", victim["id"]))
+    after = barto.cli_json("runs", "--worker", "w1", "--limit", "1000")
+    assert next(r for r in after if r["id"] == victim["id"])["state"] == victim["state"]
+    assert barto.cli_json("output", str(victim["id"])) == []
+    assert barto.cli_json("info")["counters"]["foreign_events"] == 3
+    log = (tmp_path / "bartos.log").read_text()
+    assert f"worker w2 reported runs that are not its own, ignored: [{victim['id']}]" in log
+
+
+async def _report_as(port: int, name: str, run_id: int) -> None:
+    """Say hello as ``name`` and report run ``run_id`` as started, talking and succeeded."""
+    host = HostInfo(hostname="h", os_name="Linux", os_version="1", kernel="6", python="3.11")
+    now = datetime.now(UTC)
+    events = [
+        Started(eid=1, run_id=run_id, ts=now),
+        Output(eid=2, run_id=run_id, seq=1, stream=Stream.STDOUT, ts=now, lines=["forged"]),
+        Finished(eid=3, run_id=run_id, started_at=now, finished_at=now, lines=1, exit_code=0),
+    ]
+    async with connect(f"ws://127.0.0.1:{port}/v1/ws/worker") as ws:
+        await ws.send(encode(Hello(protocol=PROTOCOL_VERSION, name=name, version="x", host=host)).decode())
+        assert isinstance(decode_to_worker(await ws.recv())[0], Welcome)
+        for event in events:
+            await ws.send(encode(event).decode())
+        async with asyncio.timeout(10):
+            while not any(isinstance(m, Ack) and m.eid == 3 for m in decode_to_worker(await ws.recv())):
+                pass  # acknowledged (so the worker would forget them), not stored

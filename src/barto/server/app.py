@@ -116,7 +116,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
         config=config,
         store=store,
         hub=hub,
-        ingest=Ingest(store, on_finished=lambda run_ids: state.scheduler.ended(run_ids)),
+        ingest=Ingest(store, on_finished=lambda run_ids: state.scheduler.ended(run_ids), counters=hub.counters),
         scheduler=scheduler,
         catalog=catalog,
         leadership=Leadership(

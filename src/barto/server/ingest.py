@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+import msgspec
+
 from barto.model import RunState, StopReason
-from barto.protocol import Accepted, Ack, Finished, Output, Started, ToServer
+from barto.protocol import Accepted, Ack, Finished, Output, RunEvent, Started, ToServer
 from barto.server.hub import Session
 from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
@@ -22,6 +25,8 @@ from barto.store.records import Finished as FinishedRow
 log = logging.getLogger("barto.server.ingest")
 
 _MAX_BATCH = 20_000  # events per transaction
+_OWNERS_KEPT = 200_000  # run -> worker entries remembered; then forgotten all at once
+_RUN_EVENTS = (Accepted, Started, Output, Finished)
 
 _STOPPED = {
     StopReason.TIMEOUT: (RunState.TIMED_OUT, "timeout"),
@@ -49,9 +54,16 @@ def _reason(event: Finished) -> str | None:
 class Ingest:
     """Owns the event queue and the writer loop."""
 
-    def __init__(self, store: Store, on_finished: Callable[[list[int]], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_finished: Callable[[list[int]], None] = lambda _: None,
+        counters: Counter[str] | None = None,
+    ) -> None:
         self._store = store
         self._on_finished = on_finished  # the scheduler may queue behind these runs, or retry them
+        self._counters = counters if counters is not None else Counter()
+        self._owners: dict[int, str] = {}  # run id -> its worker (never changes, so never stale)
         self._queue: asyncio.Queue[tuple[Session, ToServer]] = asyncio.Queue()
         self._committed = asyncio.Event()
 
@@ -74,7 +86,8 @@ class Ingest:
             items = [await self._queue.get()]
             while len(items) < _MAX_BATCH and not self._queue.empty():
                 items.append(self._queue.get_nowait())
-            batch, acks = _collect(items)
+            await self._learn_owners(items)
+            batch, acks = _collect(items, self._owners, self._counters)
             await self._store.apply(batch)
             for session, ack in acks:
                 session.send(ack)
@@ -83,24 +96,66 @@ class Ingest:
             self._committed.set()
             self._committed = asyncio.Event()
 
+    async def _learn_owners(self, items: list[tuple[Session, ToServer]]) -> None:
+        """Look up the workers of the runs in ``items`` not seen before (one query per batch)."""
+        unknown = {run_id for _, event in items for run_id in _run_ids(event)}.difference(self._owners)
+        if unknown:
+            if len(self._owners) > _OWNERS_KEPT:
+                self._owners.clear()
+            self._owners.update(await self._store.run_workers(unknown))
 
-def _collect(items: list[tuple[Session, ToServer]]) -> tuple[Batch, list[tuple[Session, Ack]]]:
+
+def _run_ids(event: ToServer) -> list[int]:
+    match event:
+        case Accepted(run_ids=ids):
+            return ids
+        case Started() | Output() | Finished():
+            return [event.run_id]
+    return []
+
+
+def _collect(
+    items: list[tuple[Session, ToServer]], owners: Mapping[int, str], counters: Counter[str]
+) -> tuple[Batch, list[tuple[Session, Ack]]]:
+    """The batch to store and the acks to send. An event about a run that is not the sending
+    worker's (another worker's, or none at all) is acknowledged but not stored: a worker reports
+    only its own runs, whatever it sends."""
     batch = Batch(accepted=[], started=[], lines=[], finished=[])
     high: dict[str, tuple[Session, int]] = {}  # session id -> (session, highest eid)
+    refused: dict[str, set[int]] = {}  # worker -> runs it reported that are not its own
     for session, event in items:
-        match event:
-            case Accepted(run_ids=ids):
-                batch.accepted.extend({"run_id": i, "at": datetime.now(UTC), "session": session.id} for i in ids)
-            case Started():
-                batch.started.append({"run_id": event.run_id, "at": event.ts})
-            case Output(run_id=run_id, seq=seq, stream=stream, ts=ts, lines=lines):
-                batch.lines.append((run_id, seq, stream.value, ts, lines))
-            case Finished():
-                batch.finished.append(_finish_row(event))
-            case _:
-                continue
+        if not isinstance(event, _RUN_EVENTS):
+            continue
         high[session.id] = (session, max(event.eid, high.get(session.id, (session, 0))[1]))
+        if foreign := [r for r in _run_ids(event) if owners.get(r) != session.name]:
+            counters["foreign_events"] += 1
+            refused.setdefault(session.name, set()).update(foreign)
+            if (kept := _without(event, foreign)) is None:
+                continue
+            event = kept
+        _add(batch, session, event)
+    for worker, runs in refused.items():  # once per batch: a flood of them is one line
+        log.warning("worker %s reported runs that are not its own, ignored: %s", worker, sorted(runs)[:20])
     return batch, [(session, Ack(eid=eid)) for session, eid in high.values()]
+
+
+def _without(event: RunEvent, foreign: list[int]) -> RunEvent | None:
+    """``event`` without the runs in ``foreign`` (None when nothing is left)."""
+    if isinstance(event, Accepted) and (ids := [i for i in event.run_ids if i not in foreign]):
+        return msgspec.structs.replace(event, run_ids=ids)
+    return None
+
+
+def _add(batch: Batch, session: Session, event: RunEvent) -> None:
+    match event:
+        case Accepted(run_ids=ids):
+            batch.accepted.extend({"run_id": i, "at": datetime.now(UTC), "session": session.id} for i in ids)
+        case Started():
+            batch.started.append({"run_id": event.run_id, "at": event.ts})
+        case Output(run_id=run_id, seq=seq, stream=stream, ts=ts, lines=lines):
+            batch.lines.append((run_id, seq, stream.value, ts, lines))
+        case Finished():
+            batch.finished.append(_finish_row(event))
 
 
 def _finish_row(event: Finished) -> FinishedRow:

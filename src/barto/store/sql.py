@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import count, repeat
 from typing import Any
@@ -349,6 +349,12 @@ class Store:
                 done = state in settled or found.get(slot) == -1
                 found[slot] = -1 if done else max(found.get(slot, 0), attempt)
         return found
+
+    async def run_workers(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """The worker each of ``run_ids`` belongs to (unknown ids are left out)."""
+        ids = list(run_ids)
+        async with self._reader.connect() as conn:
+            return dict((await conn.execute(select(runs.c.id, runs.c.worker).where(runs.c.id.in_(ids)))).all())
 
     async def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
         """The runs with these ids, by id."""
