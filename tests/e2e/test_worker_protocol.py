@@ -4,6 +4,7 @@ real server never does on its own: sending a run the worker already has."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,12 +22,14 @@ from barto.protocol import (
     HostInfo,
     Job,
     Output,
+    Rejection,
     Started,
     Welcome,
     decode_to_server,
     decode_to_worker,
     encode,
 )
+from barto.protocol.signing import Signer, encode_key, public_key
 from tests.e2e.harness import Barto, free_port, wait_for
 
 
@@ -96,3 +99,69 @@ async def _report_as(port: int, name: str, run_id: int) -> None:
         async with asyncio.timeout(10):
             while not any(isinstance(m, Ack) and m.eid == 3 for m in decode_to_worker(await ws.recv())):
                 pass  # acknowledged (so the worker would forget them), not stored
+
+
+SEED = b"\x01" * 32
+PUBLIC = encode_key(public_key(SEED))
+
+
+@pytest.mark.anyio
+async def test_a_worker_with_the_server_key_acts_only_on_fresh_frames_signed_with_it(
+    barto: Barto, tmp_path: Path
+) -> None:
+    trace = tmp_path / "ran"
+    signer, forger = Signer(SEED), Signer(b"\x02" * 32)
+    reasons: list[str] = []
+
+    def dispatch(run_id: int) -> str:
+        job = Job(run_id=run_id, schedule="s", slot=datetime.now(UTC), attempt=1, cmds=[f"echo {run_id} >> {trace}"])
+        return encode(Dispatch(jobs=[job])).decode()
+
+    async def leader(ws: ServerConnection) -> None:
+        await received(ws, Hello)
+        welcome = Welcome(
+            protocol=PROTOCOL_VERSION, server_version="t", session="s", heartbeat_seconds=1, timeout_seconds=5
+        )
+        await ws.send(signer.seal(encode(welcome).decode(), time.time()))
+        good = signer.seal(dispatch(1), time.time())
+        await ws.send(dispatch(2))  # unsigned
+        await ws.send(forger.seal(dispatch(3), time.time()))  # another key
+        await ws.send(signer.seal(dispatch(4), time.time() - 120))  # outside the 60 s window
+        await ws.send(good)
+        await ws.send(good)  # replayed
+        while len(reasons) < 4:
+            rejection = await received(ws, Rejection)
+            assert isinstance(rejection, Rejection)
+            reasons.append(rejection.reason)
+        await asyncio.sleep(1)  # time for anything wrongly accepted to run
+        done.set_result(None)
+        await ws.wait_closed()
+
+    done = asyncio.get_running_loop().create_future()
+    port = free_port()
+    async with serve(leader, "127.0.0.1", port):
+        barto.start_worker("w1", port=port, wait=False, settings=f"server_public_key = '{PUBLIC}'")
+        await asyncio.wait_for(done, 30)
+    assert trace.read_text() == "1\n"
+    assert [r.split(":")[0].split(" (")[0] for r in reasons] == [
+        "unsigned frame",
+        "bad signature",
+        "stale frame",
+        "replayed frame",
+    ]
+
+
+def test_a_signed_fleet_runs_and_a_worker_with_another_key_runs_nothing(barto: Barto, tmp_path: Path) -> None:
+    schedules = "".join(
+        f"[schedules.{w}]\nschedules = [{{ name = 't', on_calendar = '*:*:*', cmds = ['true'] }}]\n"
+        for w in ("w1", "w2")
+    )
+    barto.start_server(schedules, settings=f"signing_key = '{encode_key(SEED)}'")
+    barto.start_worker("w1", settings=f"server_public_key = '{PUBLIC}'")
+    other = encode_key(public_key(b"\x02" * 32))
+    barto.start_worker("w2", wait=False, settings=f"server_public_key = '{other}'")
+    since = datetime.now(UTC)
+    wait_for(lambda: barto.succeeded_since(("w1",), since), 20, "a signed run on w1")
+    log = tmp_path / "w2.log"
+    wait_for(lambda: log.exists() and "answer to our hello was rejected: bad signature" in log.read_text(), 20, "w2")
+    assert not [r for r in barto.runs(worker="w2") if r["state"] == "succeeded"]

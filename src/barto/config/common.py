@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from barto.config._load import KeyedError
+from barto.protocol.signing import InvalidKey, decode_key
+
 WORKER_PATH = "/v1/ws/worker"
 
 
@@ -109,3 +112,15 @@ def parse_signal(value: str | int) -> int:
         if name in signal.Signals.__members__:
             return int(signal.Signals[name])
     raise ValueError(f"unknown signal {value!r} (use a name such as TERM, INT, HUP or a number)")
+
+
+def check_key(text: str, at: tuple[str, ...]) -> None:
+    """An Ed25519 key in barto's format (``signing_key``, ``server_public_key``).
+
+    Raises:
+        KeyedError: naming ``at`` when it is not base64 of 32 bytes.
+    """
+    try:
+        decode_key(text)
+    except InvalidKey as error:
+        raise KeyedError(at, f"not an Ed25519 key in barto's format (base64 of 32 bytes): {error}") from None

@@ -15,7 +15,7 @@ import msgspec
 from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
-from barto.config.common import Tracing, _Section, parse_signal
+from barto.config.common import Tracing, _Section, check_key, parse_signal
 
 
 class Tls(_Section, frozen=True, kw_only=True):
@@ -195,6 +195,8 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.peer_timeout, ("peer_timeout_seconds",))
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
+    if config.signing_key is not None:
+        check_key(config.signing_key, ("signing_key",))
     if config.lease_seconds < 1:
         raise KeyedError(("lease_seconds",), "must be at least 1 (it is renewed every fifth of it)")
     _positive(config.database.retention_days, ("database", "retention_days"))

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from barto.config._load import KeyedError
 from barto.config._paths import state_home
-from barto.config.common import BartosLink, Tracing, _Section
+from barto.config.common import BartosLink, Tracing, _Section, check_key
 
 
 class WorkerConfig(_Section, frozen=True, kw_only=True):
@@ -54,6 +54,8 @@ def check_worker(config: WorkerConfig) -> None:
     Raises:
         KeyedError: at the first offending key.
     """
+    if config.server_public_key is not None:
+        check_key(config.server_public_key, ("server_public_key",))
     for index, url in enumerate(config.bartos.urls):
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:

@@ -164,6 +164,13 @@ class Ack(_Message, tag="ack", frozen=True, kw_only=True):
     eid: int
 
 
+class Rejection(_Message, tag="rejected", frozen=True, kw_only=True):
+    """The worker dropped a frame from the server without acting on it (a bad signature, stale,
+    replayed): the server logs it, since it means a forger, a replay or a key mismatch."""
+
+    reason: str
+
+
 RunEvent = Accepted | Started | Output | Finished
-ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished
+ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished | Rejection
 ToWorker = Welcome | Refused | Heartbeat | Dispatch | Cancel | Ack

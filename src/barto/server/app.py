@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import barto
 from barto.config import ServerConfig
+from barto.protocol.signing import Signer, decode_key
 from barto.server import openapi
 from barto.server.api import ROUTES, ApiError, error_response, json_response
 from barto.server.hub import Hub
@@ -123,7 +124,10 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
             store.cluster, _instance(config, now), config.lease_seconds, exclusive=store.dialect == "sqlite"
         ),
         config_path=str(config_path),
+        signer=Signer(decode_key(config.signing_key)) if config.signing_key else None,
     )
+    if state.signer is not None:
+        log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
     return state
 
 

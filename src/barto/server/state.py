@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from barto.config import ServerConfig
+from barto.protocol.signing import Signer
 from barto.server.catalog import Catalog
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
@@ -30,6 +31,7 @@ class ServerState:
     catalog: Catalog
     leadership: Leadership
     config_path: str
+    signer: Signer | None = None  # seals every frame to workers (signing_key)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     leader_ready: bool = False  # took over and runs the scheduler
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from barto.protocol import (
     Hello,
     ProtocolError,
     Refused,
+    Rejection,
     Welcome,
     decode_to_server,
     encode,
@@ -107,7 +109,7 @@ def cert_names(cert: dict[str, Any]) -> set[str]:
 
 async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
     log.log(logging.INFO if code == "not_leader" else logging.WARNING, "refusing a worker: %s", reason)
-    await ws.send_text(encode(Refused(code=code, reason=reason)).decode())
+    await _send(ws, encode(Refused(code=code, reason=reason)).decode())
     await ws.close(_POLICY_VIOLATION, reason[:120])
 
 
@@ -123,7 +125,7 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
             heartbeat_seconds=config.heartbeat_seconds,
             timeout_seconds=config.peer_timeout,
         )
-        await ws.send_text(encode(welcome).decode())  # alone in its frame, before any dispatch
+        await _send(ws, encode(welcome).decode())  # alone in its frame, before any dispatch
         session.ready = True
         state.scheduler.wake()  # runs may be waiting for this worker
         log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
@@ -176,8 +178,18 @@ async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
                 raise ProtocolError("a second hello")
             if isinstance(message, Accepted):
                 state.hub.accepted(session.name, message.run_ids)
+            if isinstance(message, Rejection):
+                state.hub.counters["rejected_by_workers"] += 1
+                log.warning("worker %s rejected a frame from this server: %s", session.name, message.reason)
+                continue
             if not isinstance(message, Heartbeat):
                 state.ingest.put(session, message)
+
+
+async def _send(ws: WebSocket, frame: str) -> None:
+    """Send one frame, sealed with the server's signing key when it has one."""
+    state: ServerState = ws.app.state.barto
+    await ws.send_text(frame if state.signer is None else state.signer.seal(frame, time.time()))
 
 
 async def _receive(ws: WebSocket) -> str | bytes:
@@ -195,7 +207,7 @@ async def _write(ws: WebSocket, session: Session) -> None:
         while not queue.empty():
             messages.append(queue.get_nowait())
         for frame, _ in pack([encode(m) for m in messages if m is not None]):
-            await ws.send_text(frame.decode())
+            await _send(ws, frame.decode())
         if None in messages:
             raise _Closing(session.closing)
 

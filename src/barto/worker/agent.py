@@ -19,6 +19,7 @@ import platform
 import random
 import socket
 import ssl
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
@@ -43,12 +44,14 @@ from barto.protocol import (
     Job,
     ProtocolError,
     Refused,
+    Rejection,
     RunEvent,
     Welcome,
     decode_to_worker,
     encode,
     pack,
 )
+from barto.protocol.signing import Rejected, Verifier, decode_key
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
 from barto.worker.process import kill_leftover, start_ticks
@@ -109,6 +112,10 @@ class Agent:
         self._tasks: asyncio.TaskGroup | None = None
         self._stopping = asyncio.Event()
         self._connected = False
+        key, window = config.server_public_key, config.replay_window_secs
+        self._verifier = Verifier(decode_key(key), window) if key else None
+        if self._verifier is not None:
+            log.info("only signed frames are acted on (server key fingerprint %s)", self._verifier.fingerprint)
 
     def stop(self) -> None:
         """Begin a graceful stop (the first SIGTERM/SIGINT)."""
@@ -231,7 +238,10 @@ class Agent:
         )
         await ws.send(encode(hello).decode())
         async with asyncio.timeout(10):
-            messages = decode_to_worker(await ws.recv())
+            try:
+                messages = decode_to_worker(self._open(await ws.recv()))
+            except Rejected as error:
+                raise SessionError(f"the server's answer to our hello was rejected: {error}") from None
         answer = messages[0] if len(messages) == 1 else None
         if isinstance(answer, Refused) and answer.code == "not_leader":
             raise StandbyError(answer.reason)
@@ -249,8 +259,25 @@ class Agent:
                     frame = await ws.recv()
             except TimeoutError:
                 raise SessionError(f"server silent for {timeout:g} s") from None
-            for message in decode_to_worker(frame):
+            try:
+                messages = decode_to_worker(self._open(frame))
+            except Rejected as error:  # acted on not at all; the server hears of it
+                log.warning("dropped a frame from the server: %s", error)
+                await ws.send(encode(Rejection(reason=str(error))).decode())
+                continue
+            for message in messages:
                 await self._handle(message)
+
+    def _open(self, frame: str | bytes) -> str | bytes:
+        """The frame to decode: with ``server_public_key``, only what a valid seal carried.
+
+        Raises:
+            Rejected: unsigned, badly signed, stale or replayed.
+        """
+        if self._verifier is None:
+            return frame
+        text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+        return self._verifier.open(text, time.time())
 
     async def _handle(self, message: object) -> None:
         match message:
