@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 import signal
@@ -20,13 +19,14 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 import barto
 from barto.config import ServerConfig
 from barto.protocol.signing import Signer, decode_key
 from barto.server import openapi
 from barto.server.api import ROUTES, ApiError, error_response, json_response
+from barto.server.auth import AuthGate, principals
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
 from barto.server.leader import Leadership
@@ -39,31 +39,6 @@ from barto.store import Store, open_store
 from barto.store.cluster import Instance
 
 log = logging.getLogger("barto.server")
-
-_OPEN_PATHS = ("/healthz", "/openapi.json")
-
-
-class BearerGate:
-    """With ``api_key`` set, every request (HTTP and WebSocket) needs ``Authorization: Bearer <key>``."""
-
-    def __init__(self, app: ASGIApp, key: str | None) -> None:
-        self._app = app
-        self._key = key.encode() if key else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._key is None or scope["type"] not in ("http", "websocket") or scope["path"] in _OPEN_PATHS:
-            await self._app(scope, receive, send)
-            return
-        header = dict(scope["headers"]).get(b"authorization", b"")
-        if header.startswith(b"Bearer ") and hmac.compare_digest(header[7:], self._key):
-            await self._app(scope, receive, send)
-            return
-        response = json_response({"error": {"code": "unauthorized", "message": "missing or wrong API key"}}, 401)
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
-            await send({"type": "websocket.http.response.body", "body": b"unauthorized"})
-            return
-        await response(scope, receive, send)
 
 
 def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: Mapping[str, str]) -> ASGIApp:
@@ -105,7 +80,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
         middleware=[Middleware(StandbyGate)],
         exception_handlers={ApiError: _api_error},
     )
-    return BearerGate(app, config.api_key)
+    return AuthGate(app, principals(config))
 
 
 async def _start(config: ServerConfig, store: Store, config_path: Path) -> ServerState:

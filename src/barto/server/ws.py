@@ -30,6 +30,7 @@ from barto.protocol import (
     pack,
 )
 from barto.server import standby
+from barto.server.auth import SCOPE_KEY, Principal
 from barto.server.hub import Session
 from barto.server.state import ServerState
 
@@ -87,8 +88,12 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
 
 
 def _identity_problem(ws: WebSocket, state: ServerState, name: str) -> str | None:
-    """With ``client_ca_cert``, a worker is accepted only under a name its certificate carries
-    (common name or DNS subject alternative name); why not, or None when it may go on."""
+    """A worker is accepted only under the name of its credential (a ``worker`` token) and, with
+    ``client_ca_cert``, a name its certificate carries (common name or DNS subject alternative
+    name); why not, or None when it may go on."""
+    credential: Principal | None = ws.scope.get(SCOPE_KEY)
+    if credential is not None and credential.role == "worker" and credential.name != name:
+        return f"worker {name!r} presented the credential of worker {credential.name!r}"
     tls = state.config.actix.tls
     if tls is None or tls.client_ca_cert is None:
         return None
