@@ -190,3 +190,16 @@ def test_the_address_given_to_clients_of_a_standby(tmp_path: Path) -> None:
     assert own("[actix]\nip = '::1'\nport = 8080\n") == "http://[::1]:8080"
     assert own("[actix]\nip = '0.0.0.0'\n") == f"http://{socket.gethostname()}:20000"
     assert own("advertise_url = 'https://sched.example/'\n") == "https://sched.example"
+
+
+def test_placeholder_keys_load_but_do_not_serve(tmp_path: Path) -> None:
+    """barto's README placeholders load (compatibility) but neither program runs with them
+    (barto sent unsigned when its key did not parse)."""
+    server = _write(tmp_path, 'signing_key = "base64encodedEd25519PrivateKey..."\n')
+    load_server(source("bartos", server, {}, {}))
+    with pytest.raises(ConfigError, match=r":1: signing_key: not an Ed25519 key"):
+        load_server(source("bartos", server, {}, {}), serving=True)
+    worker = _write(tmp_path, 'name = "w"\nserver_public_key = "base64encodedEd25519PublicKey..."\n')
+    load_worker(source("bartoc", worker, {}, {}))
+    with pytest.raises(ConfigError, match=r":2: server_public_key: not an Ed25519 key"):
+        load_worker(source("bartoc", worker, {}, {}), running=True)

@@ -15,7 +15,7 @@ from barto.config._paths import data_home, default_config_file, state_home
 from barto.config.cli import CliConfig
 from barto.config.errors import ConfigError
 from barto.config.server import ScheduleDef, ServerConfig, check_server, check_serving
-from barto.config.worker import WorkerConfig, check_worker
+from barto.config.worker import WorkerConfig, check_running, check_worker
 
 __all__ = [
     "CliConfig",
@@ -50,9 +50,9 @@ def load_server(src: Source, *, serving: bool = False) -> ServerConfig:
     return load(src, ServerConfig, check_serving if serving else check_server)
 
 
-def load_worker(src: Source) -> WorkerConfig:
-    """Load bartoc's config."""
-    return load(src, WorkerConfig, check_worker)
+def load_worker(src: Source, *, running: bool = False) -> WorkerConfig:
+    """Load bartoc's config (with ``running``, its keys must be usable too)."""
+    return load(src, WorkerConfig, check_running if running else check_worker)
 
 
 def load_cli(src: Source) -> CliConfig:

@@ -221,8 +221,6 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.peer_timeout, ("peer_timeout_seconds",))
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
-    if config.signing_key is not None:
-        check_key(config.signing_key, ("signing_key",))
     for name, token in config.tokens.items():
         if (token.token is None) == (token.token_file is None):
             raise KeyedError(("tokens", name), "give exactly one of token and token_file")
@@ -245,13 +243,17 @@ def check_server(config: ServerConfig) -> None:
 
 
 def check_serving(config: ServerConfig) -> None:
-    """What serving needs beyond :func:`check_server`: the TLS files can be read. (Kept apart so
-    that barto's example configs, which name files that are not there, still load.)
+    """What serving needs beyond :func:`check_server`: the files it names can be read and the
+    signing key is a key. (Kept apart so that barto's example configs, which name files that are
+    not there and hold placeholder keys, still load; serving with them is refused, where barto
+    went on unsigned.)
 
     Raises:
         KeyedError: at the first file that cannot be read.
     """
     check_server(config)
+    if config.signing_key is not None:
+        check_key(config.signing_key, ("signing_key",))
     for name, token in config.tokens.items():
         if token.token_file is not None and not os.access(token.token_file, os.R_OK):
             raise KeyedError(("tokens", name, "token_file"), f"cannot read {token.token_file}")

@@ -54,9 +54,15 @@ def check_worker(config: WorkerConfig) -> None:
     Raises:
         KeyedError: at the first offending key.
     """
-    if config.server_public_key is not None:
-        check_key(config.server_public_key, ("server_public_key",))
     for index, url in enumerate(config.bartos.urls):
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise KeyedError(("bartos", "urls", index), f"expected ws://HOST:PORT or wss://HOST:PORT, not {url!r}")
+
+
+def check_running(config: WorkerConfig) -> None:
+    """What running needs beyond :func:`check_worker`: the server key is a key (barto's example
+    configs hold a placeholder; they load, but a worker does not run with it)."""
+    check_worker(config)
+    if config.server_public_key is not None:
+        check_key(config.server_public_key, ("server_public_key",))

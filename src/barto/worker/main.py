@@ -40,7 +40,7 @@ def _main(
         "redb_path": str(redb_absolute_path) if redb_absolute_path else None,
     }
     try:
-        config = load_worker(source("bartoc", config_absolute_path, flags))
+        config = load_worker(source("bartoc", config_absolute_path, flags), running=True)
     except ConfigError as error:
         typer.echo(f"bartoc: error: {error}", err=True)
         raise typer.Exit(2) from None
