@@ -203,3 +203,29 @@ def test_placeholder_keys_load_but_do_not_serve(tmp_path: Path) -> None:
     load_worker(source("bartoc", worker, {}, {}))
     with pytest.raises(ConfigError, match=r":2: server_public_key: not an Ed25519 key"):
         load_worker(source("bartoc", worker, {}, {}), running=True)
+
+
+def test_secrets_can_come_from_files_named_in_the_file_or_the_environment(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("s3cret-from-a-file\n")
+    path = _write(tmp_path, f"[mariadb]\nhost = 'db'\nusername = 'barto'\ndatabase = 'b'\npassword_file = '{secret}'\n")
+    assert load_server(source("bartos", path, {}, {})).mariadb.password == "s3cret-from-a-file"  # type: ignore[union-attr]
+    env = {"BARTOS_API_KEY_FILE": str(secret)}
+    assert load_server(source("bartos", _write(tmp_path, ""), {}, env)).api_key == "s3cret-from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("api_key = 'x'\napi_key_file = '/etc/hostname'\n", ":2: api_key_file", "give api_key or api_key_file"),
+        ("[tokens.ci]\nrole = 'read'\ntoken_file = '/nonexistent/ci'\n", ":3: tokens.ci.token_file", "cannot read"),
+    ],
+)
+def test_a_secret_file_that_clashes_or_is_missing_is_a_located_error(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_server(source("bartos", path, {}, {}))
+    assert str(caught.value).startswith(f"{path}{where}")
+    assert message in str(caught.value)

@@ -29,6 +29,7 @@ log = logging.getLogger("barto.config")
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _PART = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\['([^']*)'\]|(\[\.\.\.\])")
 _ANY_KEY = "[...]"  # msgspec's path names a dict value without its key
+SECRET_KEYS = frozenset({"api_key", "signing_key", "hmac_key", "password", "token", "url"})  # <key>_file reads it
 
 
 class Source(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +57,7 @@ def load(source: Source, schema: type[T], check: Callable[[T], None] | None = No
             data[key] = value
             origin[(key,)] = f"--{key.replace('_', '-')}"
     try:
+        _read_secret_files(data, ())
         config = msgspec.convert(data, schema, strict=False)
         if check is not None:
             check(config)
@@ -114,7 +116,28 @@ def _overlay_env(data: dict[str, Any], schema: type, source: Source, origin: Ori
         origin[path] = f"environment variable {name}"
 
 
+def _read_secret_files(data: dict[str, Any], at: tuple[str, ...]) -> None:
+    """``<secret>_file = PATH`` in any table sets ``<secret>`` to the file's content, stripped:
+    secrets can live in systemd credentials or mounted secret files instead of the config.
+
+    Raises:
+        KeyedError: when both are given, or the file cannot be read.
+    """
+    for key in list(data):
+        if isinstance(data[key], dict):
+            _read_secret_files(data[key], (*at, key))
+        elif (stem := key.removesuffix("_file")) in SECRET_KEYS and stem != key:
+            if stem in data:
+                raise KeyedError((*at, key), f"give {stem} or {key}, not both")
+            try:
+                data[stem] = Path(data.pop(key)).read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise KeyedError((*at, key), f"cannot read the secret: {error.strerror}: {error.filename}") from None
+
+
 def _known(schema: Any, path: tuple[str, ...]) -> bool:
+    if path and (stem := path[-1].removesuffix("_file")) in SECRET_KEYS and stem != path[-1]:
+        path = (*path[:-1], stem)  # BARTOS_API_KEY_FILE names a file holding api_key
     info = msgspec.inspect.type_info(schema)
     for part in path:
         info = _unwrap(info)

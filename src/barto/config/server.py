@@ -33,24 +33,11 @@ Role = Literal["read", "operate", "admin", "worker"]
 
 class Token(_Section, frozen=True, kw_only=True):
     """``[tokens.<name>]`` (ours): an API token with a role, or a worker's credential (role
-    ``worker``, ``<name>`` being the worker's name). The secret is ``token`` or, better, read
-    from ``token_file`` (a systemd credential, say) at start-up."""
+    ``worker``, ``<name>`` being the worker's name). ``token_file`` instead of ``token`` reads
+    it from a file (a systemd credential, say), as every ``*_file`` secret key does."""
 
     role: Role
-    token: str | None = None
-    token_file: str | None = None
-
-    def secret(self) -> str:
-        """The token itself.
-
-        Raises:
-            OSError: when ``token_file`` cannot be read.
-        """
-        if self.token_file is not None:
-            with open(self.token_file, encoding="utf-8") as handle:
-                return handle.read().strip()
-        assert self.token is not None  # check_server demands one of the two
-        return self.token
+    token: str
 
 
 class Actix(_Section, frozen=True, kw_only=True):
@@ -222,9 +209,7 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
     for name, token in config.tokens.items():
-        if (token.token is None) == (token.token_file is None):
-            raise KeyedError(("tokens", name), "give exactly one of token and token_file")
-        if token.token is not None and len(token.token) < 16:
+        if len(token.token) < 16:
             raise KeyedError(("tokens", name, "token"), "at least 16 characters (try: openssl rand -hex 24)")
     if config.lease_seconds < 1:
         raise KeyedError(("lease_seconds",), "must be at least 1 (it is renewed every fifth of it)")
@@ -254,9 +239,6 @@ def check_serving(config: ServerConfig) -> None:
     check_server(config)
     if config.signing_key is not None:
         check_key(config.signing_key, ("signing_key",))
-    for name, token in config.tokens.items():
-        if token.token_file is not None and not os.access(token.token_file, os.R_OK):
-            raise KeyedError(("tokens", name, "token_file"), f"cannot read {token.token_file}")
     if (tls := config.actix.tls) is not None:
         for key in ("cert_file_path", "key_file_path", "client_ca_cert"):
             if (path := getattr(tls, key)) is not None and not os.access(path, os.R_OK):

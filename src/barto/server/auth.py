@@ -41,12 +41,8 @@ class Principal:
 
 
 def principals(config: ServerConfig) -> dict[bytes, Principal]:
-    """Every accepted token, by the SHA-256 of its value (so lookups compare digests only).
-
-    Raises:
-        OSError: when a ``token_file`` cannot be read.
-    """
-    found = {_digest(token.secret()): Principal(name, token.role) for name, token in config.tokens.items()}
+    """Every accepted token, by the SHA-256 of its value (so lookups compare digests only)."""
+    found = {_digest(token.token): Principal(name, token.role) for name, token in config.tokens.items()}
     if config.api_key:
         found[_digest(config.api_key)] = Principal("api_key", "admin", legacy=True)
     return found
