@@ -13,13 +13,17 @@ import atexit
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 _LEVELS = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
 _CHATTY = ("uvicorn.error", "alembic")  # libraries whose INFO lines are noise in our logs
 _FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
+_BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
 def level(verbose: int, quiet: int) -> int:
@@ -27,8 +31,8 @@ def level(verbose: int, quiet: int) -> int:
     return _LEVELS[max(0, min(len(_LEVELS) - 1, 2 + verbose - quiet))]
 
 
-def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None) -> None:
-    """Configure the root logger once per process."""
+def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None, secrets: Iterable[str] = ()) -> None:
+    """Configure the root logger once per process; ``secrets`` never reach a log line."""
     formatter = logging.Formatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime  # log times are UTC, like barto's
     handlers: list[logging.Handler] = []
@@ -45,9 +49,35 @@ def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None) -> No
     listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
     listener.start()
     atexit.register(listener.stop)  # drains the queue: no record is lost at exit
-    queued = logging.handlers.QueueHandler(records)
+    queued = _Redacting(records, Redactor(secrets))
     queued.setFormatter(logging.Formatter("%(message)s"))  # the real handlers add time, level, name
     chosen = level(verbose, quiet)
     logging.basicConfig(level=chosen, handlers=[queued], force=True)
     for name in _CHATTY:  # their INFO lines repeat what ours say; -v brings them back
         logging.getLogger(name).setLevel(chosen if chosen == logging.DEBUG else max(chosen, logging.WARNING))
+
+
+class Redactor:
+    """Masks secrets in text: the given values, bearer tokens, and passwords inside URLs."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        text = _BEARER.sub(r"\1****", text)
+        return _URL_PASSWORD.sub(r"\1****@", text)
+
+
+class _Redacting(logging.handlers.QueueHandler):
+    """Formats each record once (message, arguments and traceback) and masks it before it leaves."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord], redact: Redactor) -> None:
+        super().__init__(records)
+        self._redact = redact
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared: logging.LogRecord = super().prepare(record)
+        prepared.msg = prepared.message = self._redact(prepared.msg)
+        return prepared

@@ -67,3 +67,25 @@ def test_a_worker_credential_opens_the_door_for_its_own_name_only(barto: Barto, 
     wait_for(lambda: "worker 'w3' presented the credential of worker 'w1'" in log.read_text(), 20, "w3 refused")
     wait_for(lambda: "token 'reader' is not a worker's" in log.read_text(), 20, "w4 refused")
     assert not [c for c in barto.cli_json("clients") if c["connected"]]
+
+
+def test_secrets_stay_out_of_logs_and_job_environments(barto: Barto, tmp_path: Path) -> None:
+    worker_token = TOKENS["w1"][1]
+    trace = tmp_path / "job-env"
+    path = barto.server_config(
+        config(tmp_path).replace("cmds = ['true']", f"cmds = ['env > {trace}']", 1), "verbose = 3\n"
+    )
+    path.chmod(0o644)  # world-readable, with tokens inside
+    barto.start_server()
+    barto.use_server(barto.port, f"api_key = '{TOKENS['boss'][1]}'")
+    barto.start_worker("w1", settings="verbose = 3", BARTOC_BARTOS__API_KEY=worker_token)
+    wait_for(lambda: trace.exists() and trace.stat().st_size > 0, 20, "a run of w1 that dumps its environment")
+    assert "BARTO_RUN_ID" in trace.read_text()
+    assert worker_token not in trace.read_text()
+    assert "BARTOC_" not in trace.read_text()
+    assert as_(barto, "reader", "run-now", "t", "--worker", "w1")[0] == 1  # refused: logged, with no token
+    logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("bartos", "w1")}
+    assert "DEBUG" in logs["w1"]  # debug logging was on: headers and frames would show up here
+    for secret in [s for _, s in TOKENS.values()]:
+        assert all(secret not in text for text in logs.values()), secret
+    assert "can be read by every user of this machine and holds tokens.boss.token" in logs["bartos"]

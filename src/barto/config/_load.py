@@ -19,6 +19,7 @@ import msgspec
 
 from barto.config._locate import locate
 from barto.config.errors import ConfigError
+from barto.config.secrets import SECRET_KEYS
 
 T = TypeVar("T")
 Origin = dict[tuple[str | int, ...], str]
@@ -29,7 +30,6 @@ log = logging.getLogger("barto.config")
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _PART = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\['([^']*)'\]|(\[\.\.\.\])")
 _ANY_KEY = "[...]"  # msgspec's path names a dict value without its key
-SECRET_KEYS = frozenset({"api_key", "signing_key", "hmac_key", "password", "token", "url"})  # <key>_file reads it
 
 
 class Source(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from barto import __version__, logs, runner
-from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
+from barto.config import ConfigError, WorkerConfig, data_home, load_worker, secrets, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.worker.agent import Agent, GaveUpError
 from barto.worker.outbox import Outbox, OutboxError
@@ -39,13 +39,22 @@ def _main(
         **logging_keys(verbose, quiet, enable_std_output),
         "redb_path": str(redb_absolute_path) if redb_absolute_path else None,
     }
+    src = source("bartoc", config_absolute_path, flags)
     try:
-        config = load_worker(source("bartoc", config_absolute_path, flags), running=True)
+        config = load_worker(src, running=True)
     except ConfigError as error:
         typer.echo(f"bartoc: error: {error}", err=True)
         raise typer.Exit(2) from None
     log_file = tracing_absolute_path or data_home(os.environ) / "bartoc" / "logs" / "bartoc.log"
-    logs.setup(verbose=config.verbose, quiet=config.quiet, to_stderr=config.enable_std_output, file=log_file)
+    logs.setup(
+        verbose=config.verbose,
+        quiet=config.quiet,
+        to_stderr=config.enable_std_output,
+        file=log_file,
+        secrets=secrets.values(config),
+    )
+    if warning := secrets.exposure(src.path):
+        log.warning(warning)
     try:
         outbox = Outbox.open(config.outbox_path(os.environ))
     except OutboxError as error:
