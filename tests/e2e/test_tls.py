@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from barto.cli import pki
+from barto.protocol.signing import encode_key, public_key
 from tests.e2e.harness import BIN, Barto, free_port, wait_for
 
 SCHEDULES = "[schedules.w1]\nschedules = [{ name = 'tick', on_calendar = '*:*:*', cmds = ['echo tick'] }]\n"
@@ -24,7 +25,9 @@ def make_pki(root: Path, *clients: str) -> Path:
     return root
 
 
-def tls_server(barto: Barto, ca: Path, *, plaintext: bool = False, client_ca: bool = False) -> int:
+def tls_server(
+    barto: Barto, ca: Path, *, plaintext: bool = False, client_ca: bool = False, settings: str = "", cli: str = ""
+) -> int:
     """Start bartos with [actix.tls] on a new port; returns that port (``barto.port`` stays plain)."""
     port = free_port()
     table = (
@@ -32,15 +35,14 @@ def tls_server(barto: Barto, ca: Path, *, plaintext: bool = False, client_ca: bo
         f"cert_file_path = '{ca}/localhost.pem'\nkey_file_path = '{ca}/localhost-key.pem'\n"
         + (f"client_ca_cert = '{ca}/ca.pem'\n" if client_ca else "")
     )
-    settings = "" if not plaintext else "[actix]\nplaintext = true\n"
-    path = barto.server_config(SCHEDULES + table)
+    path = barto.server_config(SCHEDULES + table, settings)
     if plaintext:
-        path.write_text(path.read_text().replace("[actix]\n", settings, 1))
+        path.write_text(path.read_text().replace("[actix]\n", "[actix]\nplaintext = true\n", 1))
     barto.tls = ssl.create_default_context(cafile=ca / "ca.pem")
     if client_ca:
         barto.tls.load_cert_chain(ca / "admin.pem", ca / "admin-key.pem")
     barto.start_server(port=port)
-    barto.use_server(port, f"prefix = 'https'\nca_cert = '{ca}/ca.pem'\n" + _client_keys(ca, "admin", client_ca))
+    barto.use_server(port, f"prefix = 'https'\nca_cert = '{ca}/ca.pem'\n" + _client_keys(ca, "admin", client_ca) + cli)
     return port
 
 
@@ -113,3 +115,19 @@ def test_keygen_and_certs_from_the_command_line(tmp_path: Path) -> None:
     assert (tmp_path / "pki" / "sched.example-key.pem").stat().st_mode & 0o777 == 0o600
     lonely = cli("certs", "client", "w1", "-d", str(tmp_path / "nothing"))
     assert (lonely.returncode, "run `barto-cli certs init` first" in lonely.stderr) == (1, True)
+
+
+def test_a_fleet_with_everything_on_runs_jobs(barto: Barto, tmp_path: Path) -> None:
+    """TLS only, mTLS bound to names, signed frames, scoped tokens: the happy path."""
+    ca = make_pki(tmp_path / "pki", "admin", "w1")
+    seed, admin, worker = b"\x07" * 32, "a" * 24, "w" * 24
+    tokens = f"signing_key = '{encode_key(seed)}'\n[tokens.admin]\nrole = 'admin'\ntoken = '{admin}'\n"
+    tokens += f"[tokens.w1]\nrole = 'worker'\ntoken = '{worker}'\n"
+    port = tls_server(barto, ca, client_ca=True, settings=tokens, cli=f"api_key = '{admin}'\n")
+    link = f"prefix = 'wss'\nca_cert = '{ca}/ca.pem'\n" + _client_keys(ca, "w1", True) + f"api_key = '{worker}'\n"
+    key = encode_key(public_key(seed))
+    barto.start_worker("w1", port=port, link=link, settings=f"server_public_key = '{key}'")
+    since = datetime.now(UTC)
+    wait_for(lambda: barto.succeeded_since(("w1",), since), 20, "a run with everything on")
+    counters = barto.cli_json("info")["counters"]
+    assert counters.get("rejected_by_workers", 0) == counters.get("foreign_events", 0) == 0
