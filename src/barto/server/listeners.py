@@ -78,6 +78,21 @@ async def serve(asgi: ASGIApp, found: list[Listener], register: Callable[[runner
             listener.sock.close()
 
 
+class _LoggedHandshake(ssl.SSLObject):
+    """A TLS connection whose failed handshake is logged. The TLS layer refuses a client without
+    a certificate (or with one from another CA) before any of our code runs, and asyncio reports
+    such failures only in its debug mode: this is where the refusal becomes a log line."""
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as error:
+            log.warning("refused a TLS client: %s", error.reason or error)
+            raise
+
+
 class _PeerCertWebSockets(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, plus the verified client certificate in the scope, as
     ``scope["extensions"]["tls"]["client_cert"]`` (the dict of ``SSLSocket.getpeercert()``).
@@ -108,6 +123,7 @@ def _server(asgi: ASGIApp, tls: Tls | None, *, lifespan: bool) -> uvicorn.Server
     settings.load()
     if settings.ssl is not None:
         settings.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+        settings.ssl.sslobject_class = _LoggedHandshake
     server = uvicorn.Server(settings)
     # The runner owns the signals: a stop lets uvicorn drain connections and run the lifespan's exit.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
