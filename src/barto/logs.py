@@ -18,6 +18,9 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
+
+from barto.config import secrets
 
 _LEVELS = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
 _CHATTY = ("uvicorn.error", "alembic")  # libraries whose INFO lines are noise in our logs
@@ -55,6 +58,31 @@ def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None, secre
     logging.basicConfig(level=chosen, handlers=[queued], force=True)
     for name in _CHATTY:  # their INFO lines repeat what ours say; -v brings them back
         logging.getLogger(name).setLevel(chosen if chosen == logging.DEBUG else max(chosen, logging.WARNING))
+
+
+class Program(Protocol):
+    """The logging keys every program's config has."""
+
+    @property
+    def verbose(self) -> int: ...
+    @property
+    def quiet(self) -> int: ...
+    @property
+    def enable_std_output(self) -> bool: ...
+
+
+def start(config: Program, path: Path, file: Path | None, *, quieter: int = 0) -> None:
+    """:func:`setup` for a loaded config: its secrets masked, and a warning when the config file
+    that holds them can be read by every user."""
+    setup(
+        verbose=config.verbose,
+        quiet=config.quiet + quieter,
+        to_stderr=config.enable_std_output,
+        file=file,
+        secrets=secrets.values(config),
+    )
+    if warning := secrets.exposure(path):
+        logging.getLogger("barto").warning(warning)
 
 
 class Redactor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -16,7 +15,7 @@ from barto.calendar import DIALECTS, CalendarError, parse
 from barto.calendar.preview import Preview, preview, render
 from barto.cli import commands, keys
 from barto.cli.client import Client, CliError
-from barto.config import ConfigError, load_cli, secrets, source
+from barto.config import ConfigError, load_cli, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 
 app = typer.Typer(
@@ -44,17 +43,8 @@ def _root(
         src = source("barto-cli", config_absolute_path, flags)
         config = load_cli(src)
         # A one-shot command logs warnings only, unless asked (-v, -e, -t).
-        quiet = config.quiet + (0 if config.enable_std_output or tracing_absolute_path else 1)
-        out = config.enable_std_output
-        logs.setup(
-            verbose=config.verbose,
-            quiet=quiet,
-            to_stderr=out,
-            file=tracing_absolute_path,
-            secrets=secrets.values(config),
-        )
-        if warning := secrets.exposure(src.path):
-            logging.getLogger("barto.cli").warning(warning)
+        quieter = 0 if config.enable_std_output or tracing_absolute_path else 1
+        logs.start(config, src.path, tracing_absolute_path, quieter=quieter)
         return Client(config)
 
     ctx.obj = client

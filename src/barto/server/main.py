@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from barto import logs, runner
-from barto.config import ConfigError, ServerConfig, data_home, load_server, secrets, source
+from barto.config import ConfigError, ServerConfig, data_home, load_server, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.server import listeners
 from barto.server.app import create_app
@@ -51,15 +51,7 @@ def _main(
         typer.echo(f"{src.path}: ok ({count} schedules for {len(config.schedules)} workers)")
         return
     log_file = tracing_absolute_path or data_home(os.environ) / "bartos" / "logs" / "bartos.log"
-    logs.setup(
-        verbose=config.verbose,
-        quiet=config.quiet,
-        to_stderr=config.enable_std_output,
-        file=log_file,
-        secrets=secrets.values(config),
-    )
-    if warning := secrets.exposure(src.path):
-        log.warning(warning)
+    logs.start(config, src.path, log_file)
     try:  # before serving, so that a schema newer than ours is refused with a message, not a log line
         hold_sqlite(config.database_url(os.environ))  # held until the process exits
         asyncio.run(_migration(config.database_url(os.environ), check=False))

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from barto import __version__, logs, runner
-from barto.config import ConfigError, WorkerConfig, data_home, load_worker, secrets, source
+from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.worker.agent import Agent, GaveUpError
 from barto.worker.outbox import Outbox, OutboxError
@@ -46,15 +46,7 @@ def _main(
         typer.echo(f"bartoc: error: {error}", err=True)
         raise typer.Exit(2) from None
     log_file = tracing_absolute_path or data_home(os.environ) / "bartoc" / "logs" / "bartoc.log"
-    logs.setup(
-        verbose=config.verbose,
-        quiet=config.quiet,
-        to_stderr=config.enable_std_output,
-        file=log_file,
-        secrets=secrets.values(config),
-    )
-    if warning := secrets.exposure(src.path):
-        log.warning(warning)
+    logs.start(config, src.path, log_file)
     try:
         outbox = Outbox.open(config.outbox_path(os.environ))
     except OutboxError as error:
