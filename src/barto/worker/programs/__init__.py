@@ -1,0 +1,1 @@
+"""Supervised programs (issue 7): supervisord's process model inside bartoc."""
