@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
+import msgspec
+
 from barto.config._load import KeyedError
 from barto.config._paths import state_home
 from barto.config.common import BartosLink, Tracing, _Section, check_key
+from barto.config.programs import ProgramDef, check_programs
 
 
 class WorkerConfig(_Section, frozen=True, kw_only=True):
@@ -34,6 +37,7 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     server_public_key: str | None = None
     hmac_key: str | None = None
     replay_window_secs: int = 60
+    programs: dict[str, ProgramDef] = msgspec.field(default_factory=dict)
 
     def outbox_path(self, env: Mapping[str, str]) -> Path:
         """Where the local outbox lives (``-r``; barto called it the redb file).
@@ -54,6 +58,7 @@ def check_worker(config: WorkerConfig) -> None:
     Raises:
         KeyedError: at the first offending key.
     """
+    check_programs(config.programs)
     for index, url in enumerate(config.bartos.urls):
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:

@@ -1,0 +1,112 @@
+"""``[programs.<name>]``: long-running programs bartoc supervises, with the keys of the taskmaster
+seed and supervisord (docs/programs.md). Validation that types cannot express lives here too."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from barto.config._load import KeyedError
+from barto.config.common import _Section, parse_signal
+
+Scalar = str | int | float | bool
+
+
+class ProgramDef(_Section, frozen=True, kw_only=True):
+    """One program; ``numprocs`` copies of it run as processes ``<name>_<num>``."""
+
+    cmd: str
+    args: list[str] = msgspec.field(default_factory=list)
+    numprocs: int = 1
+    numprocs_start: int = 0
+    autostart: bool = True
+    startsecs: float = 1.0
+    startretries: int = 3
+    autorestart: Literal["true", "false", "unexpected"] | bool = "unexpected"
+    exitcodes: list[int] = msgspec.field(default_factory=lambda: [0])
+    stopsignal: str | int = "TERM"
+    stopwaitsecs: float = 10.0
+    stopasgroup: bool = False
+    killasgroup: bool = False
+    user: str | None = None
+    directory: str | None = None
+    umask: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    redirect_stderr: bool = False
+    env: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    priority: int = 999
+    depends_on: list[str] = msgspec.field(default_factory=list)
+    serverurl: str | None = None  # the seed's key; accepted, the control socket is bartoc's own
+
+    @property
+    def restart(self) -> Literal["true", "false", "unexpected"]:
+        """``autorestart`` as supervisord's three values (TOML booleans accepted too)."""
+        value = self.autorestart
+        return ("true" if value else "false") if isinstance(value, bool) else value
+
+    def process_names(self, program: str) -> list[tuple[str, int]]:
+        """(process name, process number) of each copy: the program's name alone for one copy,
+        ``<name>_<num>`` (two digits at least) for several, as supervisord names them."""
+        numbers = range(self.numprocs_start, self.numprocs_start + self.numprocs)
+        if self.numprocs == 1:
+            return [(program, self.numprocs_start)]
+        return [(f"{program}_{num:02d}", num) for num in numbers]
+
+    def log_paths(self, process: str, directory: Path) -> tuple[Path, Path | None]:
+        """Where stdout and stderr go (stderr None: into stdout)."""
+        out = Path(self.stdout) if self.stdout else directory / f"{process}.stdout"
+        if self.redirect_stderr:
+            return out, None
+        return out, Path(self.stderr) if self.stderr else directory / f"{process}.stderr"
+
+    def environment(self) -> dict[str, str]:
+        """``[programs.<name>.env]`` with every value as text (TOML numbers and booleans allowed)."""
+        return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
+
+
+def check_programs(programs: Mapping[str, ProgramDef]) -> None:
+    """Numbers in range, signals known, dependencies known and without cycles.
+
+    Raises:
+        KeyedError: at the first offending key.
+    """
+    for name, program in programs.items():
+        at = ("programs", name)
+        for key in ("numprocs", "startretries", "startsecs", "stopwaitsecs", "numprocs_start"):
+            minimum = 1 if key == "numprocs" else 0
+            if getattr(program, key) < minimum:
+                raise KeyedError((*at, key), f"must be at least {minimum}")
+        try:
+            parse_signal(program.stopsignal)
+        except ValueError as error:
+            raise KeyedError((*at, "stopsignal"), str(error)) from None
+        for index, other in enumerate(program.depends_on):
+            if other not in programs:
+                raise KeyedError((*at, "depends_on", index), f"no program named {other!r}")
+    try:
+        start_order(programs)
+    except graphlib.CycleError as error:
+        raise KeyedError(
+            ("programs", error.args[1][0], "depends_on"), f"a cycle: {' -> '.join(error.args[1])}"
+        ) from None
+
+
+def start_order(programs: Mapping[str, ProgramDef]) -> list[str]:
+    """Program names in start order: dependencies first, then by priority, then by name.
+
+    Raises:
+        graphlib.CycleError: when ``depends_on`` loops.
+    """
+    sorter = graphlib.TopologicalSorter({name: p.depends_on for name, p in programs.items()})
+    sorter.prepare()
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=lambda n: (programs[n].priority, n))
+        order += ready
+        sorter.done(*ready)
+    return order
