@@ -28,9 +28,14 @@ def shell(env: Mapping[str, str]) -> str:
     return candidate if candidate and os.access(candidate, os.X_OK) else "/bin/sh"
 
 
+def public_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment without its own settings and secrets (``BARTOC_*`` ...)."""
+    return {k: v for k, v in base.items() if not k.upper().startswith(_PRIVATE_PREFIXES)}
+
+
 def job_env(base: Mapping[str, str], job: Job) -> dict[str, str]:
-    """The worker's environment without ``BARTO*`` settings, plus the schedule's env and run facts."""
-    env = {k: v for k, v in base.items() if not k.upper().startswith(_PRIVATE_PREFIXES)}
+    """The worker's public environment, plus the schedule's env and run facts."""
+    env = public_env(base)
     env.update(job.env)
     env.update(
         BARTO_RUN_ID=str(job.run_id),

@@ -1,0 +1,259 @@
+"""Runs the programs of ``[programs]``: spawns their processes, notices each death at once (a
+task awaits every process; uvloop learns of it from SIGCHLD), and drives each process's
+supervisord state machine (``machine.py``), ticking only when one of them has a deadline.
+
+Each process leads its own process group, so a stop can reach its children (``stopasgroup``)
+and, when bartoc itself stops, whatever a program left behind in its group is killed: no child
+outlives bartoc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from barto.config.common import parse_signal
+from barto.config.programs import ProgramDef, start_order
+from barto.worker.executor import public_env
+from barto.worker.programs.machine import Action, Process, Rules, State
+
+log = logging.getLogger("barto.worker.programs")
+
+_SETTLED = frozenset({State.STOPPED, State.EXITED, State.FATAL})
+_MAX_SLEEP = 60.0
+
+
+@dataclass
+class Child:
+    """One process of a program, and its machine."""
+
+    program: str
+    name: str
+    num: int
+    definition: ProgramDef
+    machine: Process
+    proc: asyncio.subprocess.Process | None = None
+    since: float | None = None  # wall time of the last spawn (uptime)
+    spawns: int = 0
+    waiter: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def status(self, now: float) -> dict[str, Any]:
+        """What ``status`` shows for it."""
+        up = self.machine.state == State.RUNNING and self.since is not None
+        return {
+            "name": self.name,
+            "program": self.program,
+            "state": self.machine.state.value,
+            "pid": self.proc.pid if self.proc and self.machine.alive else None,
+            "uptime_seconds": round(now - self.since, 3) if up and self.since else None,
+            "restarts": max(0, self.spawns - 1),
+            "description": self.machine.description,
+            "exit_status": self.machine.exit_status,
+        }
+
+
+def _rules(definition: ProgramDef) -> Rules:
+    return Rules(
+        startsecs=definition.startsecs,
+        startretries=definition.startretries,
+        autorestart=definition.restart,
+        exitcodes=frozenset(definition.exitcodes),
+        stopwaitsecs=definition.stopwaitsecs,
+    )
+
+
+class Supervisor:
+    """Owns the program processes. :meth:`run` until :meth:`shutdown`; control by name."""
+
+    def __init__(
+        self,
+        programs: Mapping[str, ProgramDef],
+        *,
+        log_dir: Path,
+        env: Mapping[str, str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._programs = dict(programs)
+        self._order = start_order(programs)
+        self._log_dir = log_dir
+        self._env = public_env(env)
+        self._clock = clock
+        self._children = [
+            Child(program, name, num, definition, Process(_rules(definition)))
+            for program in self._order
+            for definition in [programs[program]]
+            for name, num in definition.process_names(program)
+        ]
+        self._waiting = {p for p in self._order if programs[p].autostart}  # autostart, deps not up yet
+        self._changed = asyncio.Event()
+        self._stopping = False
+
+    # -- control ---------------------------------------------------------------------------
+
+    def children(self, name: str | None = None) -> list[Child]:
+        """The processes of program (or process) ``name``; all of them for None.
+
+        Raises:
+            KeyError: when nothing has that name.
+        """
+        found = [c for c in self._children if name is None or name in (c.program, c.name)]
+        if not found:
+            raise KeyError(name)
+        return found
+
+    def status(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every process of ``name`` (or all), as supervisorctl's status lists them."""
+        now = time.time()
+        return [child.status(now) for child in self.children(name)]
+
+    async def start(self, name: str) -> None:
+        """Start the processes of ``name`` (those already running are left alone)."""
+        for child in self.children(name):
+            await self._apply(child, child.machine.start(self._clock()))
+        self._changed.set()
+
+    async def stop(self, name: str) -> None:
+        """Stop the processes of ``name`` and wait until they are down (KILL after stopwaitsecs)."""
+        targets = self.children(name)
+        for child in targets:
+            await self._apply(child, child.machine.stop(self._clock()))
+        self._changed.set()
+        await self._until_down(targets)
+
+    async def signal(self, name: str, signum: int) -> None:
+        """Send ``signum`` to the live processes of ``name``."""
+        for child in self.children(name):
+            if child.proc is not None and child.machine.alive:
+                _send(child.proc.pid, signum, group=False)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start the autostart programs (each after its dependencies run), then keep every
+        process's machine moving until cancelled."""
+        while True:
+            self._changed.clear()
+            now = self._clock()
+            for child in self._children:
+                await self._apply(child, child.machine.tick(now))
+            await self._autostart(now)
+            wakes = [w for c in self._children if (w := c.machine.wake_at()) is not None]
+            delay = min([_MAX_SLEEP, *(max(0.0, w - now) for w in wakes)])
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._changed.wait()
+
+    async def shutdown(self) -> None:
+        """Stop every program, dependents before what they depend on (reverse start order), each
+        with its stop settings; then kill whatever the programs left in their process groups."""
+        self._stopping = True
+        self._waiting.clear()
+        for program in reversed(self._order):
+            await self.stop(program)
+        for child in self._children:
+            if child.proc is not None:
+                _send(child.proc.pid, signal.SIGKILL, group=True)
+
+    async def _autostart(self, now: float) -> None:
+        for program in [p for p in self._order if p in self._waiting]:
+            if all(self._running(dep) for dep in self._programs[program].depends_on):
+                self._waiting.discard(program)
+                for child in self.children(program):
+                    await self._apply(child, child.machine.start(now))
+
+    def _running(self, program: str) -> bool:
+        return all(c.machine.state == State.RUNNING for c in self.children(program))
+
+    async def _until_down(self, targets: list[Child]) -> None:
+        """Wait for ``targets`` to end, ticking them (their KILL deadline) even if :meth:`run`
+        no longer does."""
+        while any(c.machine.alive for c in targets):
+            for child in targets:
+                await self._apply(child, child.machine.tick(self._clock()))
+            await asyncio.sleep(0.02)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def _apply(self, child: Child, actions: list[Action]) -> None:
+        for action in actions:
+            if action == Action.SPAWN and not self._stopping:
+                await self._spawn(child)
+            elif action == Action.STOP and child.proc is not None:
+                _send(child.proc.pid, parse_signal(child.definition.stopsignal), group=child.definition.stopasgroup)
+            elif action == Action.KILL and child.proc is not None:
+                group = child.definition.killasgroup or child.definition.stopasgroup
+                _send(child.proc.pid, signal.SIGKILL, group=group)
+
+    async def _spawn(self, child: Child) -> None:
+        definition = child.definition
+        try:
+            proc = await self._exec(child)
+        except (OSError, ValueError) as error:
+            log.warning("cannot spawn %s: %s", child.name, error)
+            await self._apply(child, child.machine.spawn_failed(self._clock(), f"spawn error: {error}"))
+            return
+        child.proc, child.since = proc, time.time()
+        child.spawns += 1
+        log.info("spawned %s (pid %d): %s", child.name, proc.pid, " ".join([definition.cmd, *definition.args]))
+        child.waiter = asyncio.create_task(self._watch(child, proc))
+        await self._apply(child, child.machine.spawned(self._clock()))
+
+    async def _exec(self, child: Child) -> asyncio.subprocess.Process:
+        definition = child.definition
+        out_path, err_path = definition.log_paths(child.name, self._log_dir)
+        with contextlib.ExitStack() as files:
+            out = files.enter_context(_append(out_path))
+            err = files.enter_context(_append(err_path)) if err_path else None
+            return await asyncio.create_subprocess_exec(
+                definition.cmd,
+                *definition.args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=err if err is not None else asyncio.subprocess.STDOUT,
+                cwd=definition.directory,
+                env=self._child_env(child),
+                process_group=0,
+                user=definition.user,
+                umask=definition.umask if definition.umask is not None else -1,
+            )
+
+    def _child_env(self, child: Child) -> dict[str, str]:
+        env = dict(self._env)
+        env.update(
+            TASKMASTER_ENABLED="1",
+            TASKMASTER_PROCESS_NAME=child.name,
+            BARTO_PROGRAM_NAME=child.program,
+            BARTO_PROCESS_NAME=child.name,
+            BARTO_PROCESS_NUM=str(child.num),
+        )
+        env.update(child.definition.environment())
+        return env
+
+    async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
+        """Await the process's end (at once, not on a poll) and tell its machine."""
+        status = await proc.wait()
+        log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
+        await self._apply(child, child.machine.exited(self._clock(), status))
+        self._changed.set()
+
+
+def _append(path: Path) -> IO[bytes]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "ab")
+
+
+def _send(pid: int, signum: int, *, group: bool) -> None:
+    """Signal a process, or its whole process group; one that is gone already is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
