@@ -39,6 +39,10 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     replay_window_secs: int = 60
     programs: dict[str, ProgramDef] = msgspec.field(default_factory=dict)
 
+    def program_logs(self, env: Mapping[str, str]) -> Path:
+        """Where program output goes unless ``stdout``/``stderr`` say otherwise."""
+        return state_home(env) / "bartoc" / "programs" / quote(self.name, safe="")
+
     def outbox_path(self, env: Mapping[str, str]) -> Path:
         """Where the local outbox lives (``-r``; barto called it the redb file).
 

@@ -55,6 +55,7 @@ from barto.protocol.signing import Rejected, Verifier, decode_key
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
 from barto.worker.process import kill_leftover, start_ticks
+from barto.worker.programs.supervisor import Supervisor
 
 log = logging.getLogger("barto.worker")
 
@@ -114,6 +115,7 @@ class Agent:
         self._connected = False
         key, window = config.server_public_key, config.replay_window_secs
         self._verifier = Verifier(decode_key(key), window) if key else None
+        self.programs = Supervisor(config.programs, log_dir=config.program_logs(env), env=env)
         if self._verifier is not None:
             log.info("only signed frames are acted on (server key fingerprint %s)", self._verifier.fingerprint)
 
@@ -122,16 +124,21 @@ class Agent:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Connect, serve and reconnect until stopped (or out of retries)."""
-        async with asyncio.TaskGroup() as tasks:
-            self._tasks = tasks
-            keeper = tasks.create_task(self._outbox.keep())
-            link = tasks.create_task(self._connect_forever())
-            self._report_interrupted()
-            await self._stopping.wait()
-            await self._drain()
-            link.cancel()
-            keeper.cancel()
+        """Supervise the programs, connect, serve and reconnect until stopped (or out of
+        retries). Whichever way it ends, the programs are stopped first: none outlives bartoc."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                keeper = tasks.create_task(self._outbox.keep())
+                programs = tasks.create_task(self.programs.run())
+                link = tasks.create_task(self._connect_forever())
+                self._report_interrupted()
+                await self._stopping.wait()
+                await asyncio.gather(self._drain(), self.programs.shutdown())
+                for task in (link, keeper, programs):
+                    task.cancel()
+        finally:
+            await asyncio.shield(self.programs.shutdown())
 
     def _report_interrupted(self) -> None:
         """Runs that were executing when a previous bartoc died: what they left running is

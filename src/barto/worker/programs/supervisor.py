@@ -1,6 +1,9 @@
 """Runs the programs of ``[programs]``: spawns their processes, notices each death at once (a
-task awaits every process; uvloop learns of it from SIGCHLD), and drives each process's
-supervisord state machine (``machine.py``), ticking only when one of them has a deadline.
+pidfd per process, readable the moment it exits: no poll, no thread per child), and drives each
+process's supervisord state machine (``machine.py``), ticking only at deadlines.
+
+Processes are made by ``subprocess.Popen`` (in C after the fork: its own process group, the
+program's user and umask), which uvloop's subprocess API cannot do.
 
 Each process leads its own process group, so a stop can reach its children (``stopasgroup``)
 and, when bartoc itself stops, whatever a program left behind in its group is killed: no child
@@ -14,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +44,7 @@ class Child:
     num: int
     definition: ProgramDef
     machine: Process
-    proc: asyncio.subprocess.Process | None = None
+    proc: subprocess.Popen[bytes] | None = None
     since: float | None = None  # wall time of the last spawn (uptime)
     spawns: int = 0
     waiter: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -158,9 +162,6 @@ class Supervisor:
         self._waiting.clear()
         for program in reversed(self._order):
             await self.stop(program)
-        for child in self._children:
-            if child.proc is not None:
-                _send(child.proc.pid, signal.SIGKILL, group=True)
 
     async def _autostart(self, now: float) -> None:
         for program in [p for p in self._order if p in self._waiting]:
@@ -195,8 +196,8 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         definition = child.definition
         try:
-            proc = await self._exec(child)
-        except (OSError, ValueError) as error:
+            proc = self._exec(child)
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
             log.warning("cannot spawn %s: %s", child.name, error)
             await self._apply(child, child.machine.spawn_failed(self._clock(), f"spawn error: {error}"))
             return
@@ -206,18 +207,17 @@ class Supervisor:
         child.waiter = asyncio.create_task(self._watch(child, proc))
         await self._apply(child, child.machine.spawned(self._clock()))
 
-    async def _exec(self, child: Child) -> asyncio.subprocess.Process:
+    def _exec(self, child: Child) -> subprocess.Popen[bytes]:
         definition = child.definition
         out_path, err_path = definition.log_paths(child.name, self._log_dir)
         with contextlib.ExitStack() as files:
             out = files.enter_context(_append(out_path))
             err = files.enter_context(_append(err_path)) if err_path else None
-            return await asyncio.create_subprocess_exec(
-                definition.cmd,
-                *definition.args,
-                stdin=asyncio.subprocess.DEVNULL,
+            return subprocess.Popen(
+                [definition.cmd, *definition.args],
+                stdin=subprocess.DEVNULL,
                 stdout=out,
-                stderr=err if err is not None else asyncio.subprocess.STDOUT,
+                stderr=err if err is not None else subprocess.STDOUT,
                 cwd=definition.directory,
                 env=self._child_env(child),
                 process_group=0,
@@ -237,10 +237,12 @@ class Supervisor:
         env.update(child.definition.environment())
         return env
 
-    async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
-        """Await the process's end (at once, not on a poll) and tell its machine."""
-        status = await proc.wait()
+    async def _watch(self, child: Child, proc: subprocess.Popen[bytes]) -> None:
+        """Await the process's end (its pidfd turns readable at once) and tell its machine."""
+        status = await _ended(proc)
         log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
+        if self._stopping:  # what it left in its group goes too; now, before its pid can be reused
+            _send(proc.pid, signal.SIGKILL, group=True)
         await self._apply(child, child.machine.exited(self._clock(), status))
         self._changed.set()
 
@@ -257,3 +259,22 @@ def _send(pid: int, signum: int, *, group: bool) -> None:
             os.killpg(pid, signum)
         else:
             os.kill(pid, signum)
+
+
+async def _ended(proc: subprocess.Popen[bytes]) -> int:
+    """The exit status of ``proc`` (-N: killed by signal N), as soon as it exits."""
+    loop = asyncio.get_running_loop()
+    pidfd = os.pidfd_open(proc.pid)
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    return proc.wait()
