@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
+import subprocess
 from pathlib import Path
 
 from tests.e2e.harness import Barto, wait_for
@@ -30,3 +33,41 @@ def test_stopping_bartoc_stops_its_programs_and_leaves_no_child_behind(barto: Ba
     assert not alive(grandchild)
     log = (tmp_path / "w1.log").read_text()
     assert "spawned daemon" in log
+
+
+def test_the_control_socket_and_barto_cli_ctl(barto: Barto, tmp_path: Path) -> None:
+    sock = tmp_path / "bartoc.sock"
+    programs = (
+        "[programs.web]\ncmd = '/bin/sh'\nargs = ['-c', 'echo hello from $BARTO_PROCESS_NAME; exec sleep 300']\n"
+        "numprocs = 2\nstartsecs = 0\n"
+        f"[unix_http_server]\nfile = '{sock.name}'\nchmod = 0o600\n"  # relative: beside the config file
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return barto.cli("ctl", "-s", str(sock), *args)
+
+    wait_for(lambda: sock.exists() and "RUNNING" in ctl("status", "web_01").stdout, 20, "web_01 running")
+    assert sock.stat().st_mode & 0o777 == 0o600
+    states = json.loads(ctl("status", "--json").stdout)
+    assert [(p["name"], p["state"]) for p in states] == [("web_00", "RUNNING"), ("web_01", "RUNNING")]
+    assert ctl("stop", "web_00").returncode == 0
+    assert [p["state"] for p in json.loads(ctl("status", "web", "--json").stdout)] == ["STOPPED", "RUNNING"]
+    first = json.loads(ctl("pid", "web_01", "--json").stdout)["web_01"]
+    assert ctl("restart", "web_01").returncode == 0
+    assert json.loads(ctl("pid", "web_01", "--json").stdout)["web_01"] not in (None, first)
+    assert "hello from web_01" in ctl("tail", "web_01").stdout
+    missing = ctl("start", "nope")
+    assert (missing.returncode, "no program or process named 'nope'" in missing.stderr) == (1, True)
+    with socket.socket(socket.AF_UNIX) as raw:  # a malformed line: 400, and the connection goes on
+        raw.connect(str(sock))
+        lines = raw.makefile("rwb")
+        for request in (b"{not json\n", b'{"command": "status", "name": "web_00"}\n'):
+            lines.write(request)
+            lines.flush()
+        assert json.loads(lines.readline())["status"] == 400
+        assert json.loads(lines.readline())["content"][0]["state"] == "STOPPED"
+    assert ctl("shutdown").returncode == 0
+    status, _ = barto.wait_exit("w1", 20)
+    assert status == 0
+    assert not sock.exists()

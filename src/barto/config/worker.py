@@ -15,6 +15,14 @@ from barto.config.common import BartosLink, Tracing, _Section, check_key
 from barto.config.programs import ProgramDef, check_programs
 
 
+class UnixHttpServer(_Section, frozen=True, kw_only=True):
+    """``[unix_http_server]`` (the taskmaster seed's): the local control socket of the programs."""
+
+    file: str
+    chmod: int = 0o700
+    chown: str | None = None  # "user" or "user:group"
+
+
 class WorkerConfig(_Section, frozen=True, kw_only=True):
     """Everything ``bartoc`` reads from ``bartoc.toml``, the environment and its flags.
 
@@ -38,6 +46,7 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     hmac_key: str | None = None
     replay_window_secs: int = 60
     programs: dict[str, ProgramDef] = msgspec.field(default_factory=dict)
+    unix_http_server: UnixHttpServer | None = None
 
     def program_logs(self, env: Mapping[str, str]) -> Path:
         """Where program output goes unless ``stdout``/``stderr`` say otherwise."""

@@ -22,6 +22,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -29,6 +30,7 @@ from websockets.exceptions import WebSocketException
 
 import barto
 from barto.config import WorkerConfig
+from barto.config.worker import UnixHttpServer
 from barto.model import StopReason
 from barto.protocol import (
     MAX_FRAME_BYTES,
@@ -55,6 +57,7 @@ from barto.protocol.signing import Rejected, Verifier, decode_key
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
 from barto.worker.process import kill_leftover, start_ticks
+from barto.worker.programs.control import Control
 from barto.worker.programs.supervisor import Supervisor
 
 log = logging.getLogger("barto.worker")
@@ -105,8 +108,9 @@ class _Execution:
 class Agent:
     """One worker process's link to bartos and the runs it executes."""
 
-    def __init__(self, config: WorkerConfig, env: Mapping[str, str], outbox: Outbox) -> None:
+    def __init__(self, config: WorkerConfig, env: Mapping[str, str], outbox: Outbox, config_dir: Path = Path()) -> None:
         self._config = config
+        self._config_dir = config_dir
         self._env = env
         self._outbox = outbox
         self._executing: dict[int, _Execution] = {}
@@ -129,16 +133,22 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
-                keeper = tasks.create_task(self._outbox.keep())
-                programs = tasks.create_task(self.programs.run())
+                helpers = [tasks.create_task(self._outbox.keep()), tasks.create_task(self.programs.run())]
+                if (control := self._config.unix_http_server) is not None:
+                    helpers.append(tasks.create_task(self._control(control)))
                 link = tasks.create_task(self._connect_forever())
                 self._report_interrupted()
                 await self._stopping.wait()
                 await asyncio.gather(self._drain(), self.programs.shutdown())
-                for task in (link, keeper, programs):
+                for task in (link, *helpers):
                     task.cancel()
         finally:
             await asyncio.shield(self.programs.shutdown())
+
+    async def _control(self, settings: UnixHttpServer) -> None:
+        """The local control socket; a relative ``file`` is relative to the config file's directory."""
+        path = self._config_dir / settings.file
+        await Control(self.programs, shutdown=self.stop).serve(path, settings.chmod, settings.chown)
 
     def _report_interrupted(self) -> None:
         """Runs that were executing when a previous bartoc died: what they left running is

@@ -53,7 +53,7 @@ def _main(
         typer.echo(f"bartoc: error: {error}", err=True)
         raise typer.Exit(1) from None
     try:
-        runner.run(lambda register: _serve(config, outbox, register))
+        runner.run(lambda register: _serve(config, outbox, register, src.path.parent))
     except* GaveUpError as group:
         typer.echo(f"bartoc: error: {group.exceptions[0]}", err=True)
         raise typer.Exit(1) from None
@@ -61,9 +61,11 @@ def _main(
         outbox.close()
 
 
-async def _serve(config: WorkerConfig, outbox: Outbox, register: Callable[[runner.Stop], None]) -> None:
+async def _serve(
+    config: WorkerConfig, outbox: Outbox, register: Callable[[runner.Stop], None], config_dir: Path
+) -> None:
     log.info("bartoc %s starting as %r", __version__, config.name)
-    agent = Agent(config, dict(os.environ), outbox)
+    agent = Agent(config, dict(os.environ), outbox, config_dir)
     register(agent.stop)
     await agent.run()
 

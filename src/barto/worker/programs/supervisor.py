@@ -113,6 +113,14 @@ class Supervisor:
             raise KeyError(name)
         return found
 
+    def programs(self) -> list[str]:
+        """Program names in start order."""
+        return list(self._order)
+
+    def stdout_of(self, child: Child) -> Path:
+        """The file a process's standard output goes to."""
+        return child.definition.log_paths(child.name, self._log_dir)[0]
+
     def status(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every process of ``name`` (or all), as supervisorctl's status lists them."""
         now = time.time()
