@@ -67,6 +67,13 @@ def test_the_control_socket_and_barto_cli_ctl(barto: Barto, tmp_path: Path) -> N
             lines.flush()
         assert json.loads(lines.readline())["status"] == 400
         assert json.loads(lines.readline())["content"][0]["state"] == "STOPPED"
+    config = tmp_path / "w1.toml"
+    config.write_text(config.read_text().replace("numprocs = 2", "numprocs = 1"))
+    assert json.loads(ctl("reload", "--json").stdout) == {"added": [], "changed": ["web"], "removed": []}
+    wait_for(lambda: "RUNNING" in ctl("status", "web").stdout, 20, "web again, one process")
+    config.write_text(config.read_text().replace("numprocs = 1", "numprocs = 0"))
+    bad = ctl("reload")
+    assert (bad.returncode, "does not load, nothing changed" in bad.stderr) == (1, True)
     assert ctl("shutdown").returncode == 0
     status, _ = barto.wait_exit("w1", 20)
     assert status == 0

@@ -141,3 +141,19 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+async def test_an_update_touches_only_what_changed(supervise: Any) -> None:
+    stay, change, drop = program("sleep 300", startsecs=0), program("sleep 300", startsecs=0), program("sleep 300")
+    supervisor = await supervise(stay=stay, change=change, drop=drop)
+    await until(lambda: all(s["state"] == "RUNNING" for s in supervisor.status()))
+    pids = {s["name"]: s["pid"] for s in supervisor.status()}
+    new_change = program("sleep 301", startsecs=0)
+    done = await supervisor.update({"stay": stay, "change": new_change, "new": program("sleep 300", startsecs=0)})
+    assert done == {"added": ["new"], "changed": ["change"], "removed": ["drop"]}
+    await until(lambda: all(s["state"] == "RUNNING" for s in supervisor.status()))
+    after = {s["name"]: s["pid"] for s in supervisor.status()}
+    assert after["stay"] == pids["stay"]  # untouched
+    assert after["change"] != pids["change"]  # restarted under its new definition
+    assert set(after) == {"stay", "change", "new"}
+    assert not _alive(pids["drop"])

@@ -20,7 +20,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -108,9 +108,17 @@ class _Execution:
 class Agent:
     """One worker process's link to bartos and the runs it executes."""
 
-    def __init__(self, config: WorkerConfig, env: Mapping[str, str], outbox: Outbox, config_dir: Path = Path()) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        env: Mapping[str, str],
+        outbox: Outbox,
+        config_dir: Path = Path(),
+        reload: Callable[[], WorkerConfig] | None = None,
+    ) -> None:
         self._config = config
         self._config_dir = config_dir
+        self._reload = reload or (lambda: config)
         self._env = env
         self._outbox = outbox
         self._executing: dict[int, _Execution] = {}
@@ -148,7 +156,8 @@ class Agent:
     async def _control(self, settings: UnixHttpServer) -> None:
         """The local control socket; a relative ``file`` is relative to the config file's directory."""
         path = self._config_dir / settings.file
-        await Control(self.programs, shutdown=self.stop).serve(path, settings.chmod, settings.chown)
+        control = Control(self.programs, shutdown=self.stop, reread=lambda: self._reload().programs)
+        await control.serve(path, settings.chmod, settings.chown)
 
     def _report_interrupted(self) -> None:
         """Runs that were executing when a previous bartoc died: what they left running is

@@ -12,6 +12,7 @@ import typer
 
 from barto import __version__, logs, runner
 from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
+from barto.config._load import Source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
 from barto.worker.agent import Agent, GaveUpError
 from barto.worker.outbox import Outbox, OutboxError
@@ -53,7 +54,7 @@ def _main(
         typer.echo(f"bartoc: error: {error}", err=True)
         raise typer.Exit(1) from None
     try:
-        runner.run(lambda register: _serve(config, outbox, register, src.path.parent))
+        runner.run(lambda register: _serve(config, outbox, register, src))
     except* GaveUpError as group:
         typer.echo(f"bartoc: error: {group.exceptions[0]}", err=True)
         raise typer.Exit(1) from None
@@ -61,11 +62,9 @@ def _main(
         outbox.close()
 
 
-async def _serve(
-    config: WorkerConfig, outbox: Outbox, register: Callable[[runner.Stop], None], config_dir: Path
-) -> None:
+async def _serve(config: WorkerConfig, outbox: Outbox, register: Callable[[runner.Stop], None], src: Source) -> None:
     log.info("bartoc %s starting as %r", __version__, config.name)
-    agent = Agent(config, dict(os.environ), outbox, config_dir)
+    agent = Agent(config, dict(os.environ), outbox, src.path.parent, reload=lambda: load_worker(src, running=True))
     register(agent.stop)
     await agent.run()
 

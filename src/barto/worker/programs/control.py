@@ -5,6 +5,8 @@ target: every program), one response per line, ``{"status": 200, "content": ...}
 ``{"status": 4xx, "error": {"message": ...}}``. A malformed line gets a 400 and the connection
 stays open. Commands: ``status``, ``start``, ``stop``, ``restart``, ``signal`` (with
 ``"signal": "HUP"``), ``pid``, ``tail`` (with ``"bytes"``, default 1600, as supervisorctl),
+``reload`` (reads the config file again and applies only the differences: changed programs
+restart, unchanged ones keep running; a config that does not load changes nothing),
 ``shutdown`` (stops bartoc, programs first).
 """
 
@@ -15,13 +17,15 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from barto.config import ConfigError
 from barto.config.common import parse_signal
+from barto.config.programs import ProgramDef
 from barto.worker.programs.supervisor import Supervisor
 
 log = logging.getLogger("barto.worker.control")
@@ -51,9 +55,16 @@ class Refusal(Exception):
 class Control:
     """Serves the control socket for one supervisor."""
 
-    def __init__(self, supervisor: Supervisor, *, shutdown: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        *,
+        shutdown: Callable[[], None],
+        reread: Callable[[], Mapping[str, ProgramDef]],
+    ) -> None:
         self._supervisor = supervisor
         self._shutdown = shutdown
+        self._reread = reread
         self._commands: dict[str, Callable[[Request], Awaitable[Any]]] = {
             "status": self._status,
             "start": self._start,
@@ -62,6 +73,7 @@ class Control:
             "signal": self._signal,
             "pid": self._pid,
             "tail": self._tail,
+            "reload": self._reload,
             "shutdown": self._stop_bartoc,
         }
 
@@ -162,6 +174,13 @@ class Control:
             child.name: _last_bytes(self._supervisor.stdout_of(child), request.bytes)
             for child in self._supervisor.children(name)
         }
+
+    async def _reload(self, _: Request) -> Any:
+        try:
+            programs = self._reread()
+        except ConfigError as error:
+            raise Refusal(400, f"the config does not load, nothing changed: {error}") from None
+        return await self._supervisor.update(programs)
 
     async def _stop_bartoc(self, _: Request) -> Any:
         self._shutdown()

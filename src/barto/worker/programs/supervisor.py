@@ -64,6 +64,13 @@ class Child:
         }
 
 
+def _children(program: str, definition: ProgramDef) -> list[Child]:
+    return [
+        Child(program, name, num, definition, Process(_rules(definition)))
+        for name, num in definition.process_names(program)
+    ]
+
+
 def _rules(definition: ProgramDef) -> Rules:
     return Rules(
         startsecs=definition.startsecs,
@@ -90,12 +97,7 @@ class Supervisor:
         self._log_dir = log_dir
         self._env = public_env(env)
         self._clock = clock
-        self._children = [
-            Child(program, name, num, definition, Process(_rules(definition)))
-            for program in self._order
-            for definition in [programs[program]]
-            for name, num in definition.process_names(program)
-        ]
+        self._children = [child for program in self._order for child in _children(program, programs[program])]
         self._waiting = {p for p in self._order if programs[p].autostart}  # autostart, deps not up yet
         self._changed = asyncio.Event()
         self._stopping = False
@@ -139,6 +141,25 @@ class Supervisor:
             await self._apply(child, child.machine.stop(self._clock()))
         self._changed.set()
         await self._until_down(targets)
+
+    async def update(self, programs: Mapping[str, ProgramDef]) -> dict[str, list[str]]:
+        """Apply a new set of definitions, touching only what changed: removed programs stop,
+        changed ones stop and start again under their new definition, new ones start (when
+        ``autostart``); the others keep running untouched."""
+        old = self._programs
+        removed = [p for p in self._order if p not in programs]
+        changed = [p for p in programs if p in old and programs[p] != old[p]]
+        added = [p for p in programs if p not in old]
+        for program in reversed(self._order):
+            if program in removed or program in changed:
+                await self.stop(program)
+        kept = {c.name: c for c in self._children if c.program in programs and c.program not in changed}
+        self._programs, self._order = dict(programs), start_order(programs)
+        self._children = [kept.get(child.name, child) for p in self._order for child in _children(p, programs[p])]
+        self._waiting |= {p for p in changed + added if programs[p].autostart}
+        self._changed.set()
+        log.info("programs updated: added %s, changed %s, removed %s", added, changed, removed)
+        return {"added": added, "changed": changed, "removed": removed}
 
     async def signal(self, name: str, signum: int) -> None:
         """Send ``signum`` to the live processes of ``name``."""
