@@ -96,17 +96,22 @@ def check_programs(programs: Mapping[str, ProgramDef]) -> None:
         ) from None
 
 
-def start_order(programs: Mapping[str, ProgramDef]) -> list[str]:
-    """Program names in start order: dependencies first, then by priority, then by name.
+def start_waves(programs: Mapping[str, ProgramDef]) -> list[list[str]]:
+    """Program names in waves: each wave depends only on earlier ones (within a wave: by
+    priority, then name). Stopping goes through the waves backwards.
 
     Raises:
         graphlib.CycleError: when ``depends_on`` loops.
     """
     sorter = graphlib.TopologicalSorter({name: p.depends_on for name, p in programs.items()})
     sorter.prepare()
-    order: list[str] = []
+    waves: list[list[str]] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=lambda n: (programs[n].priority, n))
-        order += ready
-        sorter.done(*ready)
-    return order
+        waves.append(sorted(sorter.get_ready(), key=lambda n: (programs[n].priority, n)))
+        sorter.done(*waves[-1])
+    return waves
+
+
+def start_order(programs: Mapping[str, ProgramDef]) -> list[str]:
+    """Program names in start order: dependencies first, then by priority, then by name."""
+    return [name for wave in start_waves(programs) for name in wave]

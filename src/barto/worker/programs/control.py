@@ -136,14 +136,15 @@ class Control:
 
     async def _start(self, request: Request) -> Any:
         name = self._name(request)
-        for program in self._targets(name):
-            await self._supervisor.start(program)
+        if name is None:
+            self._supervisor.start_all()
+        else:
+            await self._supervisor.start(name)
         return self._supervisor.status(name)
 
     async def _stop(self, request: Request) -> Any:
         name = self._name(request)
-        for program in reversed(self._targets(name)):
-            await self._supervisor.stop(program)
+        await (self._supervisor.stop_all() if name is None else self._supervisor.stop(name))
         return self._supervisor.status(name)
 
     async def _restart(self, request: Request) -> Any:

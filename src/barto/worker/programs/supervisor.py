@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from barto.config.common import parse_signal
-from barto.config.programs import ProgramDef, start_order
+from barto.config.programs import ProgramDef, start_order, start_waves
 from barto.worker.executor import public_env
 from barto.worker.programs.machine import Action, Process, Rules, State
 
@@ -134,9 +134,11 @@ class Supervisor:
             await self._apply(child, child.machine.start(self._clock()))
         self._changed.set()
 
-    async def stop(self, name: str) -> None:
-        """Stop the processes of ``name`` and wait until they are down (KILL after stopwaitsecs)."""
-        targets = self.children(name)
+    async def stop(self, *names: str) -> None:
+        """Stop the processes of ``names``, together, and wait until they are down (each KILLed
+        after its stopwaitsecs)."""
+        targets = [child for name in names for child in self.children(name)]
+        self._waiting.difference_update(child.program for child in targets)  # stopped: not autostarted later
         for child in targets:
             await self._apply(child, child.machine.stop(self._clock()))
         self._changed.set()
@@ -189,8 +191,17 @@ class Supervisor:
         with its stop settings; then kill whatever the programs left in their process groups."""
         self._stopping = True
         self._waiting.clear()
-        for program in reversed(self._order):
-            await self.stop(program)
+        await self.stop_all()
+
+    async def stop_all(self) -> None:
+        """Stop every program: dependents before what they depend on, each wave at once."""
+        for wave in reversed(start_waves(self._programs)):
+            await self.stop(*wave)
+
+    def start_all(self) -> None:
+        """Start every program, each once what it depends on runs (as at bartoc's start)."""
+        self._waiting |= set(self._order)
+        self._changed.set()
 
     async def _autostart(self, now: float) -> None:
         for program in [p for p in self._order if p in self._waiting]:
