@@ -78,3 +78,19 @@ def test_the_control_socket_and_barto_cli_ctl(barto: Barto, tmp_path: Path) -> N
     status, _ = barto.wait_exit("w1", 20)
     assert status == 0
     assert not sock.exists()
+
+
+def test_a_bartoc_restarted_after_kill_9_stops_the_programs_its_predecessor_left(barto: Barto, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    programs = (
+        f"[programs.daemon]\ncmd = '/bin/sh'\nargs = ['-c', 'echo $$ >> {pids}; exec sleep 300']\nstartsecs = 0\n"
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+    first = int(wait_for(lambda: pids.exists() and pids.read_text().split(), 20, "the first program")[0])
+    barto.kill("w1")  # SIGKILL: bartoc cannot stop anything
+    assert alive(first)  # orphaned, still running
+    barto.start_worker("w1", wait=False, settings=programs)
+    wait_for(lambda: not alive(first), 20, "the orphan to be killed")
+    second = int(wait_for(lambda: len(pids.read_text().split()) == 2 and pids.read_text().split(), 20, "a new one")[1])
+    assert alive(second)
+    assert f"killed process group {first}, left running by the previous bartoc" in (tmp_path / "w1.log").read_text()

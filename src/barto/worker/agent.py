@@ -127,7 +127,13 @@ class Agent:
         self._connected = False
         key, window = config.server_public_key, config.replay_window_secs
         self._verifier = Verifier(decode_key(key), window) if key else None
-        self.programs = Supervisor(config.programs, log_dir=config.program_logs(env), env=env)
+        self.programs = Supervisor(
+            config.programs,
+            log_dir=config.program_logs(env),
+            env=env,
+            spawned=lambda pid: outbox.track_program(pid, start_ticks(pid)),
+            reaped=outbox.untrack_program,
+        )
         if self._verifier is not None:
             log.info("only signed frames are acted on (server key fingerprint %s)", self._verifier.fingerprint)
 
@@ -165,6 +171,7 @@ class Agent:
         for pgid, ticks in self._outbox.leftovers:
             if kill_leftover(pgid, ticks):
                 log.warning("killed process group %d, left running by the previous bartoc", pgid)
+            self._outbox.untrack_program(pgid)  # a program's record goes now; a run's with its report
         now = datetime.now(UTC)
         for run_id in self._outbox.interrupted:
             log.warning("run %d was interrupted by the previous bartoc's death; reporting it lost", run_id)

@@ -37,6 +37,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (eid INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS active (run_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS groups (run_id INTEGER PRIMARY KEY, pgid INTEGER NOT NULL, ticks INTEGER);
+-- run_id > 0: a run's process group; run_id = -pgid: a supervised program's (docs/programs.md)
 """
 
 T = TypeVar("T")
@@ -54,6 +55,7 @@ class _Unsaved(msgspec.Struct):
     began: list[int] = msgspec.field(default_factory=list)
     ended: list[int] = msgspec.field(default_factory=list)
     groups: list[tuple[int, int, int | None]] = msgspec.field(default_factory=list)  # (run, pgid, ticks)
+    released: list[int] = msgspec.field(default_factory=list)  # groups rows to forget (programs reaped)
 
 
 class Outbox:
@@ -138,6 +140,16 @@ class Outbox:
         """Remember the process group a run's command runs in (until the run's end is saved),
         so that a bartoc started after this one dies can stop what it left running."""
         self._unsaved.groups.append((run_id, pgid, ticks))
+        self._changed.set()
+
+    def track_program(self, pgid: int, ticks: int | None) -> None:
+        """Remember a supervised program's process group until it is reaped, so that a bartoc
+        started after this one was killed stops what it left running (as for runs)."""
+        self.track(-pgid, pgid, ticks)
+
+    def untrack_program(self, pgid: int) -> None:
+        """The program's process was reaped (and its group killed if bartoc was stopping)."""
+        self._unsaved.released.append(-pgid)
         self._changed.set()
 
     def ack(self, eid: int) -> None:
@@ -233,7 +245,7 @@ class Outbox:
             self._db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?, ?)", unsaved.groups)
             ended = [(r,) for r in unsaved.ended]
             self._db.executemany("DELETE FROM active WHERE run_id = ?", ended)
-            self._db.executemany("DELETE FROM groups WHERE run_id = ?", ended)
+            self._db.executemany("DELETE FROM groups WHERE run_id = ?", ended + [(k,) for k in unsaved.released])
             if acked:
                 self._db.execute("DELETE FROM events WHERE eid <= ?", (acked,))
 

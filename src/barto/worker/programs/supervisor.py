@@ -91,7 +91,10 @@ class Supervisor:
         log_dir: Path,
         env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
+        spawned: Callable[[int], None] = lambda _: None,
+        reaped: Callable[[int], None] = lambda _: None,
     ) -> None:
+        self._on_spawned, self._on_reaped = spawned, reaped  # the outbox remembers live groups
         self._programs = dict(programs)
         self._order = start_order(programs)
         self._log_dir = log_dir
@@ -243,6 +246,7 @@ class Supervisor:
             return
         child.proc, child.since = proc, time.time()
         child.spawns += 1
+        self._on_spawned(proc.pid)
         log.info("spawned %s (pid %d): %s", child.name, proc.pid, " ".join([definition.cmd, *definition.args]))
         child.waiter = asyncio.create_task(self._watch(child, proc))
         await self._apply(child, child.machine.spawned(self._clock()))
@@ -283,6 +287,7 @@ class Supervisor:
         log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
         if self._stopping:  # what it left in its group goes too; now, before its pid can be reused
             _send(proc.pid, signal.SIGKILL, group=True)
+        self._on_reaped(proc.pid)
         await self._apply(child, child.machine.exited(self._clock(), status))
         self._changed.set()
 
