@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
-from tests.e2e.harness import Barto, wait_for
+from tests.e2e.harness import BIN, Barto, wait_for
 
 
 def alive(pid: int) -> bool:
@@ -94,3 +97,45 @@ def test_a_bartoc_restarted_after_kill_9_stops_the_programs_its_predecessor_left
     second = int(wait_for(lambda: len(pids.read_text().split()) == 2 and pids.read_text().split(), 20, "a new one")[1])
     assert alive(second)
     assert f"killed process group {first}, left running by the previous bartoc" in (tmp_path / "w1.log").read_text()
+
+
+def test_the_ctl_shell_completes_commands_keeps_history_and_survives_mistakes(barto: Barto, tmp_path: Path) -> None:
+    sock, history = tmp_path / "w1.sock", tmp_path / "ctl-history"
+    programs = (
+        "[programs.web]\ncmd = '/bin/sh'\nargs = ['-c', 'exec sleep 300']\nnumprocs = 2\nstartsecs = 0\n"
+        f"[unix_http_server]\nfile = '{sock}'\n"
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+    wait_for(lambda: sock.exists(), 20, "the control socket")
+    config = tmp_path / "ctl.toml"
+    config.write_text(f"[taskmasterctl]\nserverurl = 'unix://{sock}'\nprompt = 'w1ctl'\nhistory = '{history}'\n")
+    controller, terminal = pty.openpty()
+    command = [str(BIN / "barto-cli"), "-c", str(config), "ctl"]
+    proc = subprocess.Popen(command, env=barto.env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    try:
+        expect(controller, "w1ctl> ")
+        os.write(controller, b"bogus\n")
+        expect(controller, "unknown command 'bogus'")
+        os.write(controller, b"resta\tweb_01\n")  # tab completes "restart " (the terminal echoes it)
+        expect(controller, "restart web_01")
+        expect(controller, "RUNNING")
+        os.write(controller, b"stop web_00\n")
+        expect(controller, "STOPPED")
+        os.write(controller, b"exit\n")
+        assert proc.wait(20) == 0
+    finally:
+        os.close(controller)
+    assert "restart web_01" in history.read_text()
+    assert json.loads(barto.cli("ctl", "-s", str(sock), "status", "web_00", "--json").stdout)[0]["state"] == "STOPPED"
+
+
+def expect(fd: int, text: str, timeout: float = 20) -> str:
+    """Read the terminal until ``text`` shows up (bounded in time)."""
+    seen, deadline = b"", time.monotonic() + timeout
+    while text.encode() not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"{text!r} not seen in {timeout} s; got {seen.decode(errors='replace')!r}")
+        seen += os.read(fd, 4096)
+    return seen.decode(errors="replace")
