@@ -139,3 +139,38 @@ def expect(fd: int, text: str, timeout: float = 20) -> str:
             raise AssertionError(f"{text!r} not seen in {timeout} s; got {seen.decode(errors='replace')!r}")
         seen += os.read(fd, 4096)
     return seen.decode(errors="replace")
+
+
+def test_programs_from_the_server_are_merged_the_local_definition_winning(barto: Barto, tmp_path: Path) -> None:
+    sock, marks = tmp_path / "w1.sock", tmp_path / "marks"
+
+    def block(table: str, mark: str) -> str:
+        return f"[{table}]\ncmd = '/bin/sh'\nargs = ['-c', 'echo {mark} >> {marks}; exec sleep 300']\nstartsecs = 0\n"
+
+    server_programs = block("programs.w1.remote", "remote-v1") + block("programs.w1.both", "both-from-server")
+    path = barto.server_config(server_programs)
+    barto.start_server()
+    local = (
+        block("programs.local", "local")
+        + block("programs.both", "both-local")
+        + f"[unix_http_server]\nfile = '{sock}'\n"
+    )
+    barto.start_worker("w1", settings=local)
+
+    def names() -> list[str]:
+        result = barto.cli("ctl", "-s", str(sock), "status", "--json")
+        return (
+            sorted(p["name"] for p in json.loads(result.stdout) if p["state"] == "RUNNING")
+            if result.returncode == 0
+            else []
+        )
+
+    wait_for(lambda: names() == ["both", "local", "remote"], 20, "local, both and the server's program")
+    assert sorted(marks.read_text().split()) == ["both-local", "local", "remote-v1"]
+    assert (
+        "program both is defined here and by the server; the local definition is used"
+        in (tmp_path / "w1.log").read_text()
+    )
+    path.write_text(path.read_text().replace("remote-v1", "remote-v2"))  # the server reloads its file
+    wait_for(lambda: "remote-v2" in marks.read_text(), 20, "the changed program restarted")
+    assert marks.read_text().split().count("local") == 1  # the others untouched

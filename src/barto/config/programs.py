@@ -69,14 +69,15 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
         return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
 
 
-def check_programs(programs: Mapping[str, ProgramDef]) -> None:
-    """Numbers in range, signals known, dependencies known and without cycles.
+def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = ("programs",)) -> None:
+    """Numbers in range, signals known, dependencies known and without cycles (``where``: the
+    table holding them, for error locations).
 
     Raises:
         KeyedError: at the first offending key.
     """
     for name, program in programs.items():
-        at = ("programs", name)
+        at = (*where, name)
         for key in ("numprocs", "startretries", "startsecs", "stopwaitsecs", "numprocs_start"):
             minimum = 1 if key == "numprocs" else 0
             if getattr(program, key) < minimum:
@@ -91,9 +92,7 @@ def check_programs(programs: Mapping[str, ProgramDef]) -> None:
     try:
         start_order(programs)
     except graphlib.CycleError as error:
-        raise KeyedError(
-            ("programs", error.args[1][0], "depends_on"), f"a cycle: {' -> '.join(error.args[1])}"
-        ) from None
+        raise KeyedError((*where, error.args[1][0], "depends_on"), f"a cycle: {' -> '.join(error.args[1])}") from None
 
 
 def start_waves(programs: Mapping[str, ProgramDef]) -> list[list[str]]:

@@ -16,6 +16,7 @@ from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
 from barto.config.common import Tracing, _Section, check_key, parse_signal
+from barto.config.programs import ProgramDef, check_programs
 
 
 class Tls(_Section, frozen=True, kw_only=True):
@@ -161,6 +162,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     hmac_key: str | None = None
     api_key: str | None = None
     tokens: dict[str, Token] = msgspec.field(default_factory=dict)
+    programs: dict[str, dict[str, ProgramDef]] = msgspec.field(default_factory=dict)  # worker -> name -> def
     lease_seconds: float = 5.0
     advertise_url: str | None = None
 
@@ -208,6 +210,8 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.peer_timeout, ("peer_timeout_seconds",))
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
+    for worker, programs in config.programs.items():
+        check_programs(programs, ("programs", worker))
     for name, token in config.tokens.items():
         if len(token.token) < 16:
             raise KeyedError(("tokens", name, "token"), "at least 16 characters (try: openssl rand -hex 24)")

@@ -10,7 +10,7 @@ See docs/protocol.md for the conversation.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -54,6 +54,13 @@ class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):
     session: str
     heartbeat_seconds: float
     timeout_seconds: float
+    programs: dict[str, Any] = {}  # the server's [programs.<this worker>.<name>] definitions
+
+
+class Programs(_Message, tag="programs", frozen=True, kw_only=True):
+    """The server's program definitions for this worker changed (its config was reloaded)."""
+
+    programs: dict[str, Any]
 
 
 class Refused(_Message, tag="refused", frozen=True, kw_only=True):
@@ -173,4 +180,4 @@ class Rejection(_Message, tag="rejected", frozen=True, kw_only=True):
 
 RunEvent = Accepted | Started | Output | Finished
 ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished | Rejection
-ToWorker = Welcome | Refused | Heartbeat | Dispatch | Cancel | Ack
+ToWorker = Welcome | Refused | Heartbeat | Dispatch | Cancel | Ack | Programs

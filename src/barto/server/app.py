@@ -100,6 +100,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
         ),
         config_path=str(config_path),
         signer=Signer(decode_key(config.signing_key)) if config.signing_key else None,
+        programs=dict(config.programs),
     )
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)

@@ -2,7 +2,8 @@
 
 The watcher compares the file's (mtime, size, inode) every :data:`_POLL` seconds, which also
 catches editors that replace the file. A new config that does not load is rejected whole; the
-old schedules keep running. Only schedules are reloaded; other changes need a restart.
+old schedules keep running. Schedules and [programs.<worker>] definitions (sent to the workers
+they concern) are reloaded; other changes need a restart.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from barto.config import ConfigError, ServerConfig
 from barto.config.server import ScheduleDef
+from barto.protocol import Programs
 from barto.server.catalog import Groups
 from barto.server.state import ServerState
 from barto.store import ScheduleRow
@@ -75,6 +78,14 @@ class Reloader:
                 seen = current
                 await self.reload()
 
+    def _push_programs(self, programs: Mapping[str, Any]) -> None:
+        """Send the workers whose [programs.<worker>] changed their new definitions."""
+        changed = _changed_workers(self._state.programs, programs)
+        self._state.programs = dict(programs)
+        for worker in changed:
+            if (session := self._state.hub.session(worker)) is not None:
+                session.send(Programs(programs=self._state.programs_of(worker)))
+
     async def reload(self) -> bool:
         """Load the config again and apply its schedules; False (and a logged error) if it is invalid."""
         try:
@@ -84,10 +95,15 @@ class Reloader:
             return False
         self._state.catalog.replace_config(config.schedules)
         self._state.apply_schedules()
+        self._push_programs(config.programs)
         if self._state.leading:  # the leader's file is the one in the store; a standby's waits its turn
             await self._state.store.replace_schedules(schedule_rows(config.schedules, config.timezone))
         log.info("config reloaded: %d schedules", sum(len(g.schedules) for g in config.schedules.values()))
         return True
+
+
+def _changed_workers(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    return {worker for worker in set(old) | set(new) if old.get(worker) != new.get(worker)}
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int] | None:

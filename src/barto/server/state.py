@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 from barto.config import ServerConfig
+from barto.config.programs import ProgramDef
 from barto.protocol.signing import Signer
 from barto.server.catalog import Catalog
 from barto.server.hub import Hub
@@ -32,6 +36,13 @@ class ServerState:
     leadership: Leadership
     config_path: str
     signer: Signer | None = None  # seals every frame to workers (signing_key)
+    programs: dict[str, dict[str, ProgramDef]] = field(default_factory=dict)  # per worker, from the config
+
+    def programs_of(self, worker: str) -> dict[str, Any]:
+        """The program definitions this server holds for ``worker``, as sent on the wire."""
+        found: dict[str, Any] = msgspec.to_builtins(self.programs.get(worker, {}))
+        return found
+
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     leader_ready: bool = False  # took over and runs the scheduler
 

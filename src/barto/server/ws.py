@@ -129,6 +129,7 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
             session=session.id,
             heartbeat_seconds=config.heartbeat_seconds,
             timeout_seconds=config.peer_timeout,
+            programs=state.programs_of(session.name),
         )
         await _send(ws, encode(welcome).decode())  # alone in its frame, before any dispatch
         session.ready = True

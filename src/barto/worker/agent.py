@@ -23,13 +23,16 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 import barto
 from barto.config import WorkerConfig
+from barto.config._load import KeyedError
+from barto.config.programs import ProgramDef, check_programs
 from barto.config.worker import UnixHttpServer
 from barto.model import StopReason
 from barto.protocol import (
@@ -44,6 +47,7 @@ from barto.protocol import (
     Hello,
     HostInfo,
     Job,
+    Programs,
     ProtocolError,
     Refused,
     Rejection,
@@ -119,6 +123,9 @@ class Agent:
         self._config = config
         self._config_dir = config_dir
         self._reload = reload or (lambda: config)
+        self._local_programs = config.programs
+        self._server_programs: dict[str, ProgramDef] = {}
+        self._programs_lock = asyncio.Lock()  # one update of the program set at a time
         self._env = env
         self._outbox = outbox
         self._executing: dict[int, _Execution] = {}
@@ -162,8 +169,48 @@ class Agent:
     async def _control(self, settings: UnixHttpServer) -> None:
         """The local control socket; a relative ``file`` is relative to the config file's directory."""
         path = self._config_dir / settings.file
-        control = Control(self.programs, shutdown=self.stop, reread=lambda: self._reload().programs)
+        control = Control(self.programs, shutdown=self.stop, reread=self._reread_programs)
         await control.serve(path, settings.chmod, settings.chown)
+
+    # -- programs --------------------------------------------------------------------------
+
+    def _reread_programs(self) -> dict[str, ProgramDef]:
+        """A local reload (control socket): the config file's programs, merged with the server's.
+
+        Raises:
+            ConfigError: when the file does not load (nothing changes).
+        """
+        self._local_programs = self._reload().programs
+        return self._merged_programs()
+
+    def _server_programs_changed(self, raw: dict[str, Any]) -> None:
+        """The server's definitions for this worker (at the welcome, and when it reloads)."""
+        found: dict[str, ProgramDef] = {}
+        for name, data in raw.items():
+            try:
+                found[name] = msgspec.convert(data, ProgramDef)
+            except msgspec.ValidationError as error:
+                log.warning("the server's program %s is not valid here, ignored: %s", name, error)
+        if found != self._server_programs:
+            self._server_programs = found
+            assert self._tasks is not None  # set in run()
+            self._tasks.create_task(self._update_programs())
+
+    async def _update_programs(self) -> None:
+        async with self._programs_lock:
+            await self.programs.update(self._merged_programs())
+
+    def _merged_programs(self) -> dict[str, ProgramDef]:
+        """The server's programs and the local ones; the local definition wins for a name both have."""
+        for name in sorted(set(self._server_programs) & set(self._local_programs)):
+            log.info("program %s is defined here and by the server; the local definition is used", name)
+        merged = {**self._server_programs, **self._local_programs}
+        try:
+            check_programs(merged)
+        except KeyedError as error:
+            log.error("the server's programs do not fit with the local ones (%s); only the local ones run", error)
+            return dict(self._local_programs)
+        return merged
 
     def _report_interrupted(self) -> None:
         """Runs that were executing when a previous bartoc died: what they left running is
@@ -247,6 +294,7 @@ class Agent:
             ssl=self._ssl(url),
         ) as ws:
             welcome = await self._handshake(ws)
+            self._server_programs_changed(welcome.programs)
             log.info("connected to %s as %r (session %s)", url, self._config.name, welcome.session)
             self._connected = True
             try:
@@ -320,6 +368,8 @@ class Agent:
                 self._outbox.ack(eid)
             case Cancel(run_id=run_id):
                 self._cancel(run_id)
+            case Programs(programs=programs):
+                self._server_programs_changed(programs)
             case Heartbeat():
                 pass
             case _:
