@@ -177,7 +177,8 @@ def test_server_killed_and_restarted_with_another_config(barto: Barto) -> None:
     # claimed after its slot had passed (on time, slots are claimed ahead) and run: the catch-up run
     late = [r for r in slots(barto, "tick_latest") if r[4] > r[0] and r[2] == "succeeded"]
     assert len(late) == 1
-    assert all(r[3] == "server down" for r in slots(barto, "tick_latest") if r[4] > r[0] and r[0] < late[0][0])
+    earlier = [r for r in slots(barto, "tick_latest") if r[4] > r[0] and r[0] < late[0][0]]
+    assert all(r[3] == "server down" for r in earlier), earlier
     assert_settled(barto)
 
 

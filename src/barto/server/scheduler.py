@@ -333,7 +333,11 @@ class Scheduler:
         """Send each due run to its worker (one frame per worker); record the rest as missed.
 
         Next slots are computed only after everything is sent: that is what the workers wait for.
+        Runs waiting for a worker that connected meanwhile go first: they are older slots (the
+        catch-up run before the slot after it, for the overlap policy).
         """
+        if self._waiting:
+            await self._deliver_waiting(datetime.now(UTC))
         missed = self._send(await self._overlaps.admit([(entry.take(), entry.definition) for entry in due]))
         slice_end = 0.0
         for entry in due:
