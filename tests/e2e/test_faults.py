@@ -174,11 +174,16 @@ def test_server_killed_and_restarted_with_another_config(barto: Barto) -> None:
     down = [row for row in slots(barto, "tick_none") if row[3] == "server down"]
     assert len(down) >= 2
     assert all(st == "missed" for _, _, st, *_ in down)
-    # claimed after its slot had passed (on time, slots are claimed ahead) and run: the catch-up run
-    late = [r for r in slots(barto, "tick_latest") if r[4] > r[0] and r[2] == "succeeded"]
-    assert len(late) == 1
-    earlier = [r for r in slots(barto, "tick_latest") if r[4] > r[0] and r[0] < late[0][0]]
-    assert all(r[3] == "server down" for r in earlier), earlier
+    # Claimed after its slot had passed (on time, slots are claimed ahead): the catch-up's rows.
+    # All "server down" but the latest, which runs late - or, when the run before the kill was
+    # still reporting its end from the worker's outbox as the worker came back, is skipped for
+    # overlap (the default policy; known, see the note of issue 7's session).
+    rows = slots(barto, "tick_latest")
+    batch = {r[4] for r in rows if r[3] == "server down" and r[4] > r[0]}  # one claim: one transaction, one time
+    assert len(batch) == 1, rows
+    caught = [r for r in rows if r[4] in batch]
+    assert all(r[3] == "server down" for r in caught[:-1]), caught
+    assert (caught[-1][2], caught[-1][3]) in {("succeeded", None), ("skipped", "overlap")}, caught
     assert_settled(barto)
 
 
