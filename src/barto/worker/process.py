@@ -151,28 +151,7 @@ class _Child:
         assert proc.stderr is not None
         self.proc = proc
         self.pipes = [_Pipe(proc.stdout, Stream.STDOUT, sink), _Pipe(proc.stderr, Stream.STDERR, sink)]
-        self._loop = asyncio.get_running_loop()
-        self.exited: asyncio.Future[None] = self._loop.create_future()
-        self._pidfd = _pidfd(proc.pid)
-        if self._pidfd is None:
-            self._loop.call_soon(self._poll)
-        else:
-            self._loop.add_reader(self._pidfd, self._poll)
-
-    def _poll(self) -> None:
-        if self.proc.poll() is None:
-            if self._pidfd is None:
-                self._loop.call_later(_POLL_EXIT, self._poll)
-            return
-        self._unwatch()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-    def _unwatch(self) -> None:
-        if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+        self.exited = exit_future(proc)
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the whole process group (the child's descendants included)."""
@@ -181,9 +160,38 @@ class _Child:
 
     def close(self) -> None:
         """Stop watching; the process must have been reaped."""
-        self._unwatch()
+        self.exited.cancel()  # a no-op once it exited; otherwise it lets go of the pidfd
         for pipe in self.pipes:
             pipe.close()
+
+
+def exit_future(proc: subprocess.Popen[bytes]) -> asyncio.Future[None]:
+    """A future that resolves the moment ``proc`` exits (and is reaped): its pidfd turns readable,
+    or, where the kernel or a sandbox refuses pidfds, a poll every :data:`_POLL_EXIT` notices.
+    Cancelling it stops the watch."""
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+    pidfd = _pidfd(proc.pid)
+
+    def check() -> None:
+        if exited.done():
+            return
+        if proc.poll() is not None:
+            exited.set_result(None)
+        elif pidfd is None:
+            loop.call_later(_POLL_EXIT, check)
+
+    def unwatch(_: object) -> None:
+        if pidfd is not None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+
+    exited.add_done_callback(unwatch)
+    if pidfd is None:
+        loop.call_soon(check)
+    else:
+        loop.add_reader(pidfd, check)
+    return exited
 
 
 def _pidfd(pid: int) -> int | None:

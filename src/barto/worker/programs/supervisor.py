@@ -1,5 +1,5 @@
 """Runs the programs of ``[programs]``: spawns their processes, notices each death at once (a
-pidfd per process, readable the moment it exits: no poll, no thread per child), and drives each
+pidfd per process via process.exit_future: no thread per child), and drives each
 process's supervisord state machine (``machine.py``), ticking only at deadlines.
 
 Processes are made by ``subprocess.Popen`` (in C after the fork: its own process group, the
@@ -27,6 +27,7 @@ from typing import IO, Any
 from barto.config.common import parse_signal
 from barto.config.programs import ProgramDef, start_order, start_waves
 from barto.worker.executor import public_env
+from barto.worker.process import exit_future
 from barto.worker.programs.machine import Action, Process, Rules, State
 
 log = logging.getLogger("barto.worker.programs")
@@ -283,7 +284,8 @@ class Supervisor:
 
     async def _watch(self, child: Child, proc: subprocess.Popen[bytes]) -> None:
         """Await the process's end (its pidfd turns readable at once) and tell its machine."""
-        status = await _ended(proc)
+        await exit_future(proc)
+        status = proc.wait()  # reaped already: returns at once
         log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
         if self._stopping:  # what it left in its group goes too; now, before its pid can be reused
             _send(proc.pid, signal.SIGKILL, group=True)
@@ -304,22 +306,3 @@ def _send(pid: int, signum: int, *, group: bool) -> None:
             os.killpg(pid, signum)
         else:
             os.kill(pid, signum)
-
-
-async def _ended(proc: subprocess.Popen[bytes]) -> int:
-    """The exit status of ``proc`` (-N: killed by signal N), as soon as it exits."""
-    loop = asyncio.get_running_loop()
-    pidfd = os.pidfd_open(proc.pid)
-    exited: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        if not exited.done():
-            exited.set_result(None)
-
-    loop.add_reader(pidfd, readable)
-    try:
-        await exited
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-    return proc.wait()
