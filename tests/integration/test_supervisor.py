@@ -87,11 +87,13 @@ async def test_autorestart_unexpected_restarts_only_for_codes_not_in_exitcodes(
         assert (state(supervisor, "job"), runs.read_text().split()) == ("EXITED", ["run"])
 
 
-async def test_a_stop_signal_that_is_ignored_is_followed_by_kill_after_stopwaitsecs(supervise: Any) -> None:
-    supervisor = await supervise(
-        stubborn=program("trap '' TERM; while :; do sleep 0.05; done", startsecs=0, stopwaitsecs=1)
-    )
-    await until(lambda: state(supervisor, "stubborn") == "RUNNING")
+async def test_a_stop_signal_that_is_ignored_is_followed_by_kill_after_stopwaitsecs(
+    supervise: Any, tmp_path: Path
+) -> None:
+    ready = tmp_path / "trapped"  # a TERM before the shell set its trap would simply end it
+    command = f"trap '' TERM; touch {ready}; while :; do sleep 0.05; done"
+    supervisor = await supervise(stubborn=program(command, startsecs=0, stopwaitsecs=1))
+    await until(lambda: state(supervisor, "stubborn") == "RUNNING" and ready.exists())
     began = time.monotonic()
     await supervisor.stop("stubborn")
     took = time.monotonic() - began
