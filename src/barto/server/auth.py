@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from barto.config import ServerConfig
-from barto.server.api import json_response
+from barto.server.api import ApiError, error_response
 
 log = logging.getLogger("barto.server.auth")
 
@@ -107,4 +107,4 @@ async def _deny(scope: Scope, receive: Receive, send: Send, status: int, code: s
         await send({"type": "websocket.http.response.start", "status": status, "headers": []})
         await send({"type": "websocket.http.response.body", "body": message.encode()})
         return
-    await json_response({"error": {"code": code, "message": message}}, status)(scope, receive, send)
+    await error_response(ApiError(status, code, message))(scope, receive, send)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from barto.server.api import json_response
+from barto.server.api import ApiError, error_response
 from barto.server.state import ServerState
 from barto.store.cluster import Instance
 
@@ -44,12 +44,11 @@ class StandbyGate:
             await self._app(scope, receive, send)
             return
         found = leader(state)
-        body = {"error": {"code": "not_leader" if found else "no_leader", "message": reason(found)}}
         if found is None:
-            response = json_response(body, 503)
+            response = error_response(ApiError(503, "no_leader", reason(found)))
             response.headers["Retry-After"] = "2"
         else:
             query = f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
-            response = json_response(body, 307)
+            response = error_response(ApiError(307, "not_leader", reason(found)))
             response.headers["Location"] = f"{found.url}{scope['path']}{query}"
         await response(scope, receive, send)
