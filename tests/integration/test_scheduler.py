@@ -268,3 +268,39 @@ async def _next_attempt(session: Session, slot: datetime) -> Job:
             for job in (await next_dispatch(session)).jobs:
                 if job.slot == slot:
                     return job
+
+
+async def test_runs_wait_for_a_worker_resending_what_it_owed(store: Store, running: tuple[Scheduler, Hub]) -> None:
+    """Connected, not ready (its hello said it owes events): its slots are neither sent, nor
+    missed, nor judged for overlap until it is ready; then they go out, oldest first."""
+    scheduler, hub = running
+    session = Session("w", "0.1.0", HOST, owed=9)
+    assert hub.register(session)
+    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
+    await until(lambda: _slot_passed(store), 4)
+    await asyncio.sleep(1.2)  # a second slot passes too
+    assert _drain(session) == []
+    held = sorted(r.id for r in await store.runs() if r.slot < datetime.now(UTC))
+    assert len(held) >= 2
+    assert {r.state for r in await store.runs()} == {RunState.PENDING}
+    session.ack(9)
+    assert session.caught_up.is_set()
+    session.ready = True  # as the worker endpoint does once caught up
+    scheduler.wake()
+    dispatch = await next_dispatch(session, 2)
+    assert [job.run_id for job in dispatch.jobs][: len(held)] == held
+    assert await store.runs(states=["missed", "skipped"]) == []
+
+
+async def test_runs_held_for_a_worker_that_left_before_it_was_ready_follow_the_offline_policy(
+    store: Store, running: tuple[Scheduler, Hub]
+) -> None:
+    scheduler, hub = running
+    session = Session("w", "0.1.0", HOST, owed=9)
+    assert hub.register(session)
+    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))  # offline = "skip": missed
+    await until(lambda: _slot_passed(store), 4)
+    hub.unregister(session)
+    await until(lambda: store.runs(states=["missed"]), 4)
+    (missed, *_) = await store.runs(states=["missed"])
+    assert missed.reason == "worker offline"

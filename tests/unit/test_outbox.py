@@ -177,3 +177,31 @@ async def test_a_run_is_held_until_the_server_has_committed_its_end_even_across_
         assert not again.holds(8)
     finally:
         again.close()
+
+
+async def test_owed_is_the_last_event_the_server_has_not_committed_also_after_a_restart(path: Path) -> None:
+    box = Outbox.open(path)
+    assert (box.owed, box.idle) == (0, True)
+    for i in range(1, 4):
+        box.add(output(1, i, f"line {i}"))
+    assert box.owed == 3  # numbered, not even saved yet
+    await box.flush()
+    box.ack(2)
+    await box.flush()
+    assert box.owed == 3
+    box.close()
+
+    again = Outbox.open(path)  # the file holds eid 3 only: 1 and 2 were committed
+    try:
+        assert (again.acked, again.owed, again.idle) == (2, 3, False)
+        again.ack(3)
+        await again.flush()
+        assert (again.owed, again.idle) == (0, True)
+    finally:
+        again.close()
+
+    empty = Outbox.open(path)  # nothing left to resend, though eids went up to 3
+    try:
+        assert (empty.acked, empty.owed, empty.idle) == (3, 0, True)
+    finally:
+        empty.close()

@@ -44,6 +44,7 @@ class Hello(_Message, tag="hello", frozen=True, kw_only=True):
     version: str
     host: HostInfo
     runs: list[int] = []  # runs it still knows: executing, or with events not yet acknowledged
+    owed: int = 0  # the highest eid it will (re)send that the server has not acknowledged; 0: none
 
 
 class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):

@@ -11,24 +11,37 @@ import asyncio
 import uuid
 from collections import Counter
 
-from barto.protocol import Dispatch, HostInfo, Job, ToWorker
+from barto.protocol import Ack, Dispatch, HostInfo, Job, ToWorker
 
 
 class Session:
     """One worker connection. Frames for it are queued here and written by its own task."""
 
-    def __init__(self, name: str, version: str, host: HostInfo) -> None:
+    def __init__(self, name: str, version: str, host: HostInfo, owed: int = 0) -> None:
         self.id = str(uuid.uuid4())
         self.name = name
         self.version = version
         self.host = host
         self.outbound: asyncio.Queue[ToWorker | None] = asyncio.Queue()  # None: close the connection
-        self.ready = False  # runs are dispatched only once the hello is reconciled with the store
+        # Runs are dispatched only once the hello is reconciled with the store and the events
+        # the worker owed from before (up to eid ``owed``) are committed (docs/protocol.md).
+        self.ready = False
+        self.owed = owed
+        self.caught_up = asyncio.Event()
+        if owed == 0:
+            self.caught_up.set()
         self.closing = ""  # why the server ends this session, once it does
 
     def send(self, message: ToWorker) -> None:
         """Queue a frame for this worker."""
         self.outbound.put_nowait(message)
+
+    def ack(self, eid: int) -> None:
+        """The worker's events up to ``eid`` are committed: tell it (and note when it has
+        delivered what it owed)."""
+        self.send(Ack(eid=eid))
+        if eid >= self.owed:
+            self.caught_up.set()
 
     def close(self, reason: str) -> None:
         """End the session once what is queued before this has been written."""
@@ -65,6 +78,12 @@ class Hub:
         """Whether ``name`` is connected and can be sent runs."""
         session = self._sessions.get(name)
         return session is not None and session.ready
+
+    def is_settling(self, name: str) -> bool:
+        """Whether ``name`` is connected but not ready yet (its hello is being reconciled, or it
+        is still delivering the events it owed): runs for it wait rather than being missed."""
+        session = self._sessions.get(name)
+        return session is not None and not session.ready and not session.closing
 
     def session(self, name: str) -> Session | None:
         """The live session of ``name``."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from barto.model import RunState, StopReason
-from barto.protocol import Accepted, Ack, Finished, Output, RunEvent, Started, ToServer
+from barto.protocol import Accepted, Finished, Output, RunEvent, Started, ToServer
 from barto.server.hub import Session
 from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
@@ -89,8 +89,8 @@ class Ingest:
             await self._learn_owners(items)
             batch, acks = _collect(items, self._owners, self._counters)
             await self._store.apply(batch)
-            for session, ack in acks:
-                session.send(ack)
+            for session, eid in acks:
+                session.ack(eid)
             if batch.finished:
                 self._on_finished([row["run_id"] for row in batch.finished])
             self._committed.set()
@@ -116,8 +116,8 @@ def _run_ids(event: ToServer) -> list[int]:
 
 def _collect(
     items: list[tuple[Session, ToServer]], owners: Mapping[int, str], counters: Counter[str]
-) -> tuple[Batch, list[tuple[Session, Ack]]]:
-    """The batch to store and the acks to send. An event about a run that is not the sending
+) -> tuple[Batch, list[tuple[Session, int]]]:
+    """The batch to store and the eid to acknowledge to each session. An event about a run that is not the sending
     worker's (another worker's, or none at all) is acknowledged but not stored: a worker reports
     only its own runs, whatever it sends."""
     batch = Batch(accepted=[], started=[], lines=[], finished=[])
@@ -136,7 +136,7 @@ def _collect(
         _add(batch, session, event)
     for worker, runs in refused.items():  # once per batch: a flood of them is one line
         log.warning("worker %s reported runs that are not its own, ignored: %s", worker, sorted(runs)[:20])
-    return batch, [(session, Ack(eid=eid)) for session, eid in high.values()]
+    return batch, list(high.values())
 
 
 def _without(event: RunEvent, foreign: list[int]) -> RunEvent | None:

@@ -41,6 +41,7 @@ log = logging.getLogger("barto.server.scheduler")
 LEAD = timedelta(seconds=2)
 BACKFILL_MAX = 10_000
 CATCHUP_GRACE = timedelta(seconds=60)
+SETTLE_GRACE = timedelta(seconds=60)  # how long runs wait for a worker still resending what it owed
 _MAX_SLEEP = 30.0
 _CLAIM_BATCH = 5_000
 _SLICE = 0.002  # seconds of next-slot computation (~50 us each) between yields to the event loop
@@ -90,11 +91,12 @@ class Entry(msgspec.Struct, kw_only=True):
 
 
 class Waiting(msgspec.Struct, frozen=True, kw_only=True):
-    """A claimed run held until its worker is connected, or until ``expires`` (then missed)."""
+    """A claimed run held until its worker is ready, or until ``expires`` (then missed)."""
 
     run: RunRecord
     definition: ScheduleDef
     expires: datetime
+    settling: bool = False  # its worker was connected but not ready yet; if it leaves, offline applies
 
 
 class Scheduler:
@@ -267,7 +269,7 @@ class Scheduler:
         claim = Claim(schedule=entry.definition.name, worker=entry.worker, slot=datetime.now(UTC), trigger="manual")
         (run,) = await self._store.claim([claim])
         pairs = [(run, entry.definition)]
-        await self._dispatch(pairs if force else await self._overlaps.admit(pairs))
+        await self._dispatch(pairs if force else await self._admit(pairs))
         return await self._store.run(run.id) or run
 
     async def backfill(self, entry: Entry, start: datetime, end: datetime) -> list[RunRecord]:
@@ -291,15 +293,44 @@ class Scheduler:
         return runs
 
     async def _deliver_waiting(self, now: datetime) -> bool:
-        """Send waiting runs whose worker is here; record expired ones as missed."""
-        ready = [w for w in self._waiting if self._hub.is_ready(w.run.worker)]
-        expired = [w for w in self._waiting if w.expires <= now and w not in ready]
-        if not ready and not expired:
+        """Send waiting runs whose worker is ready; record expired ones as missed; apply the
+        offline policy to those whose worker left before it was ready."""
+        ready: list[Waiting] = []
+        expired: list[Waiting] = []
+        gone: list[Waiting] = []
+        kept: list[Waiting] = []
+        for waiting in self._waiting:
+            worker = waiting.run.worker
+            if self._hub.is_ready(worker):
+                ready.append(waiting)
+            elif waiting.expires <= now:
+                expired.append(waiting)
+            else:
+                (gone if waiting.settling and not self._hub.is_connected(worker) else kept).append(waiting)
+        if len(kept) == len(self._waiting):
             return False
-        self._waiting = [w for w in self._waiting if w not in ready and w not in expired]
+        self._waiting = kept
         missed = self._send(await self._overlaps.admit([(w.run, w.definition) for w in ready]))
+        missed += self._hold([(w.run, w.definition) for w in gone])
         await self._store.miss(missed + [w.run.id for w in expired], "worker offline")
         return True
+
+    async def _admit(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[tuple[RunRecord, ScheduleDef]]:
+        """The runs to send now under their schedules' overlap policy, but for those of a worker
+        not ready yet, which wait for it: until it has resent what it owed, the store may still
+        count a run as going that has ended (docs/protocol.md, "owed")."""
+        return await self._overlaps.admit(self._defer(pairs))
+
+    def _defer(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[tuple[RunRecord, ScheduleDef]]:
+        """``pairs`` but for the runs of workers connected and not ready yet, which wait."""
+        expires = datetime.now(UTC) + SETTLE_GRACE
+        rest: list[tuple[RunRecord, ScheduleDef]] = []
+        for run, definition in pairs:
+            if self._hub.is_settling(run.worker):
+                self._waiting.append(Waiting(run=run, definition=definition, expires=expires, settling=True))
+            else:
+                rest.append((run, definition))
+        return rest
 
     async def _sleep(self, now: datetime) -> None:
         """Until the next thing to do, a reload, or :data:`_MAX_SLEEP`."""
@@ -338,7 +369,7 @@ class Scheduler:
         """
         if self._waiting:
             await self._deliver_waiting(datetime.now(UTC))
-        missed = self._send(await self._overlaps.admit([(entry.take(), entry.definition) for entry in due]))
+        missed = self._send(await self._admit([(entry.take(), entry.definition) for entry in due]))
         slice_end = 0.0
         for entry in due:
             if time.monotonic() >= slice_end:  # let frames, acks and reads through meanwhile
@@ -364,9 +395,12 @@ class Scheduler:
         return missed
 
     def _hold(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
-        """Queue the runs of an offline worker whose schedule says so; returns the rest."""
+        """Queue the runs of an offline worker whose schedule says so; returns the rest. (Runs of
+        a worker that is connecting wait for it whatever the policy.)"""
         now = datetime.now(UTC)
         missed: list[int] = []
+        if not (pairs := self._defer(pairs)):
+            return []
         for run, definition in pairs:
             expires = run.slot + timedelta(seconds=definition.queue_ttl)
             if definition.offline == "queue" and expires > now:

@@ -38,6 +38,7 @@ log = logging.getLogger("barto.server.ws")
 
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
+_SETTLE_SECONDS = 30.0  # a worker slower than this to deliver what it owed gets runs anyway
 
 
 class _Silent(Exception):
@@ -80,7 +81,7 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
     if not state.leading:
         await _refuse(ws, "not_leader", standby.reason(standby.leader(state)))
         return None
-    session = Session(hello.name, hello.version, hello.host)
+    session = Session(hello.name, hello.version, hello.host, hello.owed)
     if not state.hub.register(session):
         await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
         return None
@@ -132,10 +133,9 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
             programs=state.programs_of(session.name),
         )
         await _send(ws, encode(welcome).decode())  # alone in its frame, before any dispatch
-        session.ready = True
-        state.scheduler.wake()  # runs may be waiting for this worker
         log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(_settle(state, session))
             tg.create_task(_read(ws, state, session))
             tg.create_task(_write(ws, session))
             tg.create_task(_beat(session, config.heartbeat_seconds))
@@ -151,6 +151,19 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
     finally:
         state.hub.unregister(session)
         await asyncio.shield(_disconnected(state, session))
+
+
+async def _settle(state: ServerState, session: Session) -> None:
+    """Open the session to runs once the events the worker owed from before are committed
+    (docs/protocol.md, "owed"): until then the store may show a run as going that has ended."""
+    try:
+        async with asyncio.timeout(_SETTLE_SECONDS):
+            await session.caught_up.wait()
+    except TimeoutError:
+        log.warning("worker %s still resends events up to eid %d; sending it runs anyway", session.name, session.owed)
+    if not session.closing:
+        session.ready = True
+        state.scheduler.wake()  # runs may be waiting for this worker
 
 
 async def _disconnected(state: ServerState, session: Session) -> None:

@@ -315,7 +315,12 @@ class Agent:
     async def _handshake(self, ws: ClientConnection) -> Welcome:
         runs = sorted(set(await self._outbox.known_runs()).union(self._executing))
         hello = Hello(
-            protocol=PROTOCOL_VERSION, name=self._config.name, version=barto.__version__, host=host_info(), runs=runs
+            protocol=PROTOCOL_VERSION,
+            name=self._config.name,
+            version=barto.__version__,
+            host=host_info(),
+            runs=runs,
+            owed=self._outbox.owed,
         )
         await ws.send(encode(hello).decode())
         async with asyncio.timeout(10):

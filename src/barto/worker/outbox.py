@@ -66,6 +66,7 @@ class Outbox:
         db: sqlite3.Connection,
         lock: int,
         next_eid: int,
+        first_eid: int,
         interrupted: list[int],
         leftovers: list[tuple[int, int | None]],
         holding: dict[int, int],
@@ -76,8 +77,8 @@ class Outbox:
         self._next = next_eid
         self._unsaved = _Unsaved()
         self._saved = next_eid - 1  # every eid up to this one is on disk
-        self._acked = 0  # the server has committed everything up to here
-        self._deleted = 0
+        self._acked = first_eid - 1  # the server has committed everything up to here
+        self._deleted = self._acked
         self._cache: list[Item] = []  # saved and not acknowledged, contiguous eids
         self._cache_bytes = 0
         self._changed = asyncio.Event()
@@ -101,13 +102,14 @@ class Outbox:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
             next_eid = _next_eid(db)
+            (first,) = db.execute("SELECT MIN(eid) FROM events").fetchone()
             interrupted = [row[0] for row in db.execute("SELECT run_id FROM active ORDER BY run_id")]
             leftovers = [(pgid, ticks) for pgid, ticks in db.execute("SELECT pgid, ticks FROM groups")]
             holding = dict(db.execute("SELECT run_id, MAX(eid) FROM events WHERE run_id != 0 GROUP BY run_id"))
         except sqlite3.Error as error:
             os.close(lock)
             raise OutboxError(f"outbox {path}: {error}") from None
-        return cls(db, lock, next_eid, interrupted, leftovers, holding)
+        return cls(db, lock, next_eid, first or next_eid, interrupted, leftovers, holding)
 
     def close(self) -> None:
         """Finish pending I/O and release the file."""
@@ -169,8 +171,16 @@ class Outbox:
 
     @property
     def acked(self) -> int:
-        """The highest eid the server has committed (0 before the first ack)."""
+        """The highest eid the server has committed: events are deleted up to it, so at start
+        it is the one before the oldest event left in the file."""
         return self._acked
+
+    @property
+    def owed(self) -> int:
+        """The highest eid numbered and not yet committed by the server (0: it has them all).
+        Sent in the hello: the server lets this worker's runs wait until it has committed it."""
+        last = self._next - 1
+        return last if last > self._acked else 0
 
     @property
     def idle(self) -> bool:
