@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from barto.config.programs import ProgramDef
-from barto.worker.programs.supervisor import Supervisor
+from barto.worker.programs.machine import State
+from barto.worker.programs.supervisor import Child, Hooks, Supervisor
 
 pytestmark = pytest.mark.anyio
 
@@ -28,8 +29,9 @@ async def supervise(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Sup
     """Run a supervisor over the given programs; shut down (and check nothing is left) after."""
     running: list[tuple[Supervisor, asyncio.Task[None]]] = []
 
-    async def start(**programs: ProgramDef) -> Supervisor:
-        supervisor = Supervisor(programs, log_dir=tmp_path / "logs", env=dict(os.environ) | {"BARTOC_SECRET": "x"})
+    async def start(hooks: Hooks | None = None, **programs: ProgramDef) -> Supervisor:
+        env = dict(os.environ) | {"BARTOC_SECRET": "x"}
+        supervisor = Supervisor(programs, log_dir=tmp_path / "logs", env=env, hooks=hooks or Hooks())
         running.append((supervisor, asyncio.create_task(supervisor.run())))
         return supervisor
 
@@ -159,3 +161,41 @@ async def test_an_update_touches_only_what_changed(supervise: Any) -> None:
     assert after["change"] != pids["change"]  # restarted under its new definition
     assert set(after) == {"stay", "change", "new"}
     assert not _alive(pids["drop"])
+
+
+async def test_logs_rotate_by_size_keeping_backups_and_every_line_is_handed_on(supervise: Any, tmp_path: Path) -> None:
+    """30 lines of 100 bytes into files of at most 1,000 bytes with 2 backups: the newest lines
+    are in web.log, the ones before in .1 and .2, the oldest gone; none of them is split."""
+    heard: list[tuple[str, str, str]] = []
+    hooks = Hooks(output=lambda name, stream, lines: heard.extend((name, stream, line) for line in lines))
+    out = tmp_path / "web.log"
+    script = "for i in $(seq 10 39); do printf '%-98s\\n' line$i; done; echo oops >&2; sleep 30"
+    await supervise(
+        hooks,
+        web=program(script, stdout=str(out), stdout_logfile_maxbytes="1000", stdout_logfile_backups=2, startsecs=0),
+    )
+    await until(lambda: len(heard) == 31)
+    lines = [f"line{i}".ljust(98) for i in range(10, 40)]
+    assert [line for name, stream, line in heard if stream == "stdout"] == lines
+    assert ("web", "stderr", "oops") in heard
+    files = [out, Path(f"{out}.1"), Path(f"{out}.2")]
+    kept = [line for f in reversed(files) for line in f.read_text().splitlines()]
+    assert kept == lines[-len(kept) :]  # the newest, in order, nothing torn
+    assert all(0 < f.stat().st_size <= 1000 for f in files)
+    assert not Path(f"{out}.3").exists()
+    assert (tmp_path / "logs" / "web.stderr").read_text() == "oops\n"
+
+
+async def test_every_state_change_is_told_with_the_state_before(supervise: Any) -> None:
+    changes: list[tuple[str, State, State]] = []
+
+    def changed(child: Child, previous: State) -> None:
+        changes.append((child.name, previous, child.machine.state))
+
+    supervisor = await supervise(Hooks(changed=changed), brief=program("exit 3", startsecs=0, autorestart="false"))
+    await until(lambda: state(supervisor, "brief") == "EXITED")
+    assert changes == [
+        ("brief", State.STOPPED, State.STARTING),
+        ("brief", State.STARTING, State.RUNNING),
+        ("brief", State.RUNNING, State.EXITED),
+    ]

@@ -229,3 +229,30 @@ def test_a_secret_file_that_clashes_or_is_missing_is_a_located_error(
         load_server(source("bartos", path, {}, {}))
     assert str(caught.value).startswith(f"{path}{where}")
     assert message in str(caught.value)
+
+
+PROGRAM = 'name = "w"\n\n\n\n\n[programs.a]\ncmd = "true"\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "key", "message"),
+    [
+        (
+            'depends_on = ["b"]\n[programs.b]\ncmd = "true"\ndepends_on = ["a"]\n',
+            8,
+            "programs.a.depends_on",
+            "a cycle: a -> b -> a",
+        ),
+        ('depends_on = ["nope"]\n', 8, "programs.a.depends_on[0]", "no program named 'nope'"),
+        ('stopsignal = "BOGUS"\n', 8, "programs.a.stopsignal", "BOGUS"),
+        ('stdout_logfile_maxbytes = "5 parsecs"\n', 8, "programs.a.stdout_logfile_maxbytes", "not a size"),
+        ("stderr_logfile_backups = -1\n", 8, "programs.a.stderr_logfile_backups", "at least 0"),
+        ("numprocs = 0\n", 8, "programs.a.numprocs", "at least 1"),
+    ],
+)
+def test_program_errors_name_file_line_and_key(tmp_path: Path, extra: str, line: int, key: str, message: str) -> None:
+    path = _write(tmp_path, PROGRAM + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_worker(source("bartoc", path, {}, {}))
+    assert str(caught.value).startswith(f"{path}:{line}: {key}")
+    assert message in str(caught.value)

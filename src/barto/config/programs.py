@@ -38,6 +38,10 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
     stdout: str | None = None
     stderr: str | None = None
     redirect_stderr: bool = False
+    stdout_logfile_maxbytes: int | str = "50MB"  # then rotated; 0: never (supervisord's keys and defaults)
+    stdout_logfile_backups: int = 10
+    stderr_logfile_maxbytes: int | str = "50MB"
+    stderr_logfile_backups: int = 10
     env: dict[str, Scalar] = msgspec.field(default_factory=dict)
     priority: int = 999
     depends_on: list[str] = msgspec.field(default_factory=list)
@@ -64,6 +68,12 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
             return out, None
         return out, Path(self.stderr) if self.stderr else directory / f"{process}.stderr"
 
+    def rotation(self, stream: Literal["stdout", "stderr"]) -> tuple[int, int]:
+        """(max bytes, backups) of a stream's log file; checked by :func:`check_programs`."""
+        if stream == "stdout":
+            return byte_size(self.stdout_logfile_maxbytes), self.stdout_logfile_backups
+        return byte_size(self.stderr_logfile_maxbytes), self.stderr_logfile_backups
+
     def environment(self) -> dict[str, str]:
         """``[programs.<name>.env]`` with every value as text (TOML numbers and booleans allowed)."""
         return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
@@ -78,14 +88,15 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
     """
     for name, program in programs.items():
         at = (*where, name)
-        for key in ("numprocs", "startretries", "startsecs", "stopwaitsecs", "numprocs_start"):
+        for key in ("numprocs", "startretries", "startsecs", "stopwaitsecs", "numprocs_start", *_BACKUPS):
             minimum = 1 if key == "numprocs" else 0
             if getattr(program, key) < minimum:
                 raise KeyedError((*at, key), f"must be at least {minimum}")
-        try:
-            parse_signal(program.stopsignal)
-        except ValueError as error:
-            raise KeyedError((*at, "stopsignal"), str(error)) from None
+        for key in ("stopsignal", *_SIZES):
+            try:
+                (parse_signal if key == "stopsignal" else byte_size)(getattr(program, key))
+            except ValueError as error:
+                raise KeyedError((*at, key), str(error)) from None
         for index, other in enumerate(program.depends_on):
             if other not in programs:
                 raise KeyedError((*at, "depends_on", index), f"no program named {other!r}")
@@ -93,6 +104,25 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
         start_order(programs)
     except graphlib.CycleError as error:
         raise KeyedError((*where, error.args[1][0], "depends_on"), f"a cycle: {' -> '.join(error.args[1])}") from None
+
+
+_SIZES = ("stdout_logfile_maxbytes", "stderr_logfile_maxbytes")
+_BACKUPS = ("stdout_logfile_backups", "stderr_logfile_backups")
+_UNITS = {"": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def byte_size(value: int | str) -> int:
+    """A size as supervisord writes them: bytes, or a number with KB, MB or GB (powers of 1024).
+
+    Raises:
+        ValueError: for anything else, or a negative size.
+    """
+    text = str(value).strip().upper()
+    digits = text.rstrip("KMGB")
+    unit = text[len(digits) :]
+    if not digits.isdigit() or unit not in _UNITS:
+        raise ValueError(f"not a size: {value!r} (bytes, or a number with KB, MB or GB)")
+    return int(digits) * _UNITS[unit]
 
 
 def start_waves(programs: Mapping[str, ProgramDef]) -> list[list[str]]:

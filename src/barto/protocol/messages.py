@@ -179,6 +179,74 @@ class Rejection(_Message, tag="rejected", frozen=True, kw_only=True):
     reason: str
 
 
+class ProgramStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One supervised process as ``status`` shows it (docs/programs.md)."""
+
+    name: str
+    program: str
+    state: str
+    pid: int | None
+    uptime_seconds: float | None
+    restarts: int
+    description: str
+    exit_status: int | None
+
+
+class ProgramTransition(msgspec.Struct, frozen=True, kw_only=True):
+    """A process changed state at ``at``. ``suppressed``: transitions of this process left out
+    before this one (each process may report about one a second, in bursts of 20)."""
+
+    name: str
+    program: str
+    state: str
+    previous: str
+    at: Time
+    pid: int | None
+    description: str
+    exit_status: int | None
+    suppressed: int = 0
+
+
+class ProgramStates(_Message, tag="program_states", frozen=True, kw_only=True):
+    """The processes that changed since the last such message (``snapshot``: every process,
+    and only these: sent at the start of each session and after the program set changed)."""
+
+    snapshot: bool
+    programs: list[ProgramStatus]
+
+
+class ProgramEvents(_Message, tag="program_events", frozen=True, kw_only=True):
+    """Transitions for the server's history (``barto-cli programs events``)."""
+
+    events: list[ProgramTransition]
+
+
+class ProgramOutput(_Message, tag="program_output", frozen=True, kw_only=True):
+    """Lines a process wrote (forwarded best effort and bounded; its files are the record).
+    ``dropped``: bytes of this process's output left out before these lines."""
+
+    name: str
+    stream: Stream
+    ts: Time
+    lines: list[str]
+    dropped: int = 0
+
+
+class Control(_Message, tag="control", frozen=True, kw_only=True):
+    """A control request for the worker's programs, as its local socket takes them."""
+
+    id: int
+    request: dict[str, Any]
+
+
+class ControlReply(_Message, tag="control_reply", frozen=True, kw_only=True):
+    """The worker's answer to :class:`Control` ``id``, as its local socket gives it."""
+
+    id: int
+    response: dict[str, Any]
+
+
 RunEvent = Accepted | Started | Output | Finished
-ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished | Rejection
-ToWorker = Welcome | Refused | Heartbeat | Dispatch | Cancel | Ack | Programs
+ProgramMessage = ProgramStates | ProgramEvents | ProgramOutput | ControlReply
+ToServer = Hello | Heartbeat | Accepted | Started | Output | Finished | Rejection | ProgramMessage
+ToWorker = Welcome | Refused | Heartbeat | Dispatch | Cancel | Ack | Programs | Control

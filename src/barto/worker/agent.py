@@ -41,12 +41,15 @@ from barto.protocol import (
     Accepted,
     Ack,
     Cancel,
+    Control,
+    ControlReply,
     Dispatch,
     Finished,
     Heartbeat,
     Hello,
     HostInfo,
     Job,
+    ProgramOutput,
     Programs,
     ProtocolError,
     Refused,
@@ -61,8 +64,9 @@ from barto.protocol.signing import Rejected, Verifier, decode_key
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
 from barto.worker.process import kill_leftover, start_ticks
-from barto.worker.programs.control import Control
-from barto.worker.programs.supervisor import Supervisor
+from barto.worker.programs import control
+from barto.worker.programs.feed import Feed
+from barto.worker.programs.supervisor import Hooks, Supervisor
 
 log = logging.getLogger("barto.worker")
 
@@ -134,13 +138,16 @@ class Agent:
         self._connected = False
         key, window = config.server_public_key, config.replay_window_secs
         self._verifier = Verifier(decode_key(key), window) if key else None
-        self.programs = Supervisor(
-            config.programs,
-            log_dir=config.program_logs(env),
-            env=env,
+        self._feed = Feed(lambda: self.programs.snapshot())
+        hooks = Hooks(
             spawned=lambda pid: outbox.track_program(pid, start_ticks(pid)),
             reaped=outbox.untrack_program,
+            changed=self._feed.changed,
+            output=self._feed.output,
+            updated=self._feed.programs_changed,
         )
+        self.programs = Supervisor(config.programs, log_dir=config.program_logs(env), env=env, hooks=hooks)
+        self._controls = control.Control(self.programs, shutdown=self.stop, reread=self._reread_programs)
         if self._verifier is not None:
             log.info("only signed frames are acted on (server key fingerprint %s)", self._verifier.fingerprint)
 
@@ -168,9 +175,7 @@ class Agent:
 
     async def _control(self, settings: UnixHttpServer) -> None:
         """The local control socket; a relative ``file`` is relative to the config file's directory."""
-        path = self._config_dir / settings.file
-        control = Control(self.programs, shutdown=self.stop, reread=self._reread_programs)
-        await control.serve(path, settings.chmod, settings.chown)
+        await self._controls.serve(self._config_dir / settings.file, settings.chmod, settings.chown)
 
     # -- programs --------------------------------------------------------------------------
 
@@ -302,6 +307,7 @@ class Agent:
                     tg.create_task(self._read(ws, welcome.timeout_seconds))
                     tg.create_task(self._write(ws))
                     tg.create_task(self._beat(ws, welcome.heartbeat_seconds))
+                    tg.create_task(self._tell_programs(ws))
             except* (*_SESSION_ERRORS, SessionError) as group:
                 log.warning("session with %s ended: %s", url, group.exceptions[0])
             finally:
@@ -352,7 +358,11 @@ class Agent:
                 await ws.send(encode(Rejection(reason=str(error))).decode())
                 continue
             for message in messages:
-                await self._handle(message)
+                if isinstance(message, Control):
+                    assert self._tasks is not None  # set in run()
+                    self._tasks.create_task(self._answer(ws, message))
+                else:
+                    await self._handle(message)
 
     def _open(self, frame: str | bytes) -> str | bytes:
         """The frame to decode: with ``server_public_key``, only what a valid seal carried.
@@ -388,6 +398,25 @@ class Agent:
             for frame, _ in pack([body for _, body in items]):
                 await ws.send(frame.decode())
             after = items[-1][0]
+
+    async def _tell_programs(self, ws: ClientConnection) -> None:
+        """Program news for the server (the feed bounds it), from a snapshot on."""
+        self._feed.connected()
+        while True:
+            messages = await self._feed.take()
+            for frame, _ in pack([encode(m) for m in messages]):
+                await ws.send(frame.decode())
+            await self._feed.pace(sum(len(m.lines) for m in messages if isinstance(m, ProgramOutput)))
+
+    async def _answer(self, ws: ClientConnection, request: Control) -> None:
+        """Do a control request that came through the server and send the answer back (a stop
+        may take a while: it does not hold up the session)."""
+        log.info("control request from the server: %s", request.request)
+        response = await self._controls.handle(request.request)
+        try:
+            await ws.send(encode(ControlReply(id=request.id, response=response)).decode())
+        except (*_SESSION_ERRORS, ConnectionError) as error:
+            log.warning("could not answer control request %d: %s", request.id, error)
 
     async def _beat(self, ws: ClientConnection, interval: float) -> None:
         while True:

@@ -98,15 +98,26 @@ class Control:
                 path.unlink()
 
     async def answer(self, line: bytes) -> dict[str, Any]:
-        """The response to one request line."""
+        """The response to one request line (from the socket)."""
         try:
             request = msgspec.json.decode(line, type=Request)
-            handler = self._commands.get(request.command)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            return _malformed(error)
+        return await self._do(request)
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The response to one request (from the server: ``barto-cli ctl --worker``)."""
+        try:
+            return await self._do(msgspec.convert(request, Request))
+        except msgspec.ValidationError as error:
+            return _malformed(error)
+
+    async def _do(self, request: Request) -> dict[str, Any]:
+        handler = self._commands.get(request.command)
+        try:
             if handler is None:
                 raise Refusal(400, f"unknown command {request.command!r} (one of {', '.join(self._commands)})")
             return {"status": 200, "content": await handler(request)}
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            return {"status": 400, "error": {"message": f"malformed request: {error}"}}
         except Refusal as refusal:
             return {"status": refusal.status, "error": {"message": str(refusal)}}
 
@@ -189,6 +200,10 @@ class Control:
 
     def _targets(self, name: str | None) -> list[str]:
         return [name] if name is not None else self._supervisor.programs()
+
+
+def _malformed(error: Exception) -> dict[str, Any]:
+    return {"status": 400, "error": {"message": f"malformed request: {error}"}}
 
 
 def _last_bytes(path: Path, count: int) -> str:

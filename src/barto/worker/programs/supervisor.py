@@ -5,6 +5,9 @@ process's supervisord state machine (``machine.py``), ticking only at deadlines.
 Processes are made by ``subprocess.Popen`` (in C after the fork: its own process group, the
 program's user and umask), which uvloop's subprocess API cannot do.
 
+Their output comes through pipes bartoc reads (``logs.py``): into log files rotated by size,
+and line by line to whoever listens (the feed to the server).
+
 Each process leads its own process group, so a stop can reach its children (``stopasgroup``)
 and, when bartoc itself stops, whatever a program left behind in its group is killed: no child
 outlives bartoc.
@@ -22,12 +25,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from barto.config.common import parse_signal
 from barto.config.programs import ProgramDef, start_order, start_waves
+from barto.protocol import ProgramStatus
 from barto.worker.executor import public_env
 from barto.worker.process import exit_future
+from barto.worker.programs.logs import Capture, RotatingFile
 from barto.worker.programs.machine import Action, Process, Rules, State
 
 log = logging.getLogger("barto.worker.programs")
@@ -49,6 +54,7 @@ class Child:
     since: float | None = None  # wall time of the last spawn (uptime)
     spawns: int = 0
     waiter: asyncio.Task[None] | None = field(default=None, repr=False)
+    reported: State = State.STOPPED  # the state last told to Hooks.changed
 
     def status(self, now: float) -> dict[str, Any]:
         """What ``status`` shows for it."""
@@ -63,6 +69,10 @@ class Child:
             "description": self.machine.description,
             "exit_status": self.machine.exit_status,
         }
+
+    def snapshot(self, now: float) -> ProgramStatus:
+        """:meth:`status` as the protocol carries it."""
+        return ProgramStatus(**self.status(now))
 
 
 def _children(program: str, definition: ProgramDef) -> list[Child]:
@@ -82,6 +92,22 @@ def _rules(definition: ProgramDef) -> Rules:
     )
 
 
+Stream = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Who hears what happens: ``spawned``/``reaped`` (a process group's leader pid: the outbox
+    remembers live groups), ``changed`` (a process's new state, and the one before), ``output``
+    (lines a process wrote, by process name and stream)."""
+
+    spawned: Callable[[int], None] = lambda _: None
+    reaped: Callable[[int], None] = lambda _: None
+    changed: Callable[[Child, State], None] = lambda _child, _previous: None
+    output: Callable[[str, Stream, list[str]], None] = lambda _name, _stream, _lines: None
+    updated: Callable[[], None] = lambda: None  # the set of programs changed
+
+
 class Supervisor:
     """Owns the program processes. :meth:`run` until :meth:`shutdown`; control by name."""
 
@@ -92,10 +118,11 @@ class Supervisor:
         log_dir: Path,
         env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
-        spawned: Callable[[int], None] = lambda _: None,
-        reaped: Callable[[int], None] = lambda _: None,
+        hooks: Hooks = Hooks(),
     ) -> None:
-        self._on_spawned, self._on_reaped = spawned, reaped  # the outbox remembers live groups
+        self.hooks = hooks
+        self._files: dict[Path, RotatingFile] = {}  # shared by every process writing that path
+        self._captures: list[Capture] = []
         self._programs = dict(programs)
         self._order = start_order(programs)
         self._log_dir = log_dir
@@ -126,6 +153,11 @@ class Supervisor:
     def stdout_of(self, child: Child) -> Path:
         """The file a process's standard output goes to."""
         return child.definition.log_paths(child.name, self._log_dir)[0]
+
+    def snapshot(self) -> list[ProgramStatus]:
+        """Every process now (none without programs)."""
+        now = time.time()
+        return [child.snapshot(now) for child in self._children]
 
     def status(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every process of ``name`` (or all), as supervisorctl's status lists them."""
@@ -165,6 +197,7 @@ class Supervisor:
         self._waiting |= {p for p in changed + added if programs[p].autostart}
         self._changed.set()
         log.info("programs updated: added %s, changed %s, removed %s", added, changed, removed)
+        self.hooks.updated()
         return {"added": added, "changed": changed, "removed": removed}
 
     async def signal(self, name: str, signum: int) -> None:
@@ -196,6 +229,11 @@ class Supervisor:
         self._stopping = True
         self._waiting.clear()
         await self.stop_all()
+        for capture in self._captures:  # their processes are gone (a group is killed at reap)
+            capture.close()
+        for file in self._files.values():
+            file.close()
+        self._captures, self._files = [], {}
 
     async def stop_all(self) -> None:
         """Stop every program: dependents before what they depend on, each wave at once."""
@@ -228,6 +266,10 @@ class Supervisor:
     # -- actions ---------------------------------------------------------------------------
 
     async def _apply(self, child: Child, actions: list[Action]) -> None:
+        """Carry out what a machine call asked for (and tell of the state it moved to)."""
+        if child.machine.state != child.reported:
+            previous, child.reported = child.reported, child.machine.state
+            self.hooks.changed(child, previous)
         for action in actions:
             if action == Action.SPAWN and not self._stopping:
                 await self._spawn(child)
@@ -247,7 +289,7 @@ class Supervisor:
             return
         child.proc, child.since = proc, time.time()
         child.spawns += 1
-        self._on_spawned(proc.pid)
+        self.hooks.spawned(proc.pid)
         log.info("spawned %s (pid %d): %s", child.name, proc.pid, " ".join([definition.cmd, *definition.args]))
         child.waiter = asyncio.create_task(self._watch(child, proc))
         await self._apply(child, child.machine.spawned(self._clock()))
@@ -255,20 +297,35 @@ class Supervisor:
     def _exec(self, child: Child) -> subprocess.Popen[bytes]:
         definition = child.definition
         out_path, err_path = definition.log_paths(child.name, self._log_dir)
-        with contextlib.ExitStack() as files:
-            out = files.enter_context(_append(out_path))
-            err = files.enter_context(_append(err_path)) if err_path else None
-            return subprocess.Popen(
-                [definition.cmd, *definition.args],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err if err is not None else subprocess.STDOUT,
-                cwd=definition.directory,
-                env=self._child_env(child),
-                process_group=0,
-                user=definition.user,
-                umask=definition.umask if definition.umask is not None else -1,
-            )
+        files: dict[Stream, RotatingFile] = {"stdout": self._file(out_path, definition.rotation("stdout"))}
+        if err_path is not None:
+            files["stderr"] = self._file(err_path, definition.rotation("stderr"))
+        proc = subprocess.Popen(
+            [definition.cmd, *definition.args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if err_path is not None else subprocess.STDOUT,
+            cwd=definition.directory,
+            env=self._child_env(child),
+            process_group=0,
+            user=definition.user,
+            umask=definition.umask if definition.umask is not None else -1,
+        )
+        self._captures = [c for c in self._captures if not c.closed]
+        pipes: list[tuple[Stream, IO[bytes] | None]] = [("stdout", proc.stdout), ("stderr", proc.stderr)]
+        for stream, pipe in pipes:
+            if pipe is not None:
+                self._captures.append(Capture(os.dup(pipe.fileno()), files[stream], self._lines(child.name, stream)))
+                pipe.close()
+        return proc
+
+    def _file(self, path: Path, rotation: tuple[int, int]) -> RotatingFile:
+        if path not in self._files:
+            self._files[path] = RotatingFile(path, *rotation)
+        return self._files[path]
+
+    def _lines(self, name: str, stream: Stream) -> Callable[[list[str]], None]:
+        return lambda lines: self.hooks.output(name, stream, lines)
 
     def _child_env(self, child: Child) -> dict[str, str]:
         env = dict(self._env)
@@ -289,14 +346,9 @@ class Supervisor:
         log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
         if self._stopping:  # what it left in its group goes too; now, before its pid can be reused
             _send(proc.pid, signal.SIGKILL, group=True)
-        self._on_reaped(proc.pid)
+        self.hooks.reaped(proc.pid)
         await self._apply(child, child.machine.exited(self._clock(), status))
         self._changed.set()
-
-
-def _append(path: Path) -> IO[bytes]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "ab")
 
 
 def _send(pid: int, signum: int, *, group: bool) -> None:
