@@ -100,6 +100,23 @@ class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):
     last_seen: datetime
 
 
+class ProgramEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A supervised process changed state on a worker (``barto-cli programs events``).
+    ``suppressed``: its transitions left out just before this one (the worker bounds them)."""
+
+    id: int
+    worker: str
+    name: str
+    program: str
+    state: str
+    previous: str
+    at: datetime
+    pid: int | None
+    description: str
+    exit_status: int | None
+    suppressed: int
+
+
 class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A schedule as the server runs it, with its next fire time (None: disabled or never)."""
 

@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.e2e.harness import BIN, Barto, wait_for
 
 
@@ -174,3 +176,93 @@ def test_programs_from_the_server_are_merged_the_local_definition_winning(barto:
     path.write_text(path.read_text().replace("remote-v1", "remote-v2"))  # the server reloads its file
     wait_for(lambda: "remote-v2" in marks.read_text(), 20, "the changed program restarted")
     assert marks.read_text().split().count("local") == 1  # the others untouched
+
+
+FLEET = (
+    "[programs.web]\ncmd = '/bin/sh'\n"
+    "args = ['-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done']\nstartsecs = 0\n"
+    "[programs.crash]\ncmd = '/bin/sh'\nargs = ['-c', 'exit 3']\nstartsecs = 1\nstartretries = 1\n"
+)
+
+
+def fleet(barto: Barto) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = barto.cli_json("programs")
+    return rows
+
+
+def test_the_fleet_through_the_server_view_history_output_and_control(barto: Barto) -> None:
+    barto.start_server("")
+    barto.start_worker("w1", settings=FLEET)
+    wait_for(
+        lambda: {(p["name"], p["state"]) for p in fleet(barto)} == {("web", "RUNNING"), ("crash", "FATAL")},
+        20,
+        "states",
+    )
+    web = next(p for p in fleet(barto) if p["name"] == "web")
+    assert (web["worker"], web["connected"], web["restarts"]) == ("w1", True, 0)
+    table = barto.cli("programs", "--worker", "w1").stdout
+    assert "Total processes: 2" in table
+    assert any(line.replace("│", " ").split()[:3] == ["w1", "web", "RUNNING"] for line in table.splitlines())
+
+    # control relayed by the server to the worker's socket commands
+    assert barto.cli("ctl", "--worker", "w1", "stop", "web").returncode == 0
+    assert next(p for p in fleet(barto) if p["name"] == "web")["state"] == "STOPPED"
+    started = barto.cli("ctl", "--worker", "w1", "start", "web", "--json")
+    assert [p["state"] for p in json.loads(started.stdout)] == ["RUNNING"]
+    missing = barto.cli("ctl", "--worker", "w1", "status", "nope")
+    assert (missing.returncode, "no program or process named 'nope'" in missing.stderr) == (1, True)
+    offline = barto.cli("ctl", "--worker", "w9", "status")
+    assert (offline.returncode, "worker 'w9' is not connected" in offline.stderr) == (1, True)
+
+    # the history of state changes, stored by the server
+    events = barto.cli_json("programs", "events", "--worker", "w1")
+    crash = [(e["previous"], e["state"]) for e in events if e["name"] == "crash"]
+    assert crash == [
+        ("STOPPED", "STARTING"),
+        ("STARTING", "BACKOFF"),
+        ("BACKOFF", "STARTING"),
+        ("STARTING", "BACKOFF"),
+        ("BACKOFF", "FATAL"),
+    ]
+    web_events = [(e["previous"], e["state"]) for e in events if e["name"] == "web"]
+    assert web_events[-4:] == [
+        ("RUNNING", "STOPPING"),
+        ("STOPPING", "STOPPED"),
+        ("STOPPED", "STARTING"),
+        ("STARTING", "RUNNING"),
+    ]
+
+    # output forwarded to the server: the last lines, then following new ones
+    last = wait_for(lambda: barto.cli("programs", "tail", "w1", "web", "-n", "3").stdout.split("\n")[:-1], 10, "lines")
+    assert len(last) == 3
+    assert all(line.startswith("tick ") for line in last)
+    command = [str(BIN / "barto-cli"), "-c", str(barto.root / "barto-cli.toml"), "programs", "tail", "w1", "web", "-f"]
+    with subprocess.Popen([*command, "-n", "1"], env=barto.env, stdout=subprocess.PIPE, text=True) as follow:
+        try:
+            assert follow.stdout is not None
+            seen = [follow.stdout.readline().strip() for _ in range(5)]  # bounded: ticks come every 0.1 s
+        finally:
+            follow.kill()
+    numbers = [int(line.split()[1]) for line in seen]
+    assert numbers == list(range(numbers[0], numbers[0] + 5))  # consecutive, none lost or doubled
+
+
+LINE = "0123456789012345678901234567890123456789"  # 41 bytes with its newline: 500,000 lines
+
+
+def test_program_output_forwarding_is_bounded(barto: Barto, tmp_path: Path) -> None:
+    """A program writing far faster than the forwarding budget: its file gets every byte, the
+    server only about the budget (the gap is marked; tests/unit/test_program_feed.py)."""
+    out = tmp_path / "flood.log"
+    barto.start_server("")
+    barto.start_worker(
+        "w1",
+        settings="[programs.flood]\ncmd = '/bin/sh'\nstartsecs = 0\n"
+        f"args = ['-c', 'yes {LINE} | head -c 20500000; sleep 300']\nstdout = '{out}'\n",
+    )
+    wait_for(lambda: out.exists() and out.stat().st_size == 20_500_000, 30, "the whole flood in its file")
+    time.sleep(3)  # what the worker still forwards arrives
+    url = f"http://127.0.0.1:{barto.port}/v1/workers/w1/programs/flood/tail"
+    (last,) = httpx.get(url, params={"limit": 1}).json()
+    assert last["text"] == LINE
+    assert last["seq"] < 100_000  # of 500,000 lines written (the budget: 256 KiB + 128 KiB/s)

@@ -89,3 +89,17 @@ def test_secrets_stay_out_of_logs_and_job_environments(barto: Barto, tmp_path: P
     for secret in [s for _, s in TOKENS.values()]:
         assert all(secret not in text for text in logs.values()), secret
     assert "can be read by every user of this machine and holds tokens.boss.token" in logs["bartos"]
+
+
+def test_program_control_through_the_server_follows_the_roles(barto: Barto, tmp_path: Path) -> None:
+    barto.start_server(config(tmp_path))
+    barto.use_server(barto.port, f"api_key = '{TOKENS['boss'][1]}'")
+    web = "[programs.web]\ncmd = 'sleep'\nargs = ['300']\nstartsecs = 0\n"
+    barto.start_worker("w1", link=f"api_key = '{TOKENS['w1'][1]}'", settings=web)
+    wait_for(lambda: as_(barto, "reader", "ctl", "--worker", "w1", "status", "web")[0] == 0, 20, "status as reader")
+    status, err = as_(barto, "reader", "ctl", "--worker", "w1", "stop", "web")
+    assert (status, "role read; this needs operate" in err) == (1, True)
+    assert as_(barto, "ops", "ctl", "--worker", "w1", "restart", "web")[0] == 0
+    status, err = as_(barto, "ops", "ctl", "--worker", "w1", "shutdown")
+    assert (status, "role operate; this needs admin" in err) == (1, True)
+    assert as_(barto, "reader", "programs")[0] == 0

@@ -189,8 +189,8 @@ async def test_logs_rotate_by_size_keeping_backups_and_every_line_is_handed_on(s
 async def test_every_state_change_is_told_with_the_state_before(supervise: Any) -> None:
     changes: list[tuple[str, State, State]] = []
 
-    def changed(child: Child, previous: State) -> None:
-        changes.append((child.name, previous, child.machine.state))
+    def changed(child: Child, previous: State, state: State) -> None:
+        changes.append((child.name, previous, state))
 
     supervisor = await supervise(Hooks(changed=changed), brief=program("exit 3", startsecs=0, autorestart="false"))
     await until(lambda: state(supervisor, "brief") == "EXITED")

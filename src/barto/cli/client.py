@@ -29,9 +29,11 @@ class Client:
         """GET ``path`` and decode its JSON."""
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        """POST ``body`` as JSON to ``path`` and decode the answer."""
-        return self._call("POST", path, json=body or {})
+    def post(self, path: str, body: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """POST ``body`` as JSON to ``path`` and decode the answer (``timeout``: longer than the
+        configured one, for requests that take time by nature)."""
+        extra = {"timeout": timeout} if timeout is not None else {}
+        return self._call("POST", path, json=body or {}, **extra)
 
     def delete(self, path: str) -> Any:
         """DELETE ``path`` and decode the answer."""

@@ -1,24 +1,29 @@
-"""``barto-cli ctl``: control a worker's programs through its local socket (one command per call;
-the interactive shell and ``--worker`` through the server come next, docs/programs.md)."""
+"""``barto-cli ctl``: control a worker's programs, through its local socket or (``--worker``)
+through the server, one command per call or in an interactive shell (docs/programs.md)."""
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from barto.cli import render
+from barto.cli.client import Client, CliError
 from barto.cli.shell import Shell, interact
 from barto.config import ConfigError, load_cli, source
 from barto.config.cli import Taskmasterctl
 
-COMMANDS = ("status", "start", "stop", "restart", "signal", "pid", "tail", "shutdown")
+COMMANDS = ("status", "start", "stop", "restart", "signal", "pid", "tail", "reload", "shutdown")
+_REMOTE_SECONDS = 130.0  # the server waits up to 120 s for the worker (a stop takes stopwaitsecs)
+
+Ask = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def ctl(
+def ctl(  # noqa: PLR0913 - the socket, the worker, and one option per command that needs one
     ctx: typer.Context,
     command: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(COMMANDS)}; none: a shell.")] = None,
     name: Annotated[str | None, typer.Argument(help="A program or process (default: all).")] = None,
@@ -27,17 +32,19 @@ def ctl(
     ] = None,
     signal: Annotated[str | None, typer.Option("--signal", help="For signal: a name or number.")] = None,
     tail_bytes: Annotated[int, typer.Option("--bytes", help="For tail: how much of the end.")] = 1600,
+    worker: Annotated[
+        str | None, typer.Option("--worker", "-w", help="Through the server, to this worker's programs.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")] = False,
 ) -> None:
-    """Control a worker's programs through its local socket: one command, or with none an
-    interactive shell (history, tab completion of commands and program names)."""
+    """Control a worker's programs through its local socket, or with --worker through the
+    server: one command, or with none an interactive shell (history, tab completion of commands
+    and program names)."""
     settings = _settings(ctx)
     path = sock or Path(settings.serverurl.removeprefix("unix://"))
+    ask: Ask = _through(ctx.obj(), worker) if worker else lambda request: _ask(path, request)
     if command is None:
-        shell = Shell(
-            lambda request: _ask(path, request), lambda content: _show(content, False), COMMANDS, settings.prompt
-        )
-        interact(shell, Path(settings.history))
+        interact(Shell(ask, lambda content: _show(content, False), COMMANDS, settings.prompt), Path(settings.history))
         return
     request: dict[str, Any] = {"command": command, "target": "program" if name else "", "bytes": tail_bytes}
     if name:
@@ -45,7 +52,7 @@ def ctl(
     if signal:
         request["signal"] = signal
     try:
-        answer = _ask(path, request)
+        answer = ask(request)
     except OSError as error:
         typer.echo(f"barto-cli: error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -82,6 +89,22 @@ def _ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
         raise OSError(f"cannot talk to {path}: {error}") from None
 
 
+def _through(client: Client, worker: str) -> Ask:
+    """Requests to ``worker`` through the server (its refusals come back as the socket's would)."""
+
+    def ask(request: dict[str, Any]) -> dict[str, Any]:
+        body = {key: request[key] for key in ("name", "signal", "bytes") if request.get(key) is not None}
+        try:
+            answer: dict[str, Any] = client.post(
+                f"/v1/workers/{worker}/ctl/{request['command']}", body, timeout=_REMOTE_SECONDS
+            )
+        except CliError as error:
+            return {"status": 400, "error": {"message": str(error)}}
+        return answer
+
+    return ask
+
+
 def _show(content: Any, as_json: bool) -> None:
     if as_json or not isinstance(content, list):
         if isinstance(content, dict) and not as_json and all(isinstance(v, str) for v in content.values()):
@@ -90,16 +113,4 @@ def _show(content: Any, as_json: bool) -> None:
             return
         render.emit_json(content)
         return
-    rows = [
-        (p["name"], p["state"], p["pid"] or "", _uptime(p["uptime_seconds"]), p["restarts"], p["description"])
-        for p in content
-    ]
-    render.show(render.table(None, ("name", "state", "pid", "uptime", "restarts", "description"), rows))
-
-
-def _uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
+    render.show(render.table(None, render.PROCESS_COLUMNS, render.process_rows(content)))

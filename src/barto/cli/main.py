@@ -13,7 +13,7 @@ import typer
 from barto import logs
 from barto.calendar import DIALECTS, CalendarError, parse
 from barto.calendar.preview import Preview, preview, render
-from barto.cli import commands, ctl, keys
+from barto.cli import commands, ctl, keys, programs
 from barto.cli.client import Client, CliError
 from barto.config import ConfigError, load_cli, source
 from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
@@ -100,6 +100,7 @@ def _display_zone(view: Preview, tz: str | None) -> ZoneInfo:
 commands.register(app)
 keys.register(app)
 app.command("ctl")(ctl.ctl)
+app.add_typer(programs.app, name="programs")
 
 
 def main() -> None:

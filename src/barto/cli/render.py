@@ -14,6 +14,26 @@ from rich.table import Table
 RUN_COLUMNS = ("id", "worker", "schedule", "slot", "attempt", "state", "exit_code", "signal", "reason")
 
 
+PROCESS_COLUMNS = ("name", "state", "pid", "uptime", "restarts", "description")
+
+
+def process_rows(processes: Iterable[dict[str, Any]]) -> list[list[Any]]:
+    """The cells of :data:`PROCESS_COLUMNS` for supervised processes, as ``status`` lists them."""
+    return [
+        [p["name"], p["state"], p["pid"], uptime(p["uptime_seconds"]), p["restarts"], p["description"]]
+        for p in processes
+    ]
+
+
+def uptime(seconds: float | None) -> str:
+    """H:MM:SS, as supervisorctl shows it (empty when not running)."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 def emit_json(payload: Any) -> None:
     """Print ``payload`` as indented JSON."""
     print(json.dumps(payload, indent=2))

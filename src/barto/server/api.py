@@ -73,12 +73,12 @@ def error_response(error: ApiError) -> Response:
     return json_response({"error": {"code": error.code, "message": str(error)}}, error.status)
 
 
-def _state(request: Request) -> ServerState:
+def state_of(request: Request) -> ServerState:
     state: ServerState = request.app.state.barto
     return state
 
 
-def _int(request: Request, name: str, default: int, low: int = 0, high: int = 1_000_000) -> int:
+def int_param(request: Request, name: str, default: int, low: int = 0, high: int = 1_000_000) -> int:
     raw = request.query_params.get(name)
     try:
         value = default if raw is None else int(raw)
@@ -89,7 +89,7 @@ def _int(request: Request, name: str, default: int, low: int = 0, high: int = 1_
     return value
 
 
-async def _body(request: Request, kind: type[Any]) -> Any:
+async def body_of(request: Request, kind: type[Any]) -> Any:
     try:
         return msgspec.json.decode(await request.body() or b"{}", type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
@@ -103,7 +103,7 @@ async def health(_: Request) -> Response:
 
 async def info(request: Request) -> Response:
     """Server version, uptime, store and counts."""
-    state = _state(request)
+    state = state_of(request)
     now = datetime.now(UTC)
     return json_response(
         {
@@ -147,19 +147,19 @@ async def _cluster(state: ServerState, now: datetime) -> dict[str, Any]:
 
 async def clients(request: Request) -> Response:
     """Every worker seen, with whether it is connected now."""
-    state = _state(request)
+    state = state_of(request)
     records = await state.store.workers()
     return json_response([msgspec.structs.replace(w, connected=state.hub.is_connected(w.name)) for w in records])
 
 
 async def schedules(request: Request) -> Response:
     """The live schedules with their next fire times."""
-    return json_response(_state(request).scheduler.records())
+    return json_response(state_of(request).scheduler.records())
 
 
 def _entry(request: Request) -> Entry:
     worker, name = request.path_params["worker"], request.path_params["name"]
-    entry = _state(request).scheduler.find(worker, name)
+    entry = state_of(request).scheduler.find(worker, name)
     if entry is None:
         raise ApiError(404, "schedule_not_found", f"no schedule named {name!r} for worker {worker!r}")
     return entry
@@ -168,9 +168,9 @@ def _entry(request: Request) -> Entry:
 async def run_now(request: Request) -> Response:
     """A manual run of a schedule now. It follows the schedule's overlap policy unless ``force``:
     with ``skip`` the answer is the run recorded ``skipped``."""
-    state = _state(request)
+    state = state_of(request)
     entry = _entry(request)
-    body: RunNowRequest = await _body(request, RunNowRequest)
+    body: RunNowRequest = await body_of(request, RunNowRequest)
     if not state.hub.is_connected(entry.worker):
         raise ApiError(409, "worker_offline", f"worker {entry.worker!r} is not connected")
     return json_response(await state.scheduler.run_now(entry, force=body.force), 201)
@@ -178,9 +178,9 @@ async def run_now(request: Request) -> Response:
 
 async def add_schedule(request: Request) -> Response:
     """Add (or replace) a schedule of a worker through the API. The config file's names are not ours."""
-    state = _state(request)
+    state = state_of(request)
     worker = request.path_params["worker"]
-    schedule: ScheduleDef = await _body(request, ScheduleDef)
+    schedule: ScheduleDef = await body_of(request, ScheduleDef)
     _not_from_file(state, worker, schedule.name)
     try:
         validate_schedule(schedule, worker, state.config.timezone)
@@ -192,7 +192,7 @@ async def add_schedule(request: Request) -> Response:
 
 async def remove_schedule(request: Request) -> Response:
     """Remove a schedule added through the API."""
-    state = _state(request)
+    state = state_of(request)
     worker, name = request.path_params["worker"], request.path_params["name"]
     _not_from_file(state, worker, name)
     if not await state.store.delete_api_schedule(worker, name):
@@ -213,7 +213,7 @@ async def disable(request: Request) -> Response:
 
 
 async def _set_enabled(request: Request, enabled: bool) -> Response:
-    state = _state(request)
+    state = state_of(request)
     worker, name = request.path_params["worker"], request.path_params["name"]
     _not_from_file(state, worker, name)
     current = state.catalog.from_api(worker, name)
@@ -247,28 +247,28 @@ def _record_of(state: ServerState, worker: str, name: str) -> Any:
 async def pause(request: Request) -> Response:
     """Stop firing a schedule until it is resumed (kept across restarts and reloads)."""
     entry = _entry(request)
-    await _state(request).scheduler.pause(entry)
+    await state_of(request).scheduler.pause(entry)
     return json_response(_record(request, entry))
 
 
 async def resume(request: Request) -> Response:
     """Fire a paused schedule again from its next slot; the paused stretch is not made up."""
     entry = _entry(request)
-    await _state(request).scheduler.resume(entry)
+    await state_of(request).scheduler.resume(entry)
     return json_response(_record(request, entry))
 
 
 def _record(request: Request, entry: Entry) -> Any:
-    return _record_of(_state(request), entry.worker, entry.definition.name)
+    return _record_of(state_of(request), entry.worker, entry.definition.name)
 
 
 async def backfill(request: Request) -> Response:
     """Runs for the past slots of a schedule in [from, to] that have not succeeded, one at a time."""
-    body: BackfillRequest = await _body(request, BackfillRequest)
+    body: BackfillRequest = await body_of(request, BackfillRequest)
     if body.to < body.from_:
         raise ApiError(400, "bad_body", "'to' is before 'from'")
     try:
-        created = await _state(request).scheduler.backfill(_entry(request), body.from_, body.to)
+        created = await state_of(request).scheduler.backfill(_entry(request), body.from_, body.to)
     except ValueError as error:
         raise ApiError(400, "too_many_slots", str(error)) from None
     return json_response(created, 201)
@@ -279,7 +279,7 @@ async def cancel(request: Request) -> Response:
 
     A run no worker has accepted yet is cancelled at once; the run ends ``cancelled`` either way.
     """
-    state = _state(request)
+    state = state_of(request)
     found = await _run_or_404(request)
     if found.state in FINAL_STATES:
         raise ApiError(409, "run_finished", f"run {found.id} already ended ({found.state})")
@@ -299,11 +299,11 @@ async def runs(request: Request) -> Response:
     unknown = [s for s in states if s not in RunState.__members__.values()]
     if unknown:
         raise ApiError(400, "bad_parameter", f"unknown state {unknown[0]!r}")
-    found = await _state(request).store.runs(
+    found = await state_of(request).store.runs(
         schedule=request.query_params.get("schedule"),
         worker=request.query_params.get("worker"),
         states=states,
-        limit=_int(request, "limit", 50, 1, 100_000),
+        limit=int_param(request, "limit", 50, 1, 100_000),
     )
     return json_response(found)
 
@@ -318,7 +318,7 @@ async def _run_or_404(request: Request) -> Any:
         run_id = int(request.path_params["run_id"])
     except ValueError:
         raise ApiError(400, "bad_parameter", "a run id is an integer") from None
-    found = await _state(request).store.run(run_id)
+    found = await state_of(request).store.run(run_id)
     if found is None:
         raise ApiError(404, "run_not_found", f"no run with id {run_id}")
     return found
@@ -327,10 +327,10 @@ async def _run_or_404(request: Request) -> Any:
 async def output(request: Request) -> Response:
     """A run's output lines after ``after``; with ``follow=1`` a live NDJSON stream until the run ends."""
     found = await _run_or_404(request)
-    after = _int(request, "after", 0, 0, 2**31)
+    after = int_param(request, "after", 0, 0, 2**31)
     if request.query_params.get("follow") in ("1", "true"):
-        return StreamingResponse(_follow(_state(request), found.id, after), media_type="application/x-ndjson")
-    return json_response(await _state(request).store.output(found.id, after=after))
+        return StreamingResponse(_follow(state_of(request), found.id, after), media_type="application/x-ndjson")
+    return json_response(await state_of(request).store.output(found.id, after=after))
 
 
 async def _follow(state: ServerState, run_id: int, after: int) -> AsyncIterator[bytes]:
@@ -348,17 +348,17 @@ async def _follow(state: ServerState, run_id: int, after: int) -> AsyncIterator[
 
 async def failed(request: Request) -> Response:
     """Runs that failed, timed out or were lost, newest first."""
-    return json_response(await _state(request).store.failed(_int(request, "limit", 1000, 1, 100_000)))
+    return json_response(await state_of(request).store.failed(int_param(request, "limit", 1000, 1, 100_000)))
 
 
 async def worker_schedules(request: Request) -> Response:
     """Names of the schedules that ran on a worker (barto's ``list -n``)."""
-    return json_response(await _state(request).store.schedule_names(request.path_params["worker"]))
+    return json_response(await state_of(request).store.schedule_names(request.path_params["worker"]))
 
 
 async def worker_updates(request: Request) -> Response:
     """barto's ``updates``: parse the newest successful run that has updates of that kind."""
-    state = _state(request)
+    state = state_of(request)
     kind = request.query_params.get("kind", "")
     parser = updates.PARSERS.get(kind)
     if parser is None:
@@ -373,8 +373,8 @@ async def worker_updates(request: Request) -> Response:
 async def cleanup(request: Request) -> Response:
     """Apply the retention policy now (or delete everything finished more than ``older_than_days``
     ago). With ``?progress=1`` the answer is NDJSON: the total first, then a line per batch."""
-    state = _state(request)
-    body: CleanupRequest = await _body(request, CleanupRequest)
+    state = state_of(request)
+    body: CleanupRequest = await body_of(request, CleanupRequest)
     if body.older_than_days is not None and body.older_than_days < 0:
         raise ApiError(400, "bad_body", "older_than_days must not be negative")
     retention = cleanups.policy(state.config, body.older_than_days)
@@ -391,13 +391,13 @@ async def _ndjson(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
 
 async def query(request: Request) -> Response:
     """Run one SELECT on a read-only connection."""
-    body: QueryRequest = await _body(request, QueryRequest)
+    body: QueryRequest = await body_of(request, QueryRequest)
     try:
         sql = check_select(body.sql)
     except NotASelectError as error:
         raise ApiError(400, "not_a_select", str(error)) from None
     try:
-        columns, rows = await _state(request).store.query(sql)
+        columns, rows = await state_of(request).store.query(sql)
     except Exception as error:  # the database's own message is the useful answer here
         raise ApiError(400, "query_failed", str(getattr(error, "orig", error))) from None
     return json_response({"columns": columns, "rows": [[_plain(v) for v in row] for row in rows]})

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 import barto
 from barto.config import ServerConfig
 from barto.protocol.signing import Signer, decode_key
-from barto.server import openapi
+from barto.server import openapi, program_api
 from barto.server.api import ROUTES, ApiError, error_response, json_response
 from barto.server.auth import AuthGate, principals
 from barto.server.hub import Hub
@@ -71,6 +71,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
 
     routes = [
         *ROUTES,
+        *program_api.ROUTES,
         Route("/openapi.json", _openapi),
         WebSocketRoute("/v1/ws/worker", worker_endpoint),
     ]

@@ -1,10 +1,12 @@
 """Who may do what: bearer tokens with roles.
 
-``read`` may ask (every GET, ``query``, ``tail``); ``operate`` may also act on runs and
-schedules (run-now, backfill, cancel, pause, resume); ``admin`` may do anything (schedules from
-the API, cleanup). A ``worker`` token is a worker's credential: it opens the worker endpoint
-for the worker of its name and nothing in the API. barto's single ``api_key`` is an ``admin``
-token that also opens the worker endpoint, as it did in barto.
+``read`` may ask (every GET, ``query``, ``tail``, and a worker's programs' status, pid and
+tail); ``operate`` may also act on runs, schedules and programs (run-now, backfill, cancel,
+pause, resume; start, stop, restart, signal a program); ``admin`` may do anything (schedules
+from the API, cleanup, a worker's reload and shutdown). A ``worker`` token is a worker's
+credential: it opens the worker endpoint for the worker of its name and nothing in the API.
+barto's single ``api_key`` is an ``admin`` token that also opens the worker endpoint, as it did
+in barto.
 
 With neither ``api_key`` nor ``[tokens]`` the server is open, as barto was: fine on loopback,
 which is the default address (docs/security.md).
@@ -27,7 +29,11 @@ log = logging.getLogger("barto.server.auth")
 RANK = {"read": 1, "operate": 2, "admin": 3}
 _OPEN_PATHS = ("/healthz", "/openapi.json")
 _WORKER_PATH = "/v1/ws/worker"
-_OPERATE = ("/run", "/backfill", "/pause", "/resume", "/cancel")
+_OPERATE = (
+    *("/run", "/backfill", "/pause", "/resume", "/cancel"),  # runs and schedules
+    *("/ctl/start", "/ctl/stop", "/ctl/restart", "/ctl/signal"),  # a worker's programs
+)
+_READ_POSTS = ("/v1/query", "/ctl/status", "/ctl/pid", "/ctl/tail")
 SCOPE_KEY = "barto.principal"
 
 
@@ -54,7 +60,7 @@ def needed(method: str, path: str) -> str | None:
         return None
     if path == _WORKER_PATH:
         return "worker"
-    if method in ("GET", "HEAD") or path == "/v1/query":
+    if method in ("GET", "HEAD") or path.endswith(_READ_POSTS):
         return "read"
     return "operate" if path.endswith(_OPERATE) else "admin"
 

@@ -10,6 +10,8 @@ import msgspec
 from barto.config import ServerConfig
 from barto.store import Retention, Store
 
+PROGRAM_EVENTS_DEFAULT = timedelta(days=30)
+
 
 class Progress(msgspec.Struct, frozen=True, kw_only=True):
     """How far a cleanup is: ``runs`` of ``total`` deleted, with ``output_rows`` lines."""
@@ -17,6 +19,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     runs: int
     output_rows: int
+    program_events: int = 0
     cutoff: datetime | None = None  # the age limit of successes, for the summary
 
 
@@ -38,6 +41,15 @@ async def sweep(store: Store, retention: Retention, now: datetime) -> AsyncItera
     async for deleted, deleted_lines in store.delete_runs(ids):
         runs, lines = runs + deleted, lines + deleted_lines
         yield Progress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff)
+    events = await store.forget_program_events(now - program_events_age(retention))
+    yield Progress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff, program_events=events)
+
+
+def program_events_age(retention: Retention) -> timedelta:
+    """Program state changes are kept as long as the longest-kept runs (30 days when runs have
+    no age limit: they are not counted per schedule, so only an age bounds them)."""
+    ages = [age for age in (retention.max_age, retention.max_age_failed) if age is not None]
+    return max(ages, default=PROGRAM_EVENTS_DEFAULT)
 
 
 async def run(store: Store, retention: Retention, now: datetime) -> Progress:

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 import msgspec
 
 from barto.model import RunState, StopReason
-from barto.protocol import Accepted, Finished, Output, RunEvent, Started, ToServer
+from barto.protocol import Accepted, Finished, Output, ProgramEvents, ProgramTransition, RunEvent, Started, ToServer
 from barto.server.hub import Session
 from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
+from barto.store.records import ProgramEventRow
 
 log = logging.getLogger("barto.server.ingest")
 
@@ -117,13 +118,16 @@ def _run_ids(event: ToServer) -> list[int]:
 def _collect(
     items: list[tuple[Session, ToServer]], owners: Mapping[int, str], counters: Counter[str]
 ) -> tuple[Batch, list[tuple[Session, int]]]:
-    """The batch to store and the eid to acknowledge to each session. An event about a run that is not the sending
-    worker's (another worker's, or none at all) is acknowledged but not stored: a worker reports
-    only its own runs, whatever it sends."""
-    batch = Batch(accepted=[], started=[], lines=[], finished=[])
+    """The batch to store and the eid to acknowledge to each session. An event about a run
+    that is not the sending worker's (another worker's, or none at all) is acknowledged but not
+    stored: a worker reports only its own runs, whatever it sends. Program state changes are
+    stored under the sending worker's name (they carry no eid: nothing to acknowledge)."""
+    batch = Batch(accepted=[], started=[], lines=[], finished=[], program_events=[])
     high: dict[str, tuple[Session, int]] = {}  # session id -> (session, highest eid)
     refused: dict[str, set[int]] = {}  # worker -> runs it reported that are not its own
     for session, event in items:
+        if isinstance(event, ProgramEvents):
+            batch.program_events.extend(_program_event(session.name, e) for e in event.events)
         if not isinstance(event, _RUN_EVENTS):
             continue
         high[session.id] = (session, max(event.eid, high.get(session.id, (session, 0))[1]))
@@ -156,6 +160,10 @@ def _add(batch: Batch, session: Session, event: RunEvent) -> None:
             batch.lines.append((run_id, seq, stream.value, ts, lines))
         case Finished():
             batch.finished.append(_finish_row(event))
+
+
+def _program_event(worker: str, event: ProgramTransition) -> ProgramEventRow:
+    return {"worker": worker, **msgspec.to_builtins(event, builtin_types=(datetime,))}  # type: ignore[typeddict-item]
 
 
 def _finish_row(event: Finished) -> FinishedRow:

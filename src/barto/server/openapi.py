@@ -8,8 +8,10 @@ import msgspec
 
 import barto
 from barto.config.server import ScheduleDef
-from barto.model import OutputLine, RunRecord, ScheduleRecord, WorkerRecord
+from barto.model import OutputLine, ProgramEvent, RunRecord, ScheduleRecord, WorkerRecord
 from barto.server.api import BackfillRequest, CleanupRequest, QueryRequest, RunNowRequest
+from barto.server.fleet import TailLine
+from barto.server.program_api import CtlRequest
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -38,6 +40,12 @@ _OPERATIONS: dict[str, dict[str, tuple[str, Any, Any]]] = {
     "/v1/workers/{worker}/updates": {"get": ("Package updates from the newest successful run (kind)", None, None)},
     "/v1/cleanup": {"post": ("Delete old runs and output", None, CleanupRequest)},
     "/v1/query": {"post": ("One read-only SELECT", None, QueryRequest)},
+    "/v1/programs": {"get": ("Supervised processes of every worker (worker)", None, None)},
+    "/v1/programs/events": {"get": ("Program state changes (worker, name, limit)", list[ProgramEvent], None)},
+    "/v1/workers/{worker}/programs/{name}/tail": {
+        "get": ("Recent output of a process (after, limit, follow)", list[TailLine], None)
+    },
+    "/v1/workers/{worker}/ctl/{command}": {"post": ("A control request relayed to the worker", None, CtlRequest)},
 }
 
 

@@ -12,6 +12,7 @@ from barto.config import ServerConfig
 from barto.config.programs import ProgramDef
 from barto.protocol.signing import Signer
 from barto.server.catalog import Catalog
+from barto.server.fleet import Fleet
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
 from barto.server.leader import Leadership
@@ -36,6 +37,7 @@ class ServerState:
     leadership: Leadership
     config_path: str
     signer: Signer | None = None  # seals every frame to workers (signing_key)
+    fleet: Fleet = field(default_factory=Fleet)  # the workers' programs now
     programs: dict[str, dict[str, ProgramDef]] = field(default_factory=dict)  # per worker, from the config
 
     def programs_of(self, worker: str) -> dict[str, Any]:

@@ -19,8 +19,11 @@ import barto
 from barto.protocol import (
     PROTOCOL_VERSION,
     Accepted,
+    ControlReply,
     Heartbeat,
     Hello,
+    ProgramOutput,
+    ProgramStates,
     ProtocolError,
     Refused,
     Rejection,
@@ -31,6 +34,7 @@ from barto.protocol import (
 )
 from barto.server import standby
 from barto.server.auth import SCOPE_KEY, Principal
+from barto.server.fleet import Fleet
 from barto.server.hub import Session
 from barto.server.state import ServerState
 
@@ -201,8 +205,20 @@ async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
                 state.hub.counters["rejected_by_workers"] += 1
                 log.warning("worker %s rejected a frame from this server: %s", session.name, message.reason)
                 continue
-            if not isinstance(message, Heartbeat):
+            if isinstance(message, ProgramStates | ProgramOutput | ControlReply):
+                _to_fleet(state.fleet, session.name, message)
+            elif not isinstance(message, Heartbeat):
                 state.ingest.put(session, message)
+
+
+def _to_fleet(fleet: Fleet, worker: str, message: ProgramStates | ProgramOutput | ControlReply) -> None:
+    match message:
+        case ProgramStates():
+            fleet.states(worker, message)
+        case ProgramOutput():
+            fleet.output(worker, message)
+        case ControlReply():
+            fleet.answered(worker, message)
 
 
 async def _send(ws: WebSocket, frame: str) -> None:

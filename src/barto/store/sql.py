@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from itertools import count, repeat
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from barto.model import FAILED_STATES, OutputLine, RunRecord, RunState, WorkerRecord
+from barto.model import FAILED_STATES, OutputLine, ProgramEvent, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.cluster import Cluster
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
 from barto.store.retention import Retention, expired
-from barto.store.tables import run_output, runs, schedule_state, schedules, workers
+from barto.store.tables import program_events, run_output, runs, schedule_state, schedules, workers
 
 _CLEANUP_BATCH = 1_000  # runs per delete transaction: ~0.1 s with 10 lines each (bench/store.py)
 LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data")
@@ -326,6 +326,8 @@ class Store:
                 await conn.exec_driver_sql(self._insert_lines.sql, self._line_rows(batch.lines))
             if batch.finished:
                 await conn.execute(_FINISH, [{f"b_{k}": v for k, v in f.items()} for f in batch.finished])
+            if batch.program_events:
+                await conn.execute(insert(program_events), batch.program_events)
 
     def _line_rows(self, chunks: Sequence[LineChunk]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
@@ -443,6 +445,23 @@ class Store:
                 lines = (await conn.execute(delete(run_output).where(run_output.c.run_id.in_(ids)))).rowcount
                 deleted = (await conn.execute(delete(runs).where(runs.c.id.in_(ids)))).rowcount
             yield int(deleted), int(lines)
+
+    async def program_events(self, worker: str | None, name: str | None, limit: int) -> list[ProgramEvent]:
+        """The newest ``limit`` state changes of supervised processes (of ``worker``, of program
+        or process ``name``), oldest first."""
+        query = select(program_events).order_by(program_events.c.at.desc(), program_events.c.id.desc()).limit(limit)
+        if worker is not None:
+            query = query.where(program_events.c.worker == worker)
+        if name is not None:
+            query = query.where(or_(program_events.c.name == name, program_events.c.program == name))
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [ProgramEvent(**row) for row in reversed(rows)]
+
+    async def forget_program_events(self, before: datetime) -> int:
+        """Delete program state changes older than ``before``; how many went."""
+        async with self._engine.begin() as conn:
+            return int((await conn.execute(delete(program_events).where(program_events.c.at < before))).rowcount)
 
     async def query(self, sql: str, limit: int = 10_000) -> tuple[list[str], list[list[Any]]]:
         """Run one read-only SELECT on the read-only connection; returns column names and rows."""

@@ -121,6 +121,26 @@ run_output = Table(
     Index(None, "ts"),
 )
 
+# State changes of the programs workers supervise (barto-cli programs events); kept as long as
+# the longest-kept runs (retention).
+program_events = Table(
+    "program_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("worker", Name, nullable=False),
+    Column("name", Name, nullable=False),  # the process
+    Column("program", Name, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("previous", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("pid", Integer, nullable=True),
+    Column("description", Text, nullable=False),
+    Column("exit_status", Integer, nullable=True),
+    Column("suppressed", Integer, nullable=False),
+    Index(None, "worker", "at"),
+    Index(None, "at"),
+)
+
 # High availability: who leads. One row per lease ("scheduler"); the holder bumps ``version`` on
 # every renewal, and a standby takes over only after seeing the same version for a whole lease
 # (measured on its own monotonic clock, so clocks of different machines never meet).

@@ -49,7 +49,6 @@ from barto.protocol import (
     Hello,
     HostInfo,
     Job,
-    ProgramOutput,
     Programs,
     ProtocolError,
     Refused,
@@ -406,7 +405,7 @@ class Agent:
             messages = await self._feed.take()
             for frame, _ in pack([encode(m) for m in messages]):
                 await ws.send(frame.decode())
-            await self._feed.pace(sum(len(m.lines) for m in messages if isinstance(m, ProgramOutput)))
+            await self._feed.pace(messages)
 
     async def _answer(self, ws: ClientConnection, request: Control) -> None:
         """Do a control request that came through the server and send the answer back (a stop

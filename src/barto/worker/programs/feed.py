@@ -76,12 +76,12 @@ class Feed:
         self._dropped: Counter[str] = Counter()
         self._news = asyncio.Event()
 
-    def changed(self, child: Child, previous: State) -> None:
-        """A process moved from ``previous`` to its current state (a Supervisor hook)."""
+    def changed(self, child: Child, previous: State, state: State) -> None:
+        """A process moved from ``previous`` to ``state`` (a Supervisor hook)."""
         status = child.snapshot(time.time())
         self._dirty[child.name] = status
         if self._buckets.setdefault(child.name, _Bucket(self._clock())).take(self._clock()):
-            self._event(status, previous)
+            self._event(status, previous, state)
         else:
             self._suppressed[child.name] += 1
         self._news.set()
@@ -123,16 +123,16 @@ class Feed:
             self._events.clear()
         return messages + self._take_output()
 
-    async def pace(self, sent: int) -> None:
-        """Hold the sender so that output stays under :data:`OUTPUT_RATE` on average."""
-        await asyncio.sleep(sent / OUTPUT_RATE)
+    async def pace(self, sent: list[ProgramMessage]) -> None:
+        """Hold the sender after ``sent`` so that output stays under :data:`OUTPUT_RATE` on average."""
+        await asyncio.sleep(sum(_size(m) for m in sent if isinstance(m, ProgramOutput)) / OUTPUT_RATE)
 
-    def _event(self, status: ProgramStatus, previous: State) -> None:
+    def _event(self, status: ProgramStatus, previous: State, state: State) -> None:
         self._events.append(
             ProgramTransition(
                 name=status.name,
                 program=status.program,
-                state=status.state,
+                state=state.value,
                 previous=previous.value,
                 at=datetime.now(UTC),
                 pid=status.pid,

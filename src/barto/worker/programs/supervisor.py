@@ -54,7 +54,6 @@ class Child:
     since: float | None = None  # wall time of the last spawn (uptime)
     spawns: int = 0
     waiter: asyncio.Task[None] | None = field(default=None, repr=False)
-    reported: State = State.STOPPED  # the state last told to Hooks.changed
 
     def status(self, now: float) -> dict[str, Any]:
         """What ``status`` shows for it."""
@@ -98,12 +97,12 @@ Stream = Literal["stdout", "stderr"]
 @dataclass(frozen=True)
 class Hooks:
     """Who hears what happens: ``spawned``/``reaped`` (a process group's leader pid: the outbox
-    remembers live groups), ``changed`` (a process's new state, and the one before), ``output``
+    remembers live groups), ``changed`` (a process went from one state to another), ``output``
     (lines a process wrote, by process name and stream)."""
 
     spawned: Callable[[int], None] = lambda _: None
     reaped: Callable[[int], None] = lambda _: None
-    changed: Callable[[Child, State], None] = lambda _child, _previous: None
+    changed: Callable[[Child, State, State], None] = lambda _child, _previous, _state: None
     output: Callable[[str, Stream, list[str]], None] = lambda _name, _stream, _lines: None
     updated: Callable[[], None] = lambda: None  # the set of programs changed
 
@@ -266,10 +265,11 @@ class Supervisor:
     # -- actions ---------------------------------------------------------------------------
 
     async def _apply(self, child: Child, actions: list[Action]) -> None:
-        """Carry out what a machine call asked for (and tell of the state it moved to)."""
-        if child.machine.state != child.reported:
-            previous, child.reported = child.reported, child.machine.state
-            self.hooks.changed(child, previous)
+        """Carry out what a machine call asked for (and tell of every state it went through:
+        the machine's list of changes is emptied here, so a crash loop does not grow it)."""
+        changes, child.machine.changes = child.machine.changes, []
+        for previous, state in changes:
+            self.hooks.changed(child, previous, state)
         for action in actions:
             if action == Action.SPAWN and not self._stopping:
                 await self._spawn(child)
