@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from barto.cli import pki
-from barto.protocol.signing import encode_key, public_key
+from barto.protocol.keys import encode_key
+from barto.protocol.signing import public_key
 from tests.e2e.harness import BIN, Barto, free_port, wait_for
 
 SCHEDULES = "[schedules.w1]\nschedules = [{ name = 'tick', on_calendar = '*:*:*', cmds = ['echo tick'] }]\n"

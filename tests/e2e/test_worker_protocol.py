@@ -29,7 +29,8 @@ from barto.protocol import (
     decode_to_worker,
     encode,
 )
-from barto.protocol.signing import Signer, encode_key, public_key
+from barto.protocol.keys import encode_key
+from barto.protocol.signing import Signer, public_key
 from tests.e2e.harness import Barto, free_port, wait_for
 
 

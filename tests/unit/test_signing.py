@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from barto.protocol.signing import (
-    InvalidKey,
-    Rejected,
-    Signer,
-    Verifier,
-    decode_key,
-    encode_key,
-    fingerprint,
-    public_key,
-)
+from barto.protocol.keys import InvalidKey, Rejected, decode_key, encode_key, fingerprint
+from barto.protocol.signing import Signer, Verifier, public_key
 
 
 @pytest.mark.parametrize(

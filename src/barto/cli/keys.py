@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from barto.cli import pki
-from barto.protocol.signing import encode_key, fingerprint, new_seed, public_key
+from barto.protocol.keys import encode_key, fingerprint, new_seed
+from barto.protocol.signing import public_key
 
 Directory = Annotated[Path, typer.Option("--dir", "-d", help="Where the CA and certificates live.")]
 Days = Annotated[int | None, typer.Option("--days", min=1, help="Validity in days.")]

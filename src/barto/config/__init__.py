@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from barto.config._load import Source, load
 from barto.config._paths import data_home, default_config_file, state_home
 from barto.config.cli import CliConfig
 from barto.config.errors import ConfigError
-from barto.config.server import ScheduleDef, ServerConfig, check_server, check_serving
 from barto.config.worker import WorkerConfig, check_running, check_worker
+
+if TYPE_CHECKING:
+    from barto.config.server import ScheduleDef, ServerConfig
 
 __all__ = [
     "CliConfig",
@@ -44,9 +46,21 @@ def source(program: str, path: Path | None, flags: Mapping[str, Any], env: Mappi
     )
 
 
+def __getattr__(name: str) -> Any:
+    """The server's config types, imported on first use: they bring the calendar engine, which
+    bartoc and barto-cli do not need at start-up."""
+    if name in ("ScheduleDef", "ServerConfig"):
+        from barto.config import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_server(src: Source, *, serving: bool = False) -> ServerConfig:
     """Load and fully validate bartos' config (every calendar is parsed; with ``serving``, the
     files it names are readable too)."""
+    from barto.config.server import ServerConfig, check_server, check_serving
+
     return load(src, ServerConfig, check_serving if serving else check_server)
 
 

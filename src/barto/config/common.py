@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from barto.config._load import KeyedError
-from barto.protocol.signing import InvalidKey, decode_key
+from barto.protocol.keys import InvalidKey, decode_key
 
 WORKER_PATH = "/v1/ws/worker"
 

@@ -1,60 +1,20 @@
-"""Ed25519 keys in barto's format: base64 (standard, padded) of the 32-byte seed and of the
-32-byte public key; a key's fingerprint is the first 8 bytes of SHA-256(public key) in hex.
-
-barto's ``signing_key`` (bartos) and ``server_public_key`` (bartoc) keep this format, so keys
-made for barto work here and keys made by ``barto-cli keygen`` work there.
-"""
+"""Signed frames with Ed25519 (the cryptography half; key formats are in keys.py)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-SEED_BYTES = 32
-
-
-class InvalidKey(ValueError):
-    """A key that is not base64 of 32 bytes."""
-
-
-def new_seed() -> bytes:
-    """A fresh private key seed from the operating system's random source."""
-    return os.urandom(SEED_BYTES)
+from barto.protocol.keys import Rejected, encode_key, fingerprint
 
 
 def public_key(seed: bytes) -> bytes:
     """The raw 32-byte public key of ``seed``."""
     return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def fingerprint(public: bytes) -> str:
-    """barto's key fingerprint: 16 hex digits, logged at start-up on both sides."""
-    return hashlib.sha256(public).digest()[:8].hex()
-
-
-def encode_key(raw: bytes) -> str:
-    """A key as barto writes it."""
-    return base64.b64encode(raw).decode()
-
-
-def decode_key(text: str) -> bytes:
-    """A key as barto writes it, back to 32 bytes.
-
-    Raises:
-        InvalidKey: when it is not valid base64 of exactly 32 bytes.
-    """
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except ValueError:
-        raise InvalidKey("not valid base64") from None
-    if len(raw) != SEED_BYTES:
-        raise InvalidKey(f"{len(raw)} bytes, an Ed25519 key has {SEED_BYTES}")
-    return raw
 
 
 # -- signed frames -------------------------------------------------------------------------
@@ -68,10 +28,6 @@ def decode_key(text: str) -> bytes:
 # that it has not seen the nonce within that window (barto's rules, kept: reference 2.6).
 
 _MARK = "#sig "
-
-
-class Rejected(Exception):
-    """A frame that must not be acted on; the message says why."""
 
 
 class Signer:

@@ -23,7 +23,8 @@ from starlette.types import ASGIApp
 
 import barto
 from barto.config import ServerConfig
-from barto.protocol.signing import Signer, decode_key
+from barto.protocol.keys import decode_key
+from barto.protocol.signing import Signer
 from barto.server import openapi, program_api
 from barto.server.api import ROUTES, ApiError, error_response, json_response
 from barto.server.auth import AuthGate, principals

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
@@ -59,13 +59,16 @@ from barto.protocol import (
     encode,
     pack,
 )
-from barto.protocol.signing import Rejected, Verifier, decode_key
+from barto.protocol.keys import Rejected, decode_key
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
 from barto.worker.process import kill_leftover, start_ticks
 from barto.worker.programs import control
 from barto.worker.programs.feed import Feed
 from barto.worker.programs.supervisor import Hooks, Supervisor
+
+if TYPE_CHECKING:
+    from barto.protocol.signing import Verifier
 
 log = logging.getLogger("barto.worker")
 
@@ -136,7 +139,7 @@ class Agent:
         self._stopping = asyncio.Event()
         self._connected = False
         key, window = config.server_public_key, config.replay_window_secs
-        self._verifier = Verifier(decode_key(key), window) if key else None
+        self._verifier = _verifier(decode_key(key), window) if key else None
         self._feed = Feed(lambda: self.programs.snapshot())
         hooks = Hooks(
             spawned=lambda pid: outbox.track_program(pid, start_ticks(pid)),
@@ -471,6 +474,13 @@ class Agent:
 
     def _emit(self, event: RunEvent) -> None:
         self._outbox.add(event)
+
+
+def _verifier(public: bytes, window: float) -> Verifier:
+    """The checker of the server's seals (cryptography is loaded only by workers that check)."""
+    from barto.protocol.signing import Verifier
+
+    return Verifier(public, window)
 
 
 def _backoff(rounds: int) -> float:
