@@ -1,17 +1,46 @@
-"""barto's command-line flags, shared by bartos, bartoc and barto-cli (``-v -q -e -c -t``)."""
+"""barto's command-line flags, shared by bartos, bartoc and barto-cli (``-v -q -e -c -t``).
+
+One table says what they are. bartos and barto-cli read them through Typer (``typer_flags``);
+bartoc, a daemon with nothing but these flags and ``-r``, through argparse: Typer's parsing
+loads pydantic, a fifth of bartoc's start-up (issue 7 measures it with 200 programs).
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Annotated
+from typing import NamedTuple
 
-import typer
 
-Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log detail (repeatable).")]
-Quiet = Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less log detail (repeatable).")]
-StdOut = Annotated[bool, typer.Option("-e", "--enable-std-output", help="Also log to stderr.")]
-ConfigPath = Annotated[Path | None, typer.Option("-c", "--config-absolute-path", help="Config file.")]
-TracingPath = Annotated[Path | None, typer.Option("-t", "--tracing-absolute-path", help="Log file.")]
+class Flag(NamedTuple):
+    """One flag: its short and long names, its help, and what it takes."""
+
+    short: str
+    long: str
+    help: str
+    kind: str  # "count", "switch" or "path"
+
+
+VERBOSE = Flag("-v", "--verbose", "More log detail (repeatable).", "count")
+QUIET = Flag("-q", "--quiet", "Less log detail (repeatable).", "count")
+STD_OUTPUT = Flag("-e", "--enable-std-output", "Also log to stderr.", "switch")
+CONFIG = Flag("-c", "--config-absolute-path", "Config file.", "path")
+TRACING = Flag("-t", "--tracing-absolute-path", "Log file.", "path")
+COMMON = (VERBOSE, QUIET, STD_OUTPUT, CONFIG, TRACING)
+
+
+def parser(prog: str, description: str, *extra: Flag) -> argparse.ArgumentParser:
+    """An argparse parser with the common flags and ``extra`` ones (a daemon's command line)."""
+    found = argparse.ArgumentParser(prog=prog, description=description, usage="%(prog)s [OPTIONS]")
+    for flag in (*COMMON, *extra):
+        dest = flag.long.removeprefix("--").replace("-", "_")
+        if flag.kind == "count":
+            found.add_argument(flag.short, flag.long, dest=dest, action="count", default=0, help=flag.help)
+        elif flag.kind == "switch":
+            found.add_argument(flag.short, flag.long, dest=dest, action="store_true", help=flag.help)
+        else:
+            found.add_argument(flag.short, flag.long, dest=dest, type=Path, metavar="PATH", help=flag.help)
+    return found
 
 
 def logging_keys(verbose: int, quiet: int, enable_std_output: bool) -> dict[str, object]:

@@ -16,7 +16,8 @@ from barto.calendar.preview import Preview, preview, render
 from barto.cli import commands, ctl, keys, programs
 from barto.cli.client import Client, CliError
 from barto.config import ConfigError, load_cli, source
-from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
+from barto.flags import logging_keys
+from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose
 
 app = typer.Typer(
     help="barto command-line client: query and control schedules, runs and workers.",

@@ -11,11 +11,12 @@ import typer
 
 from barto import logs, runner
 from barto.config import ConfigError, ServerConfig, data_home, load_server, source
-from barto.flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, logging_keys
+from barto.flags import logging_keys
 from barto.server import listeners
 from barto.server.app import create_app
 from barto.store import StoreError, migrate, open_store
 from barto.store.instance import hold_sqlite
+from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("barto.server")

@@ -62,7 +62,7 @@ from barto.protocol import (
 from barto.protocol.keys import Rejected, decode_key
 from barto.worker.executor import execute
 from barto.worker.outbox import Outbox
-from barto.worker.process import kill_leftover, start_ticks
+from barto.worker.process import kill_leftover
 from barto.worker.programs import control
 from barto.worker.programs.feed import Feed
 from barto.worker.programs.supervisor import Hooks, Supervisor
@@ -142,7 +142,7 @@ class Agent:
         self._verifier = _verifier(decode_key(key), window) if key else None
         self._feed = Feed(lambda: self.programs.snapshot())
         hooks = Hooks(
-            spawned=lambda pid: outbox.track_program(pid, start_ticks(pid)),
+            spawned=outbox.track_program,
             reaped=outbox.untrack_program,
             changed=self._feed.changed,
             output=self._feed.output,
@@ -451,7 +451,7 @@ class Agent:
                 base_env=self._env,
                 emit=self._emit,
                 request=request,
-                on_spawn=lambda pid: self._outbox.track(job.run_id, pid, start_ticks(pid)),
+                on_spawn=lambda pid: self._outbox.track(job.run_id, pid),
             )
         finally:
             del self._executing[job.run_id]

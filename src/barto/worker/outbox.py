@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from barto.protocol import Accepted, Finished, RunEvent, encode
+from barto.worker.process import start_ticks
 
 _CACHE_BYTES = 8 * 1024 * 1024  # saved, unacknowledged events kept in memory for the sender
 _PAGE_BYTES = 1024 * 1024  # at most this much is handed to the sender at once
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS groups (run_id INTEGER PRIMARY KEY, pgid INTEGER NOT 
 -- run_id > 0: a run's process group; run_id = -pgid: a supervised program's (docs/programs.md)
 """
 
+LOOK_UP = -1  # ticks: to be read from /proc by the I/O thread
 T = TypeVar("T")
 Item = tuple[int, bytes]  # (eid, encoded event)
 
@@ -138,16 +140,19 @@ class Outbox:
         (In memory: asked at every dispatch.)"""
         return run_id in self._holding
 
-    def track(self, run_id: int, pgid: int, ticks: int | None) -> None:
+    def track(self, run_id: int, pgid: int, ticks: int | None = LOOK_UP) -> None:
         """Remember the process group a run's command runs in (until the run's end is saved),
-        so that a bartoc started after this one dies can stop what it left running."""
+        so that a bartoc started after this one dies can stop what it left running. The group
+        leader's start time (``ticks``, which tells it from a later process with its pid) is
+        read by the I/O thread unless given: /proc reads of a process that is just exec'ing
+        are slow, and a supervisor starts hundreds at once."""
         self._unsaved.groups.append((run_id, pgid, ticks))
         self._changed.set()
 
-    def track_program(self, pgid: int, ticks: int | None) -> None:
+    def track_program(self, pgid: int) -> None:
         """Remember a supervised program's process group until it is reaped, so that a bartoc
         started after this one was killed stops what it left running (as for runs)."""
-        self.track(-pgid, pgid, ticks)
+        self.track(-pgid, pgid)
 
     def untrack_program(self, pgid: int) -> None:
         """The program's process was reaped (and its group killed if bartoc was stopping)."""
@@ -252,7 +257,10 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO events (eid, run_id, body) VALUES (?, ?, ?)", unsaved.rows)
             self._db.executemany("INSERT OR IGNORE INTO active (run_id) VALUES (?)", [(r,) for r in unsaved.began])
-            self._db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?, ?)", unsaved.groups)
+            groups = [
+                (run, pgid, start_ticks(pgid) if ticks == LOOK_UP else ticks) for run, pgid, ticks in unsaved.groups
+            ]
+            self._db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?, ?)", groups)
             ended = [(r,) for r in unsaved.ended]
             self._db.executemany("DELETE FROM active WHERE run_id = ?", ended)
             self._db.executemany("DELETE FROM groups WHERE run_id = ?", ended + [(k,) for k in unsaved.released])

@@ -81,6 +81,17 @@ def _children(program: str, definition: ProgramDef) -> list[Child]:
     ]
 
 
+def _names(children: list[Child]) -> dict[str, list[Child]]:
+    """The processes each name stands for: a program's name for all of its, a process's for it
+    (looked up for every start and every dependency check: hundreds of programs)."""
+    named: dict[str, list[Child]] = {}
+    for child in children:
+        named.setdefault(child.program, []).append(child)
+        if child.name != child.program:
+            named[child.name] = [child]
+    return named
+
+
 def _rules(definition: ProgramDef) -> Rules:
     return Rules(
         startsecs=definition.startsecs,
@@ -128,6 +139,7 @@ class Supervisor:
         self._env = public_env(env)
         self._clock = clock
         self._children = [child for program in self._order for child in _children(program, programs[program])]
+        self._named = _names(self._children)
         self._waiting = {p for p in self._order if programs[p].autostart}  # autostart, deps not up yet
         self._changed = asyncio.Event()
         self._stopping = False
@@ -140,7 +152,7 @@ class Supervisor:
         Raises:
             KeyError: when nothing has that name.
         """
-        found = [c for c in self._children if name is None or name in (c.program, c.name)]
+        found = self._children if name is None else self._named.get(name, [])
         if not found:
             raise KeyError(name)
         return found
@@ -193,6 +205,7 @@ class Supervisor:
         kept = {c.name: c for c in self._children if c.program in programs and c.program not in changed}
         self._programs, self._order = dict(programs), start_order(programs)
         self._children = [kept.get(child.name, child) for p in self._order for child in _children(p, programs[p])]
+        self._named = _names(self._children)
         self._waiting |= {p for p in changed + added if programs[p].autostart}
         self._changed.set()
         log.info("programs updated: added %s, changed %s, removed %s", added, changed, removed)
