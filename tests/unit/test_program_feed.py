@@ -11,8 +11,9 @@ import pytest
 
 from barto.config.programs import ProgramDef
 from barto.model import Stream
-from barto.protocol import ProgramEvents, ProgramOutput, ProgramStates
+from barto.protocol import Control, ControlReply, HostInfo, ProgramEvents, ProgramOutput, ProgramStates
 from barto.server.fleet import TAIL_LINES, Fleet
+from barto.server.hub import Session
 from barto.worker.programs import feed as feed_module
 from barto.worker.programs.feed import OUTPUT_BUFFER, Feed
 from barto.worker.programs.machine import Process, Rules, State
@@ -85,3 +86,16 @@ async def test_output_is_paced_to_the_rate(monkeypatch: pytest.MonkeyPatch) -> N
     lines = ["x" * 1023] * 256  # 256 KiB with their newlines
     await Feed(list).pace([ProgramOutput(name="web", stream=Stream.STDOUT, ts=datetime.now(UTC), lines=lines)])
     assert slept == [256 * 1024 / feed_module.OUTPUT_RATE]
+
+
+async def test_a_control_request_to_a_worker_that_leaves_is_answered_at_once() -> None:
+    fleet = Fleet()
+    session = Session("w1", "0.1.0", HostInfo(hostname="h", os_name="L", os_version="x", kernel="6", python="3"))
+    asking = asyncio.ensure_future(fleet.ask(session, {"command": "stop", "name": "web"}, 60))
+    await asyncio.sleep(0)
+    sent = session.outbound.get_nowait()
+    assert isinstance(sent, Control)
+    assert sent.request == {"command": "stop", "name": "web"}
+    fleet.answered("w2", ControlReply(id=sent.id, response={"status": 200}))  # not the worker asked: ignored
+    fleet.gone("w1")
+    assert await asyncio.wait_for(asking, 1) == {"status": 502, "error": {"message": "worker 'w1' disconnected"}}

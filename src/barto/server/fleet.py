@@ -68,6 +68,12 @@ class Fleet:
         if asked is not None and asked[0] == worker and not asked[1].done():
             asked[1].set_result(reply.response)
 
+    def gone(self, worker: str) -> None:
+        """A worker's session ended: its unanswered control requests get their answer now."""
+        for name, answer in self._asked.values():
+            if name == worker and not answer.done():
+                answer.set_result({"status": 502, "error": {"message": f"worker {worker!r} disconnected"}})
+
     # -- for the API -----------------------------------------------------------------------
 
     def listing(self, worker: str | None = None) -> list[dict[str, Any]]:

@@ -154,6 +154,7 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
         await _close_quietly(ws, str(group.exceptions[0]))
     finally:
         state.hub.unregister(session)
+        state.fleet.gone(session.name)
         await asyncio.shield(_disconnected(state, session))
 
 
