@@ -95,12 +95,12 @@ def account(barto: Barto, start: datetime, end: datetime) -> dict[str, int]:
     """Count slots, runs, duplicates, unaccounted slots and lost lines in [start, end]."""
     first = start.replace(microsecond=0) + timedelta(seconds=2)  # the first whole second surely scheduled
     expected = {(w, first + timedelta(seconds=i)) for w in WORKERS for i in range(int((end - first).total_seconds()))}
-    rows = barto.rows("SELECT id, worker, slot, attempt, state, lines FROM runs WHERE schedule = 'tick'")
+    rows = barto.rows("SELECT id, worker, slot, attempt, state, lines, reason FROM runs WHERE schedule = 'tick'")
     window = [r for r in rows if first <= _time(r[2]) < first + timedelta(seconds=len(expected) // len(WORKERS))]
     per_slot = Counter((r[1], _time(r[2])) for r in window if r[3] == 1)
     stored = dict(barto.rows("SELECT run_id, count(*) FROM run_output GROUP BY run_id"))
     succeeded = [r for r in window if r[4] == "succeeded"]
-    states = Counter(r[4] for r in window)
+    states = Counter(r[4] + (f" ({r[6]})" if r[6] else "") for r in window)  # with the reason
     return {
         "slots": len(expected),
         "runs": len(window),

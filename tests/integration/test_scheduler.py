@@ -304,3 +304,24 @@ async def test_runs_held_for_a_worker_that_left_before_it_was_ready_follow_the_o
     await until(lambda: store.runs(states=["missed"]), 4)
     (missed, *_) = await store.runs(states=["missed"])
     assert missed.reason == "worker offline"
+
+
+async def test_slots_of_an_absent_worker_follow_its_offline_policy_not_overlap(
+    store: Store, running: tuple[Scheduler, Hub]
+) -> None:
+    """A run held for an offline worker is not "going": the next slot is held too (queue), not
+    skipped for overlap behind it, and both go out when the worker comes."""
+    scheduler, hub = running
+    scheduler.load(every_second("a", offline="queue"), "UTC", datetime.now(UTC))
+    await until(lambda: _slots_passed(store, 2), 4)
+    await asyncio.sleep(0.2)
+    held = sorted(r.id for r in await store.runs() if r.slot < datetime.now(UTC))
+    assert await store.runs(states=["skipped", "missed"]) == []
+    session = connect(hub)
+    scheduler.wake()
+    sent = [job.run_id for job in (await next_dispatch(session, 2)).jobs]
+    assert sent[: len(held)] == held
+
+
+async def _slots_passed(store: Store, count: int) -> bool:
+    return sum(r.slot < datetime.now(UTC) for r in await store.runs()) >= count

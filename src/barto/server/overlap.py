@@ -4,7 +4,9 @@
 it until the running one ends (at most one waits: a further slot while one waits is skipped);
 ``allow`` runs both; ``replace`` cancels the running one (its stop signal, then KILL) and runs
 the new one. "Still going" means sent and not ended: pending past its slot, dispatched or
-running. Asked of the store at the slot, so it holds across server restarts.
+running. Asked of the store at the slot, so it holds across server restarts. (The scheduler
+asks only for workers that are connected and have delivered what they owed: the others' runs
+follow their offline policy, or wait.)
 
 Backfilled runs use the same queue, without the limit of one: they run one after another.
 """

@@ -316,10 +316,15 @@ class Scheduler:
         return True
 
     async def _admit(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[tuple[RunRecord, ScheduleDef]]:
-        """The runs to send now under their schedules' overlap policy, but for those of a worker
-        not ready yet, which wait for it: until it has resent what it owed, the store may still
-        count a run as going that has ended (docs/protocol.md, "owed")."""
-        return await self._overlaps.admit(self._defer(pairs))
+        """The runs to send now under their schedules' overlap policy. Those of a worker not ready
+        yet wait for it: until it has resent what it owed, the store may still count a run as
+        going that has ended (docs/protocol.md, "owed"). Those of an absent worker are not judged
+        for overlap (a run held for it would count as going): its offline policy decides."""
+        ready: list[tuple[RunRecord, ScheduleDef]] = []
+        absent: list[tuple[RunRecord, ScheduleDef]] = []
+        for pair in self._defer(pairs):
+            (ready if self._hub.is_connected(pair[0].worker) else absent).append(pair)
+        return await self._overlaps.admit(ready) + absent
 
     def _defer(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[tuple[RunRecord, ScheduleDef]]:
         """``pairs`` but for the runs of workers connected and not ready yet, which wait."""
