@@ -266,3 +266,27 @@ def test_program_output_forwarding_is_bounded(barto: Barto, tmp_path: Path) -> N
     (last,) = httpx.get(url, params={"limit": 1}).json()
     assert last["text"] == LINE
     assert last["seq"] < 100_000  # of 500,000 lines written (the budget: 256 KiB + 128 KiB/s)
+
+
+def test_the_ctl_shell_through_the_server(barto: Barto) -> None:
+    """barto-cli ctl --worker w1: the same shell, its requests relayed by the server."""
+    barto.start_server("")
+    barto.start_worker("w1", settings="[programs.web]\ncmd = 'sleep'\nargs = ['300']\nstartsecs = 0\n")
+    wait_for(lambda: [p["state"] for p in fleet(barto)] == ["RUNNING"], 20, "web running")
+    controller, terminal = pty.openpty()
+    command = [str(BIN / "barto-cli"), "-c", str(barto.root / "barto-cli.toml"), "ctl", "--worker", "w1"]
+    proc = subprocess.Popen(command, env=barto.env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    try:
+        expect(controller, "> ")
+        os.write(controller, b"st\t\t")  # two completions: start, status, stop
+        expect(controller, "status")
+        os.write(controller, b"\x15stop w\t\n")  # Ctrl-U clears the line; "w" completes to "web"
+        expect(controller, "STOPPED")
+        os.write(controller, b"status nope\n")
+        expect(controller, "no program or process named 'nope'")
+        os.write(controller, b"quit\n")
+        assert proc.wait(20) == 0
+    finally:
+        os.close(controller)
+    assert [p["state"] for p in fleet(barto)] == ["STOPPED"]
