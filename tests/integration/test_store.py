@@ -12,6 +12,7 @@ import pytest
 from barto.model import RunState
 from barto.store import Batch, Claim, Retention, ScheduleRow, Store
 from barto.store.readonly import NotASelectError, check_select
+from barto.store.records import ProgramEventRow
 
 pytestmark = pytest.mark.anyio
 
@@ -299,3 +300,41 @@ async def test_api_schedules_are_kept_and_a_config_name_displaces_them(store: St
     assert await store.delete_api_schedule("w", "other")
     assert not await store.delete_api_schedule("w", "other")
     assert await store.api_schedules() == []
+
+
+def program_event(worker: str, name: str, state: str, at: datetime) -> ProgramEventRow:
+    return {
+        "worker": worker,
+        "name": name,
+        "program": name.split("_")[0],
+        "state": state,
+        "previous": "STARTING",
+        "at": at,
+        "pid": 4242,
+        "description": "",
+        "exit_status": None,
+        "suppressed": 0,
+    }
+
+
+async def test_program_events_are_stored_queried_newest_last_and_forgotten_by_age(store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=123456)
+    rows = [
+        program_event("w1", "web_00", "RUNNING", now - timedelta(days=40)),
+        program_event("w1", "web_01", "RUNNING", now - timedelta(seconds=2)),
+        program_event("w2", "db", "FATAL", now - timedelta(seconds=1)),
+        program_event("w1", "web_00", "EXITED", now),
+    ]
+    await store.apply(Batch(program_events=rows))
+    every = await store.program_events(None, None, 10)
+    assert [(e.worker, e.name, e.state) for e in every] == [
+        ("w1", "web_00", "RUNNING"),
+        ("w1", "web_01", "RUNNING"),
+        ("w2", "db", "FATAL"),
+        ("w1", "web_00", "EXITED"),
+    ]
+    assert every[-1].at == now  # sub-second precision, UTC
+    assert [e.name for e in await store.program_events("w1", "web", 2)] == ["web_01", "web_00"]  # a program's
+    assert [e.state for e in await store.program_events(None, "db", 10)] == ["FATAL"]
+    assert await store.forget_program_events(now - timedelta(days=30)) == 1
+    assert len(await store.program_events(None, None, 10)) == 3

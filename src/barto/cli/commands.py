@@ -212,7 +212,8 @@ def cleanup(
     if as_json:
         render.emit_json(data)
         return
-    print(f"deleted {data['runs']} runs and {data['output_rows']} output lines")
+    events = f" and {data['program_events']} program state changes" if data.get("program_events") else ""
+    print(f"deleted {data['runs']} runs and {data['output_rows']} output lines{events}")
 
 
 def query(
