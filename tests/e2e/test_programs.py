@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -111,11 +113,7 @@ def test_the_ctl_shell_completes_commands_keeps_history_and_survives_mistakes(ba
     wait_for(lambda: sock.exists(), 20, "the control socket")
     config = tmp_path / "ctl.toml"
     config.write_text(f"[taskmasterctl]\nserverurl = 'unix://{sock}'\nprompt = 'w1ctl'\nhistory = '{history}'\n")
-    controller, terminal = pty.openpty()
-    command = [str(BIN / "barto-cli"), "-c", str(config), "ctl"]
-    proc = subprocess.Popen(command, env=barto.env, stdin=terminal, stdout=terminal, stderr=terminal)
-    os.close(terminal)
-    try:
+    with shell(barto, [str(BIN / "barto-cli"), "-c", str(config), "ctl"]) as controller:
         expect(controller, "w1ctl> ")
         os.write(controller, b"bogus\n")
         expect(controller, "unknown command 'bogus'")
@@ -125,11 +123,24 @@ def test_the_ctl_shell_completes_commands_keeps_history_and_survives_mistakes(ba
         os.write(controller, b"stop web_00\n")
         expect(controller, "STOPPED")
         os.write(controller, b"exit\n")
-        assert proc.wait(20) == 0
-    finally:
-        os.close(controller)
     assert "restart web_01" in history.read_text()
     assert json.loads(barto.cli("ctl", "-s", str(sock), "status", "web_00", "--json").stdout)[0]["state"] == "STOPPED"
+
+
+@contextlib.contextmanager
+def shell(barto: Barto, command: list[str]) -> Iterator[int]:
+    """``command`` on a pseudo-terminal: yields the controlling side; the shell must have
+    ended by itself (status 0) when the block is left."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(command, env=barto.env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    try:
+        yield controller
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(controller)
 
 
 def expect(fd: int, text: str, timeout: float = 20) -> str:
@@ -273,11 +284,8 @@ def test_the_ctl_shell_through_the_server(barto: Barto) -> None:
     barto.start_server("")
     barto.start_worker("w1", settings="[programs.web]\ncmd = 'sleep'\nargs = ['300']\nstartsecs = 0\n")
     wait_for(lambda: [p["state"] for p in fleet(barto)] == ["RUNNING"], 20, "web running")
-    controller, terminal = pty.openpty()
     command = [str(BIN / "barto-cli"), "-c", str(barto.root / "barto-cli.toml"), "ctl", "--worker", "w1"]
-    proc = subprocess.Popen(command, env=barto.env, stdin=terminal, stdout=terminal, stderr=terminal)
-    os.close(terminal)
-    try:
+    with shell(barto, command) as controller:
         expect(controller, "> ")
         os.write(controller, b"st\t\t")  # two completions: start, status, stop
         expect(controller, "status")
@@ -286,7 +294,4 @@ def test_the_ctl_shell_through_the_server(barto: Barto) -> None:
         os.write(controller, b"status nope\n")
         expect(controller, "no program or process named 'nope'")
         os.write(controller, b"quit\n")
-        assert proc.wait(20) == 0
-    finally:
-        os.close(controller)
     assert [p["state"] for p in fleet(barto)] == ["STOPPED"]
