@@ -248,6 +248,7 @@ PROGRAM = 'name = "w"\n\n\n\n\n[programs.a]\ncmd = "true"\n'
         ('stdout_logfile_maxbytes = "5 parsecs"\n', 8, "programs.a.stdout_logfile_maxbytes", "not a size"),
         ("stderr_logfile_backups = -1\n", 8, "programs.a.stderr_logfile_backups", "at least 0"),
         ("numprocs = 0\n", 8, "programs.a.numprocs", "at least 1"),
+        ("stdout = '/var/log/%(proces_num)d.log'\n", 8, "programs.a.stdout", "cannot expand 'proces_num'"),
     ],
 )
 def test_program_errors_name_file_line_and_key(tmp_path: Path, extra: str, line: int, key: str, message: str) -> None:
@@ -256,3 +257,17 @@ def test_program_errors_name_file_line_and_key(tmp_path: Path, extra: str, line:
         load_worker(source("bartoc", path, {}, {}))
     assert str(caught.value).startswith(f"{path}:{line}: {key}")
     assert message in str(caught.value)
+
+
+def test_program_log_paths_expand_supervisords_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_LOGS", "/srv/logs")
+    text = "[programs.web]\ncmd = 'x'\nnumprocs = 2\nnumprocs_start = 7\n"
+    text += "stdout = '/l/%(program_name)s-%(process_num)02d.out'\nstderr = '%(ENV_APP_LOGS)s/%(process_name)s.err'\n"
+    config = load_worker(source("bartoc", _write(tmp_path, 'name = "w"\n' + text), {}, {}))
+    web = config.programs["web"]
+    names = web.process_names("web")
+    assert names == [("web_07", 7), ("web_08", 8)]
+    assert web.log_paths("web", names[1], tmp_path) == (Path("/l/web-08.out"), Path("/srv/logs/web_08.err"))
+    plain = "name = 'w'\n[programs.a]\ncmd = 'x'\nstdout = '/l/50%.log'\n"
+    config = load_worker(source("bartoc", _write(tmp_path, plain), {}, {}))
+    assert config.programs["a"].log_paths("a", ("a", 0), tmp_path)[0] == Path("/l/50%.log")  # no %(: as written

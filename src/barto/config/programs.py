@@ -4,6 +4,8 @@ seed and supervisord (docs/programs.md). Validation that types cannot express li
 from __future__ import annotations
 
 import graphlib
+import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -61,12 +63,14 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
             return [(program, self.numprocs_start)]
         return [(f"{program}_{num:02d}", num) for num in numbers]
 
-    def log_paths(self, process: str, directory: Path) -> tuple[Path, Path | None]:
-        """Where stdout and stderr go (stderr None: into stdout)."""
-        out = Path(self.stdout) if self.stdout else directory / f"{process}.stdout"
+    def log_paths(self, program: str, process: tuple[str, int], directory: Path) -> tuple[Path, Path | None]:
+        """Where stdout and stderr of ``process`` (name, number) go (stderr None: into stdout);
+        ``stdout``/``stderr`` may name it with supervisord's ``%(process_num)02d`` and friends."""
+        name, _ = process
+        out = Path(expand(self.stdout, program, process)) if self.stdout else directory / f"{name}.stdout"
         if self.redirect_stderr:
             return out, None
-        return out, Path(self.stderr) if self.stderr else directory / f"{process}.stderr"
+        return out, Path(expand(self.stderr, program, process)) if self.stderr else directory / f"{name}.stderr"
 
     def rotation(self, stream: Literal["stdout", "stderr"]) -> tuple[int, int]:
         """(max bytes, backups) of a stream's log file; checked by :func:`check_programs`."""
@@ -97,6 +101,11 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
                 (parse_signal if key == "stopsignal" else byte_size)(getattr(program, key))
             except ValueError as error:
                 raise KeyedError((*at, key), str(error)) from None
+        for key in ("stdout", "stderr"):
+            try:
+                expand(getattr(program, key) or "", name, program.process_names(name)[0])
+            except (KeyError, ValueError, TypeError) as error:
+                raise KeyedError((*at, key), f"cannot expand {error} (supervisord's %(name)s keys: {_KEYS})") from None
         for index, other in enumerate(program.depends_on):
             if other not in programs:
                 raise KeyedError((*at, "depends_on", index), f"no program named {other!r}")
@@ -104,6 +113,26 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
         start_order(programs)
     except graphlib.CycleError as error:
         raise KeyedError((*where, error.args[1][0], "depends_on"), f"a cycle: {' -> '.join(error.args[1])}") from None
+
+
+_KEYS = "program_name, process_name, process_num, group_name, host_node_name, ENV_<variable>"
+
+
+def expand(text: str, program: str, process: tuple[str, int]) -> str:
+    """supervisord's expansions in a path: ``%(program_name)s``, ``%(process_name)s``,
+    ``%(process_num)02d``, ``%(group_name)s``, ``%(host_node_name)s``, ``%(ENV_HOME)s`` (``%%``
+    for a percent sign). Text without ``%(`` is left as it is.
+
+    Raises:
+        KeyError, ValueError, TypeError: for an unknown name or a bad format.
+    """
+    if "%(" not in text:
+        return text
+    name, num = process
+    values: dict[str, object] = {f"ENV_{key}": value for key, value in os.environ.items()}
+    values |= {"program_name": program, "group_name": program, "process_name": name, "process_num": num}
+    values["host_node_name"] = socket.gethostname()
+    return text % values
 
 
 _SIZES = ("stdout_logfile_maxbytes", "stderr_logfile_maxbytes")

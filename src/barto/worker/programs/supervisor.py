@@ -163,7 +163,7 @@ class Supervisor:
 
     def stdout_of(self, child: Child) -> Path:
         """The file a process's standard output goes to."""
-        return child.definition.log_paths(child.name, self._log_dir)[0]
+        return child.definition.log_paths(child.program, (child.name, child.num), self._log_dir)[0]
 
     def snapshot(self) -> list[ProgramStatus]:
         """Every process now (none without programs)."""
@@ -309,7 +309,7 @@ class Supervisor:
 
     def _exec(self, child: Child) -> subprocess.Popen[bytes]:
         definition = child.definition
-        out_path, err_path = definition.log_paths(child.name, self._log_dir)
+        out_path, err_path = definition.log_paths(child.program, (child.name, child.num), self._log_dir)
         files: dict[Stream, RotatingFile] = {"stdout": self._file(out_path, definition.rotation("stdout"))}
         if err_path is not None:
             files["stderr"] = self._file(err_path, definition.rotation("stderr"))
