@@ -102,9 +102,10 @@ class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 class ProgramEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A supervised process changed state on a worker (``barto-cli programs events``).
-    ``suppressed``: its transitions left out just before this one (the worker bounds them)."""
+    ``suppressed``: its transitions left out just before this one (the worker bounds them).
+    ``id`` is the store's (0 until stored)."""
 
-    id: int
+    id: int = 0
     worker: str
     name: str
     program: str

@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from barto.model import RunState
+from barto.model import ProgramEvent, RunState
 from barto.store import Batch, Claim, Retention, ScheduleRow, Store
 from barto.store.readonly import NotASelectError, check_select
-from barto.store.records import ProgramEventRow
 
 pytestmark = pytest.mark.anyio
 
@@ -302,19 +301,19 @@ async def test_api_schedules_are_kept_and_a_config_name_displaces_them(store: St
     assert await store.api_schedules() == []
 
 
-def program_event(worker: str, name: str, state: str, at: datetime) -> ProgramEventRow:
-    return {
-        "worker": worker,
-        "name": name,
-        "program": name.split("_")[0],
-        "state": state,
-        "previous": "STARTING",
-        "at": at,
-        "pid": 4242,
-        "description": "",
-        "exit_status": None,
-        "suppressed": 0,
-    }
+def program_event(worker: str, name: str, state: str, at: datetime) -> ProgramEvent:
+    return ProgramEvent(
+        worker=worker,
+        name=name,
+        program=name.split("_")[0],
+        state=state,
+        previous="STARTING",
+        at=at,
+        pid=4242,
+        description="",
+        exit_status=None,
+        suppressed=0,
+    )
 
 
 async def test_program_events_are_stored_queried_newest_last_and_forgotten_by_age(store: Store) -> None:

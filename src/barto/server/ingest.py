@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from barto.model import RunState, StopReason
+from barto.model import ProgramEvent, RunState, StopReason
 from barto.protocol import Accepted, Finished, Output, ProgramEvents, ProgramTransition, RunEvent, Started, ToServer
 from barto.server.hub import Session
 from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
-from barto.store.records import ProgramEventRow
 
 log = logging.getLogger("barto.server.ingest")
 
@@ -162,8 +161,8 @@ def _add(batch: Batch, session: Session, event: RunEvent) -> None:
             batch.finished.append(_finish_row(event))
 
 
-def _program_event(worker: str, event: ProgramTransition) -> ProgramEventRow:
-    return {"worker": worker, **msgspec.to_builtins(event, builtin_types=(datetime,))}  # type: ignore[typeddict-item]
+def _program_event(worker: str, event: ProgramTransition) -> ProgramEvent:
+    return ProgramEvent(worker=worker, **msgspec.structs.asdict(event))
 
 
 def _finish_row(event: Finished) -> FinishedRow:

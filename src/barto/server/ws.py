@@ -42,6 +42,7 @@ log = logging.getLogger("barto.server.ws")
 
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
+_FLEET_MESSAGES = (ProgramStates, ProgramOutput, ControlReply)  # what the fleet view takes, not ingest
 _SETTLE_SECONDS = 30.0  # a worker slower than this to deliver what it owed gets runs anyway
 
 
@@ -206,7 +207,7 @@ async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
                 state.hub.counters["rejected_by_workers"] += 1
                 log.warning("worker %s rejected a frame from this server: %s", session.name, message.reason)
                 continue
-            if isinstance(message, ProgramStates | ProgramOutput | ControlReply):
+            if isinstance(message, _FLEET_MESSAGES):
                 _to_fleet(state.fleet, session.name, message)
             elif not isinstance(message, Heartbeat):
                 state.ingest.put(session, message)

@@ -7,7 +7,7 @@ from typing import TypedDict
 
 import msgspec
 
-from barto.model import RunState
+from barto.model import ProgramEvent, RunState
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,21 +70,6 @@ class Finished(TypedDict):
     finished_at: datetime
 
 
-class ProgramEventRow(TypedDict):
-    """A supervised process's state change, as a worker reported it."""
-
-    worker: str
-    name: str
-    program: str
-    state: str
-    previous: str
-    at: datetime
-    pid: int | None
-    description: str
-    exit_status: int | None
-    suppressed: int
-
-
 class Batch(msgspec.Struct, kw_only=True):
     """Worker events applied in one transaction; acknowledged to the worker after the commit."""
 
@@ -92,7 +77,7 @@ class Batch(msgspec.Struct, kw_only=True):
     started: list[Started] = []
     lines: list[LineChunk] = []
     finished: list[Finished] = []
-    program_events: list[ProgramEventRow] = []
+    program_events: list[ProgramEvent] = []  # id 0: the store numbers them
 
     def __bool__(self) -> bool:
         return bool(self.accepted or self.started or self.lines or self.finished or self.program_events)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from itertools import count, repeat
 from typing import Any
 
+import msgspec
 from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -327,7 +328,7 @@ class Store:
             if batch.finished:
                 await conn.execute(_FINISH, [{f"b_{k}": v for k, v in f.items()} for f in batch.finished])
             if batch.program_events:
-                await conn.execute(insert(program_events), batch.program_events)
+                await conn.execute(insert(program_events), [_event_row(event) for event in batch.program_events])
 
     def _line_rows(self, chunks: Sequence[LineChunk]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
@@ -511,6 +512,13 @@ async def _settle(conn: AsyncConnection, ids: set[int], states: Sequence[str], s
         where = and_(runs.c.id.in_(chunk), runs.c.state.in_(list(states)))
         count += int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
     return count
+
+
+def _event_row(event: ProgramEvent) -> dict[str, Any]:
+    """A program event's columns (its id is the database's to give)."""
+    row = msgspec.structs.asdict(event)
+    del row["id"]
+    return row
 
 
 def _api_schedule(worker: str, name: str) -> ColumnElement[bool]:

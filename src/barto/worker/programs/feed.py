@@ -80,7 +80,8 @@ class Feed:
         """A process moved from ``previous`` to ``state`` (a Supervisor hook)."""
         status = child.snapshot(time.time())
         self._dirty[child.name] = status
-        if self._buckets.setdefault(child.name, _Bucket(self._clock())).take(self._clock()):
+        now = self._clock()
+        if (self._buckets.get(child.name) or self._buckets.setdefault(child.name, _Bucket(now))).take(now):
             self._event(status, previous, state)
         else:
             self._suppressed[child.name] += 1
