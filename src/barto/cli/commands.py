@@ -9,22 +9,15 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from barto.cli import render, schedules
+from barto.cli import options, render, schedules
 from barto.cli.client import Client
+from barto.cli.options import Json
 from barto.model import RunState
-
-Json = Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")]
-
-
-def _client(ctx: typer.Context) -> Client:
-    factory = ctx.obj
-    client: Client = factory()
-    return client
 
 
 def info(ctx: typer.Context, as_json: Json = False) -> None:
     """Show the server's version, uptime, store and counters, who leads and every instance."""
-    data = _client(ctx).get("/v1/info")
+    data = options.client(ctx).get("/v1/info")
     if as_json:
         render.emit_json(data)
         return
@@ -57,7 +50,7 @@ def clients(
     as_json: Json = False,
 ) -> None:
     """List the workers the server knows, and whether each is connected."""
-    data = _client(ctx).get("/v1/clients")
+    data = options.client(ctx).get("/v1/clients")
     if as_json:
         render.emit_json(data)
         return
@@ -86,7 +79,7 @@ def runs(
     params: dict[str, Any] = {"schedule": schedule, "worker": worker, "limit": limit}
     if state:
         params["state"] = [s.value for s in state]
-    data = _client(ctx).get("/v1/runs", **params)
+    data = options.client(ctx).get("/v1/runs", **params)
     if as_json:
         render.emit_json(data)
         return
@@ -95,7 +88,7 @@ def runs(
 
 def output(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: Json = False) -> None:
     """Print a run's output lines in order."""
-    data = _client(ctx).get(f"/v1/runs/{run_id}/output")
+    data = options.client(ctx).get(f"/v1/runs/{run_id}/output")
     if as_json:
         render.emit_json(data)
         return
@@ -109,7 +102,7 @@ def tail(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
 ) -> None:
     """Print a run's output; with -f, follow it live until the run ends."""
-    client = _client(ctx)
+    client = options.client(ctx)
     if not follow:
         for text in render.output_lines(client.get(f"/v1/runs/{run_id}/output")):
             print(text)
@@ -120,7 +113,7 @@ def tail(
 
 def failed(ctx: typer.Context, as_json: Json = False) -> None:
     """List runs that failed, timed out or were lost (signal deaths included)."""
-    data = _client(ctx).get("/v1/failed")
+    data = options.client(ctx).get("/v1/failed")
     if as_json:
         render.emit_json(data)
         return
@@ -135,7 +128,7 @@ def list_(
     as_json: Json = False,
 ) -> None:
     """List a worker's schedules, or with -c the runs of one schedule with their output."""
-    client = _client(ctx)
+    client = options.client(ctx)
     if cmd_name is None:
         names = client.get(f"/v1/workers/{name}/schedules")
         render.emit_json(names) if as_json else render.show(f"Total commands: {len(names)}", *names)
@@ -150,7 +143,7 @@ def cmd(
     as_json: Json = False,
 ) -> None:
     """Show the runs of one schedule across all workers, with their output."""
-    _runs_with_output(_client(ctx), {"schedule": cmd_name, "limit": limit}, as_json)
+    _runs_with_output(options.client(ctx), {"schedule": cmd_name, "limit": limit}, as_json)
 
 
 def _runs_with_output(client: Client, params: dict[str, Any], as_json: bool) -> None:
@@ -176,7 +169,7 @@ def updates(
     as_json: Json = False,
 ) -> None:
     """Show package updates found in the newest successful update-check run of a worker."""
-    data = _client(ctx).get(f"/v1/workers/{name}/updates", kind=update_kind)
+    data = options.client(ctx).get(f"/v1/workers/{name}/updates", kind=update_kind)
     if as_json:
         render.emit_json(data)
         return
@@ -204,7 +197,7 @@ def cleanup(
 ) -> None:
     """Apply the server's retention policy now (by age and count; failures kept longer) and say
     what was deleted. A progress bar is shown on a terminal."""
-    client, body = _client(ctx), {"older_than_days": older_than_days}
+    client, body = options.client(ctx), {"older_than_days": older_than_days}
     if as_json or not sys.stdout.isatty():
         data = client.post("/v1/cleanup", body)
     else:
@@ -222,7 +215,7 @@ def query(
     as_json: Json = False,
 ) -> None:
     """Run one read-only SELECT (barto's `output` and `exit_status` tables exist as views)."""
-    data = _client(ctx).post("/v1/query", {"sql": sql})
+    data = options.client(ctx).post("/v1/query", {"sql": sql})
     if as_json:
         render.emit_json(data)
         return
@@ -238,7 +231,7 @@ def run_now(
 ) -> None:
     """Run a schedule now (a manual run, recorded like any other). It follows the schedule's
     overlap policy unless --force; a run skipped for overlap exits 1."""
-    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/run", {"force": force})
+    data = options.client(ctx).post(f"/v1/schedules/{worker}/{schedule}/run", {"force": force})
     if as_json:
         render.emit_json(data)
     elif data["state"] == "skipped":
@@ -272,7 +265,7 @@ resume = _switcher("resume", "Fire a paused schedule again from its next slot (t
 
 
 def _switch(ctx: typer.Context, schedule: str, worker: str, action: str, as_json: bool) -> None:
-    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/{action}")
+    data = options.client(ctx).post(f"/v1/schedules/{worker}/{schedule}/{action}")
     if as_json:
         render.emit_json(data)
         return
@@ -291,7 +284,7 @@ def backfill(
     """Create runs for the past slots between --from and --to that did not succeed; they run one
     after another."""
     body = {"from": _utc(start).isoformat(), "to": _utc(end).isoformat()}
-    data = _client(ctx).post(f"/v1/schedules/{worker}/{schedule}/backfill", body)
+    data = options.client(ctx).post(f"/v1/schedules/{worker}/{schedule}/backfill", body)
     if as_json:
         render.emit_json(data)
         return
@@ -310,7 +303,7 @@ def cancel(
     as_json: Json = False,
 ) -> None:
     """Stop a run: stop signal to its process group, then KILL after the schedule's stopwaitsecs."""
-    data = _client(ctx).post(f"/v1/runs/{run_id}/cancel")
+    data = options.client(ctx).post(f"/v1/runs/{run_id}/cancel")
     if as_json:
         render.emit_json(data)
         return

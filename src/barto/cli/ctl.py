@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from barto.cli import render
+from barto.cli import options, render
 from barto.cli.client import Client, CliError
 from barto.cli.shell import Shell, interact
 from barto.config import ConfigError, load_cli, source
@@ -42,7 +42,7 @@ def ctl(  # noqa: PLR0913 - the socket, the worker, and one option per command t
     and program names)."""
     settings = _settings(ctx)
     path = sock or Path(settings.serverurl.removeprefix("unix://"))
-    ask: Ask = _through(ctx.obj(), worker) if worker else lambda request: _ask(path, request)
+    ask: Ask = _through(options.client(ctx), worker) if worker else lambda request: _ask(path, request)
     if command is None:
         interact(Shell(ask, lambda content: _show(content, False), COMMANDS, settings.prompt), Path(settings.history))
         return

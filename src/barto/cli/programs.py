@@ -7,18 +7,12 @@ from typing import Annotated
 
 import typer
 
-from barto.cli import render
-from barto.cli.client import Client
+from barto.cli import options, render
+from barto.cli.options import Json
 
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Supervised programs on every worker.")
 
-Json = Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")]
 Worker = Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker's.")]
-
-
-def _client(ctx: typer.Context) -> Client:
-    client: Client = ctx.obj()
-    return client
 
 
 @app.callback()
@@ -26,7 +20,7 @@ def listing(ctx: typer.Context, worker: Worker = None, as_json: Json = False) ->
     """List every supervised process of every worker: state, pid, uptime, restarts."""
     if ctx.invoked_subcommand is not None:
         return
-    data = _client(ctx).get("/v1/programs", worker=worker)
+    data = options.client(ctx).get("/v1/programs", worker=worker)
     if as_json:
         render.emit_json(data)
         return
@@ -46,7 +40,7 @@ def events(
     as_json: Json = False,
 ) -> None:
     """Show the state changes of supervised processes, oldest first."""
-    data = _client(ctx).get("/v1/programs/events", worker=worker, name=name, limit=limit)
+    data = options.client(ctx).get("/v1/programs/events", worker=worker, name=name, limit=limit)
     if as_json:
         render.emit_json(data)
         return
@@ -64,7 +58,7 @@ def tail(
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10_000, help="How many of the last.")] = 20,
 ) -> None:
     """Print the last lines a program wrote (forwarded by its worker); -f follows them."""
-    client = _client(ctx)
+    client = options.client(ctx)
     path = f"/v1/workers/{worker}/programs/{name}/tail"
     records = client.get(path, limit=lines)
     for record in records:

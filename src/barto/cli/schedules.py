@@ -10,19 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from barto.cli import render
-from barto.cli.client import Client
+from barto.cli import options, render
+from barto.cli.options import Json
 
-Json = Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")]
 Worker = Annotated[str, typer.Argument(help="The worker the schedule runs on.")]
 Name = Annotated[str, typer.Argument(help="Schedule name.")]
 
 app = typer.Typer(help="List schedules; add, remove, enable or disable API schedules.")
-
-
-def _client(ctx: typer.Context) -> Client:
-    client: Client = ctx.obj()
-    return client
 
 
 @app.callback(invoke_without_command=True)
@@ -30,7 +24,7 @@ def schedules(ctx: typer.Context, as_json: Json = False) -> None:
     """List the live schedules with their next fire times and where they come from."""
     if ctx.invoked_subcommand is not None:
         return
-    data = _client(ctx).get("/v1/schedules")
+    data = options.client(ctx).get("/v1/schedules")
     if as_json:
         render.emit_json(data)
         return
@@ -56,13 +50,15 @@ def add(  # noqa: PLR0913 - one option per schedule setting a user commonly give
     body: dict[str, Any] = {"name": name, "cmds": cmd, "on_calendar": on_calendar, "cron": cron}
     optional = {"timezone": timezone, "timeout": timeout, "overlap": overlap, "retries": retries}
     body.update({k: v for k, v in optional.items() if v is not None})
-    _show(_client(ctx).post(f"/v1/schedules/{worker}", {k: v for k, v in body.items() if v is not None}), as_json)
+    _show(
+        options.client(ctx).post(f"/v1/schedules/{worker}", {k: v for k, v in body.items() if v is not None}), as_json
+    )
 
 
 @app.command()
 def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Remove a schedule added through the API."""
-    data = _client(ctx).delete(f"/v1/schedules/{worker}/{name}")
+    data = options.client(ctx).delete(f"/v1/schedules/{worker}/{name}")
     if as_json:
         render.emit_json(data)
     else:
@@ -72,13 +68,13 @@ def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False
 @app.command()
 def enable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Let an API schedule fire."""
-    _show(_client(ctx).post(f"/v1/schedules/{worker}/{name}/enable"), as_json)
+    _show(options.client(ctx).post(f"/v1/schedules/{worker}/{name}/enable"), as_json)
 
 
 @app.command()
 def disable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Keep an API schedule listed but never firing."""
-    _show(_client(ctx).post(f"/v1/schedules/{worker}/{name}/disable"), as_json)
+    _show(options.client(ctx).post(f"/v1/schedules/{worker}/{name}/disable"), as_json)
 
 
 def _show(record: dict[str, Any], as_json: bool) -> None:
