@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from barto.calendar import parse
-from barto.server.catchup import passed, split
+from barto.server.catchup import split
+from barto.server.slots import slots_between
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
 SLOTS = [NOW - timedelta(minutes=m) for m in (50, 40, 30, 20, 10)]
@@ -16,10 +17,10 @@ SLOTS = [NOW - timedelta(minutes=m) for m in (50, 40, 30, 20, 10)]
 def test_passed_slots_are_those_after_the_last_up_to_now() -> None:
     spec = parse("*:0/10", dialect="barto", tz="UTC")  # every 10 minutes
     last = datetime(2026, 11, 22, 11, 10, tzinfo=UTC)
-    assert list(passed(spec, last, NOW)) == [
+    assert list(slots_between(spec, last, NOW, "w/s")) == [
         datetime(2026, 11, 22, h, m, tzinfo=UTC) for h, m in [(11, 20), (11, 30), (11, 40), (11, 50), (12, 0)]
     ]
-    assert list(passed(spec, NOW, NOW)) == []
+    assert list(slots_between(spec, NOW, NOW, "w/s")) == []
 
 
 @pytest.mark.parametrize(

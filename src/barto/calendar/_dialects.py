@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Protocol
 
-from barto.calendar._systemd_parse import parse_systemd
+from barto.calendar._systemd_parse import Rejected, parse_systemd
 from barto.calendar.barto import parse_barto
 from barto.calendar.cron import CronSpec
 from barto.calendar.errors import CalendarError
@@ -72,11 +72,20 @@ def guess_dialect(text: str) -> str:
 
 
 def _parse_barto_or_systemd(text: str, tz: str | None, seed: str | None) -> Spec:
-    """systemd syntax (with ``R`` allowed) first, then barto's comma dates and ``+N`` numbers."""
+    """systemd syntax (with ``R`` allowed) first, then barto's comma dates and ``+N`` numbers.
+
+    Surrounding white space is dropped, as barto did (it split the text on white space). What
+    systemd's grammar reads is judged by systemd's rules alone: ``22:57/12:16`` is rejected
+    as systemd rejects it, although barto's grammar would read it too.
+    """
+    body = text.strip()
     try:
-        return parse_systemd(text, tz=tz, seed=seed, allow_random=True)
+        return parse_systemd(body, tz=tz, seed=seed, allow_random=True)
+    except Rejected as rejected:
+        raise Rejected(text, rejected.reason) from None
     except CalendarError as systemd_error:
         try:
-            return parse_barto(text, tz=tz, seed=seed)
+            return parse_barto(body, tz=tz, seed=seed)
         except CalendarError as barto_error:
-            raise (barto_error if _BARTO_LOOK.search(text) else systemd_error) from None
+            chosen = barto_error if _BARTO_LOOK.search(body) else systemd_error
+            raise CalendarError(text, chosen.reason) from None

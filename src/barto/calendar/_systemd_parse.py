@@ -38,6 +38,14 @@ _WEEKDAYS = (
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 
 
+class Rejected(CalendarError):
+    """systemd's grammar reads the text, and systemd rejects a value in it.
+
+    The barto dialect falls back to barto's own grammar only for text that systemd cannot read
+    at all (comma dates, ``+N``): what systemd reads, systemd's rules decide.
+    """
+
+
 def _midnight(*chains: str) -> dict[str, Chain]:
     values: dict[str, Chain] = {"hour": ((0, -1, 0),), "minute": ((0, -1, 0),)}
     values["usec"] = ((0, -1, 0),)
@@ -124,6 +132,9 @@ class _Parser:
 
     def fail(self, reason: str) -> CalendarError:
         return CalendarError(self.text, reason)
+
+    def reject(self, reason: str) -> Rejected:
+        return Rejected(self.text, reason)
 
     def peek(self, offset: int = 0) -> str:
         j = self.i + offset
@@ -305,9 +316,9 @@ class _Parser:
             self.i += 1
             repeat = self.decimal(name, usec)
             if repeat == 0:
-                raise self.fail(f"{name} repetition must not be 0")
+                raise self.reject(f"{name} repetition must not be 0")
         elif usec and stop >= 0 and start + repeat > stop:
-            raise self.fail(f"{name} range is shorter than its one-second step")
+            raise self.reject(f"{name} range {_show(start, USEC_PER_SEC)}..{_show(stop, USEC_PER_SEC)} is shorter than its one-second step")
         if self.peek() not in _FIELD_END and self.peek() != "":
             raise self.fail(f"unexpected {self.s[self.i :]!r} in the {name}")
         return start, stop, repeat
@@ -323,7 +334,7 @@ class _Parser:
         if usec:
             value = value * USEC_PER_SEC + self.fraction(name)
         if value > _INT_MAX:
-            raise self.fail(f"{name} {match.group()} out of range")
+            raise self.reject(f"{name} {match.group()} out of range")
         return value
 
     def fraction(self, name: str) -> int:
@@ -424,7 +435,7 @@ def validate(spec: SystemdSpec, text: str) -> SystemdSpec:
             bound = high - 3 * (position + 1) if eom else high
             reason = _invalid(name, component, low, bound, eom)
             if reason:
-                raise CalendarError(text, reason)
+                raise Rejected(text, reason)
     return spec
 
 

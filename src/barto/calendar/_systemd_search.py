@@ -36,6 +36,8 @@ class _Search:
 
     def __init__(self, spec: SystemdSpec, clock: Clock, tm: list[int], usec: int) -> None:
         self.spec, self.clock, self.tm, self.usec = spec, clock, tm, usec
+        self.start = (tuple(tm[:6]), usec)
+        self.keep_dst = False  # set once the search got stuck: mktime then decides the DST flag
 
     def tm_tuple(self) -> Tm:
         y, mo, d, h, mi, s, dst = self.tm
@@ -60,11 +62,30 @@ class _Search:
     def run(self) -> bool:
         for _ in range(_MAX_ITERATIONS):
             self.normalize()
-            self.tm[6] = -1
+            if not self.keep_dst:
+                self.tm[6] = -1
             outcome = self.step()
-            if outcome is not None:
-                return outcome
+            if outcome is not True:
+                if outcome is False:
+                    return False
+            elif self.stuck():
+                self.keep_dst = True
+                self.tm[_HOUR] += 1
+            else:
+                return True
         return False
+
+    def stuck(self) -> bool:
+        """Whether the match is not after the start, compared as wall-clock fields.
+
+        This happens where ``mktime`` moves a wall time inside a spring-forward gap backwards
+        (a zone whose DST offset is negative, Europe/Dublin's winter time, resolves the gap with
+        the earlier offset). systemd 252 then steps one hour on and lets ``mktime`` choose the
+        DST flag from there on; we do the same.
+        """
+        wall, usec = self.start
+        here = tuple(self.tm[:6])
+        return here < wall or (here == wall and self.usec < usec)
 
     def step(self) -> bool | None:
         """One pass over the fields: True = found, False = never, None = go round again."""

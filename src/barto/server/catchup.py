@@ -7,21 +7,11 @@ catch-up window; the others are recorded ``missed`` with reason ``server down``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from barto.calendar import Spec
 from barto.config.server import Catchup
 from barto.model import RunState
 from barto.store import Claim
-
-
-def passed(spec: Spec, last: datetime, now: datetime) -> Iterator[datetime]:
-    """The slots of ``spec`` after ``last`` up to and including ``now``, in order."""
-    slot = spec.next_after(last)
-    while slot is not None and slot <= now:
-        yield slot
-        slot = spec.next_after(slot)
 
 
 Slots = list[datetime]

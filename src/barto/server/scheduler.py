@@ -30,10 +30,11 @@ from barto.config.server import Catchup, ScheduleDef, WorkerSchedules
 from barto.model import RunRecord, RunState, ScheduleRecord
 from barto.protocol import Job
 from barto.server.catchup import claims as catchup_claims
-from barto.server.catchup import passed, split
+from barto.server.catchup import split
 from barto.server.hub import Hub
 from barto.server.overlap import Overlaps
 from barto.server.retry import Retries
+from barto.server.slots import next_slot, slots_between
 from barto.store import Claim, Store
 
 log = logging.getLogger("barto.server.scheduler")
@@ -62,6 +63,11 @@ class Entry(msgspec.Struct, kw_only=True):
     def key(self) -> _Key:
         return (self.worker, self.definition.name)
 
+    @property
+    def label(self) -> str:
+        """``worker/name``, how logs name the schedule."""
+        return f"{self.worker}/{self.definition.name}"
+
     def wake_at(self) -> datetime | None:
         """When this entry next needs the loop: its slot if claimed, else the claim time."""
         if self.next_fire is None:
@@ -87,7 +93,7 @@ class Entry(msgspec.Struct, kw_only=True):
     def advance(self) -> None:
         """Move on to the slot after the current one."""
         assert self.next_fire is not None  # only entries with a slot are advanced
-        self.next_fire = self.spec.next_after(self.next_fire)
+        self.next_fire = next_slot(self.spec, self.next_fire, self.label)
 
 
 class Waiting(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,7 +215,7 @@ class Scheduler:
         for entry in self._entries.values():
             if entry.key not in last or entry.next_fire is None:  # disabled, paused, or never again
                 continue
-            slots = list(passed(entry.spec, last[entry.key], now))
+            slots = list(slots_between(entry.spec, last[entry.key], now, entry.label))
             late, missed = split(slots, entry.definition.catchup_policy(default), now, window)
             claims += catchup_claims(entry.worker, entry.definition.name, late, missed)
             await asyncio.sleep(0)
@@ -261,7 +267,7 @@ class Scheduler:
         self._paused.discard(entry.key)
         await self._store.set_paused(entry.worker, entry.definition.name, False)
         if entry.next_fire is None and entry.definition.enabled:
-            entry.next_fire = entry.spec.next_after(datetime.now(UTC))
+            entry.next_fire = next_slot(entry.spec, datetime.now(UTC), entry.label)
         self._changed.set()
 
     async def run_now(self, entry: Entry, *, force: bool) -> RunRecord:
@@ -278,7 +284,7 @@ class Scheduler:
         A slot with no run gets attempt 1; a slot that failed, was missed or skipped gets its next
         attempt. Slots that succeeded, or have a run going, are left alone.
         """
-        slots = list(passed(entry.spec, start - timedelta(microseconds=1), min(end, datetime.now(UTC))))
+        slots = list(slots_between(entry.spec, start - timedelta(microseconds=1), min(end, datetime.now(UTC)), entry.label))
         if len(slots) > BACKFILL_MAX:
             raise ValueError(f"{len(slots)} slots in that range; backfill at most {BACKFILL_MAX} at a time")
         attempts = await self._store.attempts(entry.worker, entry.definition.name, slots)
@@ -424,7 +430,7 @@ def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime,
         definition=definition,
         spec=spec,
         timezone=definition.timezone or default_tz,
-        next_fire=spec.next_after(now) if definition.enabled and not paused else None,
+        next_fire=next_slot(spec, now, f"{worker}/{definition.name}") if definition.enabled and not paused else None,
     )
 
 
