@@ -21,6 +21,7 @@ class Verdict:
     accepted: bool
     normalized: str | None = None
     elapses: tuple[str, ...] = ()  # "Mon 2025-10-20 12:00:00 UTC"; empty = never
+    gave_up: bool = False  # accepted, then "Failed to determine next elapse" (systemd's loop valve)
 
 
 def ask_systemd(exprs: list[str], base: str, iterations: int) -> dict[str, Verdict]:
@@ -41,7 +42,8 @@ def ask_systemd(exprs: list[str], base: str, iterations: int) -> dict[str, Verdi
     verdicts = {}
     for expr in exprs:
         if expr in failed:
-            verdicts[expr] = Verdict(accepted=not failed[expr])
+            parse_failed = failed[expr]
+            verdicts[expr] = Verdict(accepted=not parse_failed, gave_up=not parse_failed)
             continue
         verdicts[expr] = _read_block(next(blocks))
     return verdicts

@@ -20,6 +20,8 @@ Tm = tuple[int, int, int, int, int, int, int]
 _PROBES = 6
 _STRIDE = 601_200  # glibc: shortest DST or non-DST period in the tz database, in seconds
 _DELTA_BOUND = 536_454_000 // 2 + _STRIDE
+_HOUR = 3600
+_CHANGE_HORIZON = 2 * 86400
 
 
 class Clock(Protocol):
@@ -33,6 +35,10 @@ class Clock(Protocol):
         """Epoch second and normalised fields of possibly out-of-range wall-clock fields."""
         ...
 
+    def next_change(self, t: int) -> int | None:
+        """The first epoch second after ``t`` with another UTC offset, if one comes within 2 days."""
+        ...
+
 
 class UtcClock:
     """``timegm``/``gmtime``: plain arithmetic, no DST."""
@@ -43,6 +49,9 @@ class UtcClock:
     def mktime(self, tm: Tm) -> tuple[int, Tm] | None:
         t = wall_seconds(*tm[:6])
         return t, (*breakdown(t), 0)
+
+    def next_change(self, t: int) -> int | None:
+        return None
 
 
 class ZoneClock:
@@ -74,6 +83,21 @@ class ZoneClock:
             t += (sec == 0 and local[5] == 60) - sec + sec_requested
             local = self.localtime(t)
         return t, local
+
+    def next_change(self, t: int) -> int | None:
+        offset = self._utcoffset(t)
+        low = t
+        for high in range(t + _HOUR, t + _CHANGE_HORIZON + 1, _HOUR):
+            if self._utcoffset(high) != offset:
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    low, high = (middle, high) if self._utcoffset(middle) == offset else (low, middle)
+                return high
+            low = high
+        return None
+
+    def _utcoffset(self, t: int) -> object:
+        return datetime.fromtimestamp(t, self.zone).utcoffset()
 
     def _probe(self, wall: int, isdst: int) -> tuple[int, Tm] | None:
         """Invert ``localtime`` by fixed-point iteration from the cached guess."""

@@ -22,6 +22,15 @@ _MONTHS = {
     m: i + 1 for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
 }
 _DOW_NAMES = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
+# gorhill/cronexpr (jobd) also reads the full names.
+_FULL_MONTHS = {
+    m: i + 1 for i, m in enumerate(["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST",
+                                    "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"])
+}  # fmt: skip
+_FULL_DAYS = {
+    d: i for i, d in enumerate(["SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"])
+}
+_INT_MAX = 2**31 - 1
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
             "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
             "@hourly": "0 * * * *"}  # fmt: skip
@@ -38,6 +47,7 @@ class DaySpec:
     dom_last: tuple[int, ...] = ()  # "L" = 0, "L-3" = 3 days before the last
     dom_nearest: tuple[int, ...] = ()  # "15W": the weekday nearest the 15th
     dom_last_weekday: bool = False  # "LW"
+    dom_last_nearest: tuple[int, ...] = ()  # "L-3W": the weekday nearest the 3rd-last day
     dow_nth: tuple[tuple[int, int], ...] = ()  # "5#3": (Friday, third)
     dow_last: tuple[int, ...] = ()  # "5L": last Friday
 
@@ -48,6 +58,7 @@ class DaySpec:
         days.update(_nearest_weekday(d, count, first) for d in self.dom_nearest if d <= count)
         if self.dom_last_weekday:
             days.add(_nearest_weekday(count, count, first))
+        days.update(_nearest_weekday(count - back, count, first) for back in self.dom_last_nearest if count - back >= 1)
         return days
 
     def dow_days(self, count: int, first: int) -> set[int]:
@@ -125,15 +136,16 @@ def _layout(text: str, dialect: str, parts: list[str]) -> list[str]:
 
 def _build(text: str, dialect: str, f: list[str], zone: str | None, normalized: str) -> CronFields:
     quartz_like = dialect in ("quartz", "jobd")
-    field = _FieldParser(text, wildcard_query=quartz_like)
+    field = _FieldParser(text, dialect)
     days = _days(field, dialect, f[3], f[5])
     years = None if not quartz_like else field.values("year", f[6], *_YEARS)
+    months = _MONTHS | _FULL_MONTHS if dialect == "jobd" else _MONTHS
     return CronFields(
         seconds=field.values("second", f[0], 0, 59),
         minutes=field.values("minute", f[1], 0, 59),
         hours=field.values("hour", f[2], 0, 23),
         days=days,
-        months=field.values("month", f[4], 1, 12, _MONTHS),
+        months=field.values("month", f[4], 1, 12, months),
         years=years,
         timezone=zone,
         normalized=normalized,
@@ -151,10 +163,24 @@ def _days(field: _FieldParser, dialect: str, dom: str, dow: str) -> DaySpec:
 
 
 class _FieldParser:
-    """Reads one field: lists of ``*``, ``a``, ``a-b``, ``*/n``, ``a/n``, ``a-b/n``."""
+    """Reads one field: lists of ``*``, ``a``, ``a-b``, ``*/n``, ``a/n``, ``a-b/n``.
 
-    def __init__(self, text: str, *, wildcard_query: bool) -> None:
-        self.text, self.wildcard_query = text, wildcard_query
+    The largest step differs: Vixie cron takes any (``*/100`` in the day of month is day 1,
+    the "first Monday" idiom ``1 1 */100,1-7 * MON``); Quartz and cronexpr take at most the
+    field's largest value (``*/60`` is no minute step), cronexpr's day of week at most 6.
+    """
+
+    def __init__(self, text: str, dialect: str) -> None:
+        self.text, self.dialect = text, dialect
+        self.wildcard_query = dialect in ("quartz", "jobd")
+
+    def step_high(self, name: str, high: int) -> int:
+        """The largest step allowed in field ``name`` whose largest value is ``high``."""
+        if self.dialect == "cron" or (self.dialect == "quartz" and name == "year"):
+            return _INT_MAX
+        if self.dialect == "jobd" and name == "day-of-week":
+            return 6
+        return min(high, 59)  # cronexpr reads a step as a number up to 59
 
     def fail(self, name: str, item: str, why: str) -> CalendarError:
         return CalendarError(self.text, f"{name} {item!r}: {why}")
@@ -167,7 +193,7 @@ class _FieldParser:
 
     def item(self, name: str, item: str, low: int, high: int, names: dict[str, int]) -> range:
         body, slash, step_text = item.partition("/")
-        step = self.number(name, item, step_text, 1, high - low + 1, {}) if slash else 1
+        step = self.number(name, item, step_text, 1, self.step_high(name, high), {}) if slash else 1
         if body == "*" or (body == "?" and self.wildcard_query):
             return range(low, high + 1, step)
         first_text, dash, last_text = body.partition("-")
@@ -190,23 +216,25 @@ class _FieldParser:
         return value
 
     def dom_rules(self, spec: str, *, allow_offset: bool) -> dict[str, object]:
-        plain, last, nearest, last_weekday = [], [], [], False
+        plain, last, nearest, last_nearest, last_weekday = [], [], [], [], False
         for item in spec.split(","):
             if item == "LW":
                 last_weekday = True
             elif item == "L" or (allow_offset and re.fullmatch(r"L-\d+", item)):
                 last.append(self.number("day-of-month", item, item[2:] or "0", 0, 30, {}))
+            elif allow_offset and re.fullmatch(r"L-\d+W", item):
+                last_nearest.append(self.number("day-of-month", item, item[2:-1], 0, 30, {}))
             elif re.fullmatch(r"\d+W", item):
                 nearest.append(self.number("day-of-month", item, item[:-1], 1, 31, {}))
             else:
                 plain.append(item)
         dom = self.values("day-of-month", ",".join(plain), 1, 31) if plain else ()
         return {"dom": frozenset(dom), "dom_last": tuple(last), "dom_nearest": tuple(nearest),
-                "dom_last_weekday": last_weekday}  # fmt: skip
+                "dom_last_weekday": last_weekday, "dom_last_nearest": tuple(last_nearest)}  # fmt: skip
 
     def dow_rules(self, spec: str, dialect: str) -> dict[str, object]:
         low, high = (1, 7) if dialect == "quartz" else (0, 7)
-        names = {k: v + low for k, v in _DOW_NAMES.items()}
+        names = {k: v + low for k, v in (_DOW_NAMES | (_FULL_DAYS if dialect == "jobd" else {})).items()}
         plain, nth, last = [], [], []
         for item in spec.split(","):
             if match := re.fullmatch(r"(\w+)#(\d+)", item):

@@ -318,7 +318,8 @@ class _Parser:
             if repeat == 0:
                 raise self.reject(f"{name} repetition must not be 0")
         elif usec and stop >= 0 and start + repeat > stop:
-            raise self.reject(f"{name} range {_show(start, USEC_PER_SEC)}..{_show(stop, USEC_PER_SEC)} is shorter than its one-second step")
+            shown = f"{_show(start, USEC_PER_SEC)}..{_show(stop, USEC_PER_SEC)}"
+            raise self.reject(f"{name} range {shown} is shorter than its one-second step")
         if self.peek() not in _FIELD_END and self.peek() != "":
             raise self.fail(f"unexpected {self.s[self.i :]!r} in the {name}")
         return start, stop, repeat

@@ -16,17 +16,39 @@ from barto.calendar._clock import Clock, Tm
 from barto.calendar.systemd import MAX_YEAR, USEC_PER_SEC, Chain, SystemdSpec
 
 _MAX_ITERATIONS = 1000  # systemd's safety valve; past it systemd reports an error
+_RESTARTS = 4  # searches again past an offset change after the valve
+_GAVE_UP = -(2**63)  # the search reached the valve
 _NONE = -1  # "no matching value" / out of bounds
 _YEAR, _MONTH, _DAY, _HOUR, _MINUTE, _SECOND = range(6)
 
 
 def next_micros(spec: SystemdSpec, base: int, clock: Clock) -> int | None:
-    """Microseconds since the epoch of the first elapse after ``base``, or None."""
-    base += 1
-    seconds, usec = divmod(base, USEC_PER_SEC)
+    """Microseconds since the epoch of the first elapse after ``base``, or None.
+
+    Where systemd's search goes round in circles and gives up ("Infinite loop in calendar
+    calculation": ``*-*-* 0/2:30 Egypt`` at a spring-forward change at midnight), systemd
+    reports an error and the timer never elapses again. We search again from the end of the
+    offset change that caught the search: the wall times in the gap are skipped, as they are
+    everywhere else, and the schedule goes on.
+    """
+    for _ in range(_RESTARTS):
+        found = _search(spec, base, clock)
+        if found is not _GAVE_UP:
+            return found
+        change = clock.next_change(base // USEC_PER_SEC)
+        if change is None:
+            return None
+        base = change * USEC_PER_SEC - 1
+    return None
+
+
+def _search(spec: SystemdSpec, base: int, clock: Clock) -> int | None:
+    """systemd's search from just after ``base``: the elapse, None for never, or _GAVE_UP."""
+    seconds, usec = divmod(base + 1, USEC_PER_SEC)
     search = _Search(spec, clock, list(clock.localtime(seconds)), usec)
-    if not search.run():
-        return None
+    outcome = search.run()
+    if outcome is not True:
+        return _GAVE_UP if outcome is None else None
     result = clock.mktime(search.tm_tuple())
     return None if result is None else result[0] * USEC_PER_SEC + search.usec
 
@@ -59,7 +81,8 @@ class _Search:
         self.tm[unit] += 1
         self.reset_below(unit)
 
-    def run(self) -> bool:
+    def run(self) -> bool | None:
+        """True: found; False: never elapses again; None: stopped by the safety valve."""
         for _ in range(_MAX_ITERATIONS):
             self.normalize()
             if not self.keep_dst:
@@ -73,7 +96,7 @@ class _Search:
                 self.tm[_HOUR] += 1
             else:
                 return True
-        return False
+        return None
 
     def stuck(self) -> bool:
         """Whether the match is not after the start, compared as wall-clock fields.
@@ -143,7 +166,8 @@ class _Search:
         """1 if the fields are a real time, 0 if they normalised forward, -1 if impossible.
 
         After a forward normalisation only the next smaller field restarts (systemd 252 quirk:
-        "23:59:86" becomes "00:00:26" of the next day, not "00:00:00").
+        "23:59:86" becomes "00:00:26" of the next day, not "00:00:00"), and the DST flag is the
+        one ``mktime`` gave the normalised time.
         """
         if self.tm[_YEAR] > MAX_YEAR:
             return _NONE
@@ -157,7 +181,6 @@ class _Search:
                     return _NONE  # systemd refuses to go backward
                 if unit < _SECOND:
                     normal[unit + 1] = 1 if unit + 1 in (_MONTH, _DAY) else 0
-                normal[6] = self.tm[6]
                 self.tm[:] = normal
                 return 0
         return 1

@@ -83,7 +83,7 @@ def _place(wall: datetime) -> datetime:
 
 def _fold_end(local: datetime) -> datetime:
     """The first wall time after the repeated period that ``local`` (second occurrence) is in."""
-    low = local.replace(tzinfo=None)
+    low = local.replace(tzinfo=None, microsecond=0)
     high = low + (local.replace(fold=0).utcoffset() or timedelta()) - (local.utcoffset() or timedelta())
     zone = local.tzinfo
     while high - low > _SECOND:

@@ -13,7 +13,6 @@ from barto.config.server import Catchup
 from barto.model import RunState
 from barto.store import Claim
 
-
 Slots = list[datetime]
 
 

@@ -284,7 +284,9 @@ class Scheduler:
         A slot with no run gets attempt 1; a slot that failed, was missed or skipped gets its next
         attempt. Slots that succeeded, or have a run going, are left alone.
         """
-        slots = list(slots_between(entry.spec, start - timedelta(microseconds=1), min(end, datetime.now(UTC)), entry.label))
+        slots = list(
+            slots_between(entry.spec, start - timedelta(microseconds=1), min(end, datetime.now(UTC)), entry.label)
+        )
         if len(slots) > BACKFILL_MAX:
             raise ValueError(f"{len(slots)} slots in that range; backfill at most {BACKFILL_MAX} at a time")
         attempts = await self._store.attempts(entry.worker, entry.definition.name, slots)

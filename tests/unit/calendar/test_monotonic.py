@@ -1,0 +1,119 @@
+"""A fire time never repeats and never goes back: every dialect, every zone, around DST changes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from barto.calendar import CalendarError, Spec, parse
+from tests.oracle import Corpus
+from tests.zones import ALL_ZONES, changes
+
+# systemd 252's own answers (systemd-analyze calendar --base-time=...), the issue's examples.
+SYSTEMD_SAYS = [
+    ("hourly", "Europe/Dublin", "2025-03-30T00:00:00", ["2025-03-30T01:00:00", "2025-03-30T02:00:00"]),
+    ("daily", "Europe/Dublin", "2025-03-30T00:30:00", ["2025-03-30T23:00:00", "2025-03-31T23:00:00"]),
+    ("hourly", "Africa/Casablanca", "2024-04-14T01:15:00", ["2024-04-14T02:00:00", "2024-04-14T03:00:00"]),
+    ("*-*-* 01:30", "Europe/Dublin", "2025-10-26T00:10:00", ["2025-10-26T00:30:00", "2025-10-27T01:30:00"]),
+]
+POOLS = {
+    "systemd": ["hourly", "daily", "weekly", "*:0/15", "*-*-* 01:30", "*-*-* 02:00", "*:*:0/20",
+                "*-*-* 00,01,02,03:00:00", "Sun *-*-* 01:00", "*-*-* 0/2:30", "*-*~01 00:30", "*-*-* 23:59:59.5"],
+    "barto": ["*,*,* 10:R:R", "* *,*,* 0..3:0/20:0", "Mon,Sun *,*,* 1:30:0", "hourly", "* *,*,1 0:0:0"],
+    "cron": ["0 * * * *", "30 1 * * *", "0 2 * * *", "*/15 * * * *", "0 0 L * *", "30 0-3 * * 0",
+             "1 1 */100,1-7 * MON", "59 23 * * *"],
+    "quartz": ["0 0 * * * ?", "0 30 1 * * ?", "0 0/15 * * * ?", "0 0 0 L * ?", "0 15 10 L-1W * ?",
+               "0/30 * 0-3 ? * SUN"],
+    "jobd": ["0 * * * *", "0 0 * * * * *", "30 1 * * *", "0 0 * * sunday", "*/20 0-2 * * * *"],
+}  # fmt: skip
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def walk(spec: Spec, t: datetime, steps: int) -> list[datetime]:
+    """``steps`` successive fire times after ``t``, asserting each is later than the one before."""
+    out = []
+    for _ in range(steps):
+        following = spec.next_after(t)
+        assert following is not None, f"{spec} stopped after {t.isoformat()}"
+        assert following > t, f"{spec}: next_after({t.isoformat()}) = {following.isoformat()}"
+        out.append(following)
+        t = following
+    return out
+
+
+@pytest.mark.parametrize(("text", "zone", "base", "expected"), SYSTEMD_SAYS)
+def test_negative_dst_zones_agree_with_systemd(text: str, zone: str, base: str, expected: list[str]) -> None:
+    """Dublin's and Casablanca's summer offset is the smaller one (tm_isdst set in winter)."""
+    for dialect in ("systemd", "barto", "auto"):
+        spec = parse(text, dialect=dialect, tz=zone)
+        assert walk(spec, utc(base), 2) == [utc(e) for e in expected]
+
+
+def test_where_systemd_gives_up_the_search_goes_on_past_the_gap() -> None:
+    """systemd 252 reports 'Infinite loop in calendar calculation' for this one; 00:30 does not
+    exist on 2037-04-24 in Cairo (midnight jumps to 01:00), so 02:30 local is next."""
+    spec = parse("*-*-* 0/2:30 Egypt", dialect="systemd")
+    assert walk(spec, utc("2037-04-23T21:30:00"), 2) == [utc("2037-04-23T23:30:00"), utc("2037-04-24T01:30:00")]
+
+
+def bases(zone: str, rng: random.Random) -> list[datetime]:
+    """Instants around two offset changes of ``zone`` (one before 2038, one after), or mid-year."""
+    found = []
+    for years in ((1970, 2037), (2038, 2100)):
+        year = rng.randint(*years)
+        moments = changes(zone, year) or (datetime(year, 6, 15, 12, tzinfo=UTC),)
+        change = rng.choice(moments)
+        found += [change + timedelta(seconds=rng.choice((-3601, -1800, -1, 0, 1, 1799, 3600)),
+                                     microseconds=rng.choice((0, 1, 999_999))) for _ in range(3)]  # fmt: skip
+    return found
+
+
+@pytest.mark.parametrize("dialect", sorted(POOLS))
+def test_every_zone_moves_forward_around_its_changes(dialect: str) -> None:
+    """Every zone of the tz database, three successive fire times from bases next to changes."""
+    rng = random.Random(f"monotonic-{dialect}")
+    for zone in ALL_ZONES:
+        for base in bases(zone, rng):
+            spec = parse(rng.choice(POOLS[dialect]), dialect=dialect, tz=zone, seed="w/s")
+            if base.year >= 2099 and dialect in ("quartz", "jobd"):
+                continue  # their years end in 2099
+            walk(spec, base, 3)
+
+
+@st.composite
+def expressions(draw: st.DrawFn) -> tuple[str, str]:
+    """(dialect, text): from the pools, or systemd's test corpus (which also makes invalid ones)."""
+    dialect = draw(st.sampled_from(sorted(POOLS)))
+    if dialect == "systemd" and draw(st.booleans()):
+        return dialect, Corpus(draw(st.integers(0, 2**32))).expression()
+    return dialect, draw(st.sampled_from(POOLS[dialect]))
+
+
+@given(expressions(), st.sampled_from(ALL_ZONES), st.integers(1970, 2100), st.data())
+def test_next_after_is_strictly_increasing(
+    expression: tuple[str, str], zone: str, year: int, data: st.DataObject
+) -> None:
+    """Any zone and year; the base within two hours of one of that year's changes."""
+    dialect, text = expression
+    try:
+        spec = parse(text, dialect=dialect, tz=zone, seed="w/s")
+    except CalendarError:
+        return
+    moments = changes(zone, year) or (datetime(year, 1, 1, tzinfo=UTC),)
+    base = data.draw(st.sampled_from(moments)) + timedelta(
+        microseconds=data.draw(st.integers(-7_200_000_000, 7_200_000_000))
+    )
+    t = base
+    for _ in range(3):
+        following = spec.next_after(t)
+        if following is None:
+            return
+        assert following > t
+        t = following
