@@ -167,16 +167,20 @@ class _FieldParser:
 
     The largest step differs: Vixie cron takes any (``*/100`` in the day of month is day 1,
     the "first Monday" idiom ``1 1 */100,1-7 * MON``); Quartz and cronexpr take at most the
-    field's largest value (``*/60`` is no minute step), cronexpr's day of week at most 6.
+    field's largest value (``*/60`` is no minute step; Quartz does not check after a range),
+    cronexpr's day of week at most 6.
     """
 
     def __init__(self, text: str, dialect: str) -> None:
         self.text, self.dialect = text, dialect
         self.wildcard_query = dialect in ("quartz", "jobd")
 
-    def step_high(self, name: str, high: int) -> int:
-        """The largest step allowed in field ``name`` whose largest value is ``high``."""
-        if self.dialect == "cron" or (self.dialect == "quartz" and name == "year"):
+    def step_high(self, name: str, high: int, after_range: bool) -> int:
+        """The largest step allowed in field ``name`` whose largest value is ``high``.
+
+        Quartz checks the step only after ``*`` or a single value (``1-23/24`` is allowed).
+        """
+        if self.dialect == "cron" or (self.dialect == "quartz" and (name == "year" or after_range)):
             return _INT_MAX
         if self.dialect == "jobd" and name == "day-of-week":
             return 6
@@ -193,10 +197,10 @@ class _FieldParser:
 
     def item(self, name: str, item: str, low: int, high: int, names: dict[str, int]) -> range:
         body, slash, step_text = item.partition("/")
-        step = self.number(name, item, step_text, 1, self.step_high(name, high), {}) if slash else 1
+        first_text, dash, last_text = body.partition("-")
+        step = self.number(name, item, step_text, 1, self.step_high(name, high, bool(dash)), {}) if slash else 1
         if body == "*" or (body == "?" and self.wildcard_query):
             return range(low, high + 1, step)
-        first_text, dash, last_text = body.partition("-")
         first = self.number(name, item, first_text, low, high, names)
         last = self.number(name, item, last_text, low, high, names) if dash else first
         if slash and not dash:
