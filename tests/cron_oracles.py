@@ -64,7 +64,7 @@ def build_cronexpr(into: Path) -> list[str]:
 def ask(command: list[str], questions: list[Question]) -> list[Answer]:
     """One run of an oracle over many questions, in order."""
     for q in questions:
-        assert "\t" not in q.text and "\n" not in q.text, q
+        assert not set(q.text) & {"\t", "\n"}, q
     done = subprocess.run(command, input="".join(q.line() + "\n" for q in questions), capture_output=True,
                           text=True, timeout=300, check=True)  # fmt: skip
     lines = done.stdout.splitlines()

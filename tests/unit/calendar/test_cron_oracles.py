@@ -98,8 +98,10 @@ def quartz_expression(shapes: Shapes) -> str:
         dow = "?"
     else:
         dom = "?"
-        dow = rng.choice([shapes.field(1, 7, _DAYS), f"{rng.randint(1, 7)}L", f"{rng.randint(1, 7)}#{rng.randint(1, 6)}",
-                          "L", f"{rng.choice(_DAYS)}#{rng.randint(1, 5)}"])  # fmt: skip
+        nth = f"{rng.randint(1, 7)}#{rng.randint(1, 6)}"
+        dow = rng.choice(
+            [shapes.field(1, 7, _DAYS), f"{rng.randint(1, 7)}L", nth, "L", f"{rng.choice(_DAYS)}#{rng.randint(1, 5)}"]
+        )
     fields = [sec, minute, hour, dom, month, dow]
     if rng.random() < 0.4:
         fields.append(rng.choice(["*", str(rng.randint(1970, 2099)), f"{rng.randint(2020, 2030)}-2099",
