@@ -73,8 +73,9 @@ _SHORT = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annuall
 class Corpus:
     """Random calendar expressions, mostly valid, some broken on purpose."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, noise: bool = True) -> None:
         self.rng = random.Random(seed)
+        self.noise = noise  # random strings of calendar characters too
 
     def expression(self) -> str:
         rng = self.rng
@@ -83,7 +84,7 @@ class Corpus:
             text = rng.choice(_SHORT)
         elif roll < 0.07:
             text = f"@{rng.choice([0, 1, 1700000000, 1761000000, 7258118400, -1])}"
-        elif roll < 0.09:
+        elif roll < 0.09 and self.noise:
             text = "".join(rng.choice("*-:.,~/ 0123456789R@MonTue") for _ in range(rng.randint(1, 12)))
         else:
             text = " ".join(p for p in (self.weekdays(), self.date(), self.time()) if p)
@@ -139,13 +140,24 @@ class Corpus:
             return text
 
         roll = rng.random()
-        if roll < 0.5:
+        if roll < 0.4:
             return number()
-        if roll < 0.7:
+        if roll < 0.55:
             return f"{number()}..{number()}"
+        if roll < 0.6:
+            same = number()
+            return f"{same}..{same}"  # equal ends: systemd keeps minutes, refuses seconds
+        if roll < 0.7:
+            return self.near_the_end(low, high)
         step = str(rng.randint(1, max(2, (high - low) // 2 + 2)))
         if fractions and rng.random() < 0.3:
             step += ".5"
         if roll < 0.85:
             return f"{number()}/{step}"
         return f"{number()}..{number()}/{step}"
+
+    def near_the_end(self, low: int, high: int) -> str:
+        """A repetition whose first step lands just inside, on, or just past the field's end."""
+        start = self.rng.randint(max(low, high - 10), high)
+        step = max(1, high - start + self.rng.choice((-1, 0, 1, 2)))
+        return f"{start}/{step}"
