@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,3 +162,43 @@ def test_second_occurrence_start_does_not_refire() -> None:
     assert fires("*/20 * * * *", 2, start, dialect="cron", tz="America/New_York") == [
         "2025-11-02T07:00:00Z", "2025-11-02T07:20:00Z"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", ["1 1 */100,1-7 * MON", "0 0 */100 * *", "*/60 * * * *", "0 */24 * * *", "0 0 * */13 *"]
+)
+def test_cron_takes_steps_larger_than_the_field_as_vixie_does(text: str) -> None:
+    """``*/100`` in the day of month is day 1 alone; the first-Monday idiom. cronsim (which
+    follows Vixie and Debian cron) is the peer."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    peer = CronSim(text, base.replace(tzinfo=None))
+    assert fires(text, 4, base, dialect="cron") == [next(peer).isoformat() + "Z" for _ in range(4)]
+
+
+@pytest.mark.parametrize(
+    ("text", "dialect", "base", "expected"),
+    [
+        ("0 0 * * friday", "jobd", "2026-01-01", ["2026-01-02T00:00:00Z", "2026-01-09T00:00:00Z"]),
+        ("0 0 1 january *", "jobd", "2026-01-01", ["2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z"]),
+        # Quartz 2.3's own answers; the day before the last is a Saturday, a Saturday, a Tuesday.
+        ("0 15 10 L-1W * ? 2010", "quartz", "2010-01-01",
+         ["2010-01-29T10:15:00Z", "2010-02-26T10:15:00Z", "2010-03-30T10:15:00Z"]),
+    ],
+)  # fmt: skip
+def test_names_and_nearest_weekday_to_the_last_days(text: str, dialect: str, base: str, expected: list[str]) -> None:
+    """cronexpr's full names; Quartz's L-nW."""
+    start = datetime.fromisoformat(base).replace(tzinfo=UTC)
+    assert fires(text, len(expected), start, dialect=dialect) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "dialect", "reason"),
+    [("*/60 * * * *", "jobd", "60 out of range 1..59"), ("2/60 * * * *", "jobd", "60 out of range 1..59"),
+     ("0 0 * * */7", "jobd", "7 out of range 1..6"), ("0 0/60 * * * ?", "quartz", "60 out of range 1..59"),
+     ("0 0 * * FRIDAY", "cron", "not a number or name"), ("0 0 ? * 1", "cron", "not a number or name")],
+)  # fmt: skip
+def test_steps_past_the_field_and_names_each_peer_refuses(text: str, dialect: str, reason: str) -> None:
+    """cronexpr and Quartz refuse a step past the field's largest value; Vixie cron has only
+    three-letter names and no ``?``."""
+    with pytest.raises(CalendarError, match=re.escape(reason)):
+        parse(text, dialect=dialect)
