@@ -28,6 +28,9 @@ class Broken:
             return self.answer
         return parse("*:*:0/10", dialect="systemd").next_after(t)  # every 10 seconds
 
+    def prev_before(self, t: datetime) -> datetime | None:
+        return None
+
     def __str__(self) -> str:
         return "broken"
 

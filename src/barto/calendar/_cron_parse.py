@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from barto.calendar import _random
 from barto.calendar._systemd_parse import valid_zone
 from barto.calendar.errors import CalendarError
 
@@ -31,6 +32,9 @@ _FULL_DAYS = {
     d: i for i, d in enumerate(["SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"])
 }
 _INT_MAX = 2**31 - 1
+# H takes its value from the seed under the same names as barto's R: `0 H 10 * *` fires at the
+# minute that `*-*-* 10:R:00` does, for the same worker and schedule.
+_HASH_FIELDS = {"day-of-month": "day", "day-of-week": "weekday"}
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
             "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
             "@hourly": "0 * * * *"}  # fmt: skip
@@ -97,8 +101,8 @@ class CronFields:
     normalized: str = field(compare=False)
 
 
-def parse_cron(text: str, dialect: str, tz: str | None) -> CronFields:
-    """Parse ``text`` in the ``cron``, ``quartz`` or ``jobd`` dialect."""
+def parse_cron(text: str, dialect: str, tz: str | None, seed: str | None = None) -> CronFields:
+    """Parse ``text`` in the ``cron``, ``quartz`` or ``jobd`` dialect; ``seed`` fixes ``H``."""
     body, zone = _split_zone(text, tz)
     body = _ALIASES.get(body.strip().lower(), body) if body.strip().startswith("@") else body
     if body.strip().startswith("@"):
@@ -106,7 +110,7 @@ def parse_cron(text: str, dialect: str, tz: str | None) -> CronFields:
     parts = body.upper().split()
     fields = _layout(text, dialect, parts)
     normalized = " ".join(parts)
-    return _build(text, dialect, fields, zone, f"CRON_TZ={zone} {normalized}" if zone else normalized)
+    return _build(text, dialect, fields, zone, f"CRON_TZ={zone} {normalized}" if zone else normalized, seed)
 
 
 def _split_zone(text: str, tz: str | None) -> tuple[str, str | None]:
@@ -134,9 +138,9 @@ def _layout(text: str, dialect: str, parts: list[str]) -> list[str]:
     raise CalendarError(text, f"{dialect} expressions have {wanted} fields, this one has {count}")
 
 
-def _build(text: str, dialect: str, f: list[str], zone: str | None, normalized: str) -> CronFields:
+def _build(text: str, dialect: str, f: list[str], zone: str | None, normalized: str, seed: str | None) -> CronFields:
     quartz_like = dialect in ("quartz", "jobd")
-    field = _FieldParser(text, dialect)
+    field = _FieldParser(text, dialect, seed)
     days = _days(field, dialect, f[3], f[5])
     years = None if not quartz_like else field.values("year", f[6], *_YEARS)
     months = _MONTHS | _FULL_MONTHS if dialect == "jobd" else _MONTHS
@@ -171,8 +175,8 @@ class _FieldParser:
     cronexpr's day of week at most 6.
     """
 
-    def __init__(self, text: str, dialect: str) -> None:
-        self.text, self.dialect = text, dialect
+    def __init__(self, text: str, dialect: str, seed: str | None) -> None:
+        self.text, self.dialect, self.seed = text, dialect, seed
         self.wildcard_query = dialect in ("quartz", "jobd")
 
     def step_high(self, name: str, high: int, after_range: bool) -> int:
@@ -197,6 +201,8 @@ class _FieldParser:
 
     def item(self, name: str, item: str, low: int, high: int, names: dict[str, int]) -> range:
         body, slash, step_text = item.partition("/")
+        if body.startswith("H") and self.dialect in ("cron", "quartz"):
+            return self.hashed(name, item, low, high)
         first_text, dash, last_text = body.partition("-")
         step = self.number(name, item, step_text, 1, self.step_high(name, high, bool(dash)), {}) if slash else 1
         if body == "*" or (body == "?" and self.wildcard_query):
@@ -208,6 +214,28 @@ class _FieldParser:
         if last < first:
             raise self.fail(name, item, "range runs backwards")
         return range(first, last + 1, step)
+
+    def hashed(self, name: str, item: str, low: int, high: int) -> range:
+        """Jenkins' and croniter's ``H``, ``H(a-b)``, ``H/n``, ``H(a-b)/n``: a value (or a step's
+        offset) derived from the seed, as barto's ``R`` is; in the day of month 1-28 by default.
+        """
+        match = re.fullmatch(r"H(?:\((\d+)-(\d+)\))?(?:/(\d+))?", item)
+        if match is None:
+            raise self.fail(name, item, "H is written H, H(a-b), H/n or H(a-b)/n")
+        first_text, last_text, step_text = match.groups()
+        if first_text is None:
+            first, last = low, (28 if name == "day-of-month" else high - (name == "day-of-week" and low == 0))
+        else:
+            first = self.number(name, item, first_text, low, high, {})
+            last = self.number(name, item, last_text, low, high, {})
+            if last < first:
+                raise self.fail(name, item, "range runs backwards")
+        key = _HASH_FIELDS.get(name, name)
+        if step_text is None:
+            value = _random.pick(self.seed, key, first, last)
+            return range(value, value + 1)
+        step = self.number(name, item, step_text, 1, max(1, last - first + 1), {})
+        return range(first + _random.pick(self.seed, key, 0, step - 1), last + 1, step)
 
     def number(self, name: str, item: str, text: str, low: int, high: int, names: dict[str, int]) -> int:
         value = names.get(text)

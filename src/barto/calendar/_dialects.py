@@ -28,6 +28,10 @@ class Spec(Protocol):
         """The first fire time strictly after ``t`` (aware), in UTC; None if it never fires."""
         ...
 
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last fire time strictly before ``t`` (aware), in UTC; None if none (since 1970)."""
+        ...
+
     def __str__(self) -> str:
         """The normalized form."""
         ...
@@ -38,7 +42,7 @@ class Spec(Protocol):
 def parse(text: str, *, dialect: str = "auto", tz: str | None = None, seed: str | None = None) -> Spec:
     """Parse ``text`` in ``dialect``; ``tz`` (an IANA name) applies when the text names no zone.
 
-    ``seed`` fixes barto's ``R`` fields (the server passes worker + schedule name).
+    ``seed`` fixes barto's ``R`` fields and cron's ``H`` (the server passes worker + schedule name).
     ``dialect="auto"`` reads 5 fields as cron, 6-7 fields without ``:`` as Quartz, and
     everything else as systemd or barto.
 
@@ -54,7 +58,7 @@ def parse(text: str, *, dialect: str = "auto", tz: str | None = None, seed: str 
     if dialect == "barto":
         return _parse_barto_or_systemd(text, tz, seed)
     if dialect in ("cron", "quartz", "jobd"):
-        return CronSpec.parse(text, dialect, tz)
+        return CronSpec.parse(text, dialect, tz, seed)
     raise CalendarError(text, f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
 
 

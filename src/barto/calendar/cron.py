@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from barto.calendar._civil import breakdown, days_from_civil, month_days, to_micros
 from barto.calendar._cron_parse import CronFields, DaySpec, parse_cron
+from barto.calendar._previous import prev_before
 from barto.calendar.systemd import load_zone
 
 Wall = tuple[int, int, int, int, int, int]
@@ -31,9 +32,9 @@ class CronSpec(CronFields):
         return self.normalized
 
     @classmethod
-    def parse(cls, text: str, dialect: str, tz: str | None) -> CronSpec:
-        """Parse ``text`` in the ``cron``, ``quartz`` or ``jobd`` dialect."""
-        return cls(**parse_cron(text, dialect, tz).__dict__)
+    def parse(cls, text: str, dialect: str, tz: str | None, seed: str | None = None) -> CronSpec:
+        """Parse ``text`` in the ``cron``, ``quartz`` or ``jobd`` dialect; ``seed`` fixes ``H``."""
+        return cls(**parse_cron(text, dialect, tz, seed).__dict__)
 
     def next_after(self, t: datetime) -> datetime | None:
         """The first fire time strictly after ``t`` (aware), in UTC, or None."""
@@ -42,6 +43,10 @@ class CronSpec(CronFields):
             wall = next_wall(self, breakdown(seconds))
             return None if wall is None else datetime(*wall, tzinfo=UTC)
         return self._next_in_zone(t)
+
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last fire time strictly before ``t`` (aware), in UTC; None if none since 1970."""
+        return prev_before(self.next_after, t)
 
     def _next_in_zone(self, t: datetime) -> datetime | None:
         zone = load_zone(self.timezone or "UTC")

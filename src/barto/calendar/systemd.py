@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from barto.calendar._civil import from_micros, to_micros
 from barto.calendar._clock import Clock, UtcClock, ZoneClock
+from barto.calendar._previous import prev_before
 
 USEC_PER_SEC = 1_000_000
 MIN_YEAR = 1970
@@ -54,6 +55,10 @@ class SystemdSpec:
 
         micros = next_micros(self, to_micros(t), self.clock())
         return None if micros is None else from_micros(micros)
+
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last fire time strictly before ``t`` (aware), in UTC; None if none since 1970."""
+        return prev_before(self.next_after, t)
 
     def clock(self) -> Clock:
         """A fresh wall clock for one computation (systemd forks one per computation)."""

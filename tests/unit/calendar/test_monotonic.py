@@ -1,4 +1,5 @@
-"""A fire time never repeats and never goes back: every dialect, every zone, around DST changes."""
+"""A fire time never repeats and never goes back, forwards (next_after) or backwards (prev_before):
+every dialect, every zone, around DST changes."""
 
 from __future__ import annotations
 
@@ -117,3 +118,46 @@ def test_next_after_is_strictly_increasing(
             return
         assert following > t
         t = following
+
+
+@given(expressions(), st.sampled_from(ALL_ZONES), st.integers(1971, 2090), st.data())
+def test_prev_before_is_the_fire_time_just_before(
+    expression: tuple[str, str], zone: str, year: int, data: st.DataObject
+) -> None:
+    """prev_before(t) < t, it is a fire time, and the next one after it is not before t."""
+    dialect, text = expression
+    try:
+        spec = parse(text, dialect=dialect, tz=zone, seed="w/s")
+    except CalendarError:
+        return
+    moments = changes(zone, year) or (datetime(year, 1, 1, tzinfo=UTC),)
+    offset = timedelta(microseconds=data.draw(st.integers(-7_200_000_000, 7_200_000_000)))
+    t = data.draw(st.sampled_from(moments)) + offset
+    before = spec.prev_before(t)
+    if before is None:  # then nothing fires from 1970 up to t
+        first = spec.next_after(datetime(1970, 1, 1, tzinfo=UTC) - timedelta(microseconds=1))
+        assert first is None or first >= t
+        return
+    assert before < t
+    assert spec.next_after(before - timedelta(microseconds=1)) == before
+    following = spec.next_after(before)
+    assert following is None or following >= t
+
+
+@pytest.mark.parametrize(
+    "text", ["0 0 29 2 *", "*/7 3-5 * * 1-5", "0 12 1,15 * *", "5 4 * * sun", "1 1 */100,1-7 * MON"]
+)
+def test_prev_before_agrees_with_cronsim_walking_backwards(text: str) -> None:
+    """cronsim's reverse iteration is the peer (croniter's get_prev does the same)."""
+    from cronsim import CronSim
+
+    t = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+    peer = CronSim(text, t.replace(tzinfo=None), reverse=True)
+    spec = parse(text, dialect="cron")
+    ours = []
+    for _ in range(5):
+        found = spec.prev_before(t)
+        assert found is not None
+        ours.append(found.replace(tzinfo=None))
+        t = found
+    assert ours == [next(peer) for _ in range(5)]
