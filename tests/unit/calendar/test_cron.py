@@ -202,3 +202,47 @@ def test_steps_past_the_field_and_names_each_peer_refuses(text: str, dialect: st
     three-letter names and no ``?``."""
     with pytest.raises(CalendarError, match=re.escape(reason)):
         parse(text, dialect=dialect)
+
+
+def test_h_is_derived_from_the_seed_like_r() -> None:
+    """Stable per seed, different between seeds, and the same value R gives that field."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    minutes = {parse("H * * * *", seed=f"w1/job{n}").next_after(base).minute for n in range(40)}  # type: ignore[union-attr]
+    assert len(minutes) > 20  # 40 jobs spread over the hour
+    for seed in ("w1/backup", "w2/backup"):
+        r = parse("*-*-* 10:R:00", seed=seed).next_after(base)
+        assert parse("H 10 * * *", seed=seed).next_after(base) == r
+        assert parse("0 H 10 * * ?", dialect="quartz", seed=seed).next_after(base) == r
+        assert parse("H 10 * * *", seed=seed) == parse("H 10 * * *", seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high", "step"),
+    [("H/15 * * * *", 0, 59, 15), ("H(10-29)/5 * * * *", 10, 29, 5), ("H(9-17) * * * *", 9, 17, 0)],
+)
+def test_h_ranges_and_steps_stay_inside_their_bounds(text: str, low: int, high: int, step: int) -> None:
+    for n in range(30):
+        spec = parse(text, dialect="cron", seed=f"s{n}")
+        minutes = {t.minute for t in _walk(spec, 12)}
+        assert all(low <= m <= high for m in minutes)
+        if step:
+            assert len({m % step for m in minutes}) == 1  # one offset, every step
+            assert min(minutes) - low < step
+
+
+def _walk(spec: object, count: int) -> list[datetime]:
+    out, t = [], datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(count):
+        t = spec.next_after(t)  # type: ignore[attr-defined]
+        out.append(t)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("text", "dialect"),
+    [("H(5-1) * * * *", "cron"), ("H(0-99) * * * *", "cron"), ("H/0 * * * *", "cron"), ("Hx * * * *", "cron"),
+     ("H * * * *", "jobd")],
+)  # fmt: skip
+def test_h_mistakes_are_calendar_errors(text: str, dialect: str) -> None:
+    with pytest.raises(CalendarError):
+        parse(text, dialect=dialect, seed="w/s")
