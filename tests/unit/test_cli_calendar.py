@@ -60,3 +60,18 @@ def test_server_and_worker_print_help(program: str) -> None:
     assert "usage" in done.stdout.lower()
     assert "--config-absolute-path" in done.stdout
     assert "--tracing-absolute-path" in done.stdout
+
+
+def test_seed_shows_the_minute_the_server_will_use() -> None:
+    """--seed WORKER/SCHEDULE fixes R and H as the server does: the same minute for both forms."""
+    from datetime import UTC, datetime
+
+    from barto.calendar import parse
+
+    base = "2025-10-20T12:34:56Z"
+    done = run("calendar", "--json", "--base-time", base, "--seed", "w1/backup", "H 10 * * *", "*-*-* 10:R:00")
+    assert done.returncode == 0, done.stderr
+    first = [p["next"][0] for p in json.loads(done.stdout)]
+    server = parse("H 10 * * *", seed="w1/backup").next_after(datetime(2025, 10, 20, 12, 34, 56, tzinfo=UTC))
+    assert server is not None
+    assert first == [server.isoformat().replace("+00:00", "Z")] * 2

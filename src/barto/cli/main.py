@@ -58,6 +58,9 @@ def calendar(
     base_time: Annotated[str | None, typer.Option(help="Start after this ISO 8601 time instead of now.")] = None,
     tz: Annotated[str | None, typer.Option(help="Zone for expressions that name none.")] = None,
     dialect: Annotated[str, typer.Option(help=f"One of: {', '.join(DIALECTS)}.")] = "auto",
+    seed: Annotated[
+        str | None, typer.Option(help="Fixes R and H fields; WORKER/SCHEDULE shows what the server uses.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
     """Show the normalized form and next elapses of calendar expressions (no server needed).
@@ -70,7 +73,7 @@ def calendar(
     failed = False
     for text in expressions:
         try:
-            spec = parse(text, dialect=dialect, tz=tz)
+            spec = parse(text, dialect=dialect, tz=tz, seed=seed)
         except CalendarError as error:
             typer.echo(f"Failed to parse calendar specification: {error}", err=True)
             failed = True
