@@ -100,6 +100,18 @@ class CronFields:
     timezone: str | None
     normalized: str = field(compare=False)
 
+    def days_of(self, year: int, month: int) -> tuple[int, ...]:
+        """The days of one month that fire, sorted; remembered per spec (hashing the day rules
+        for a shared cache cost more than computing them)."""
+        memo: dict[int, tuple[int, ...]] = self.__dict__.setdefault("_days_of", {})
+        key = year * 16 + month
+        days = memo.get(key)
+        if days is None:
+            from barto.calendar.cron import day_list
+
+            days = memo[key] = day_list(self.days, year, month)
+        return days
+
 
 def parse_cron(text: str, dialect: str, tz: str | None, seed: str | None = None) -> CronFields:
     """Parse ``text`` in the ``cron``, ``quartz`` or ``jobd`` dialect; ``seed`` fixes ``H``."""

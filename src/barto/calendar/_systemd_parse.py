@@ -361,14 +361,14 @@ def resolve_random(spec: SystemdSpec, seed: str | None) -> SystemdSpec:
             values[name] = ((_random.pick(seed, name, low, high), -1, 0),)
     month = values.get("month", spec.month)
     if spec.day == (RANDOM,):
-        high = _random.day_high(_chain_values(month, 1, 12))
+        high = _random.day_high(chain_values(month, 1, 12))
         values["day"] = ((_random.pick(seed, "day", 1, high), -1, 0),)
     if spec.usec == (RANDOM,):
         values["usec"] = ((_random.pick(seed, "second", 0, 59) * USEC_PER_SEC, -1, 0),)
     return replace(spec, **values) if values else spec  # type: ignore[arg-type]
 
 
-def _chain_values(chain: Chain, low: int, high: int) -> list[int]:
+def chain_values(chain: Chain, low: int, high: int) -> list[int]:
     if chain is None:
         return []
     values: set[int] = set()

@@ -12,7 +12,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from barto.calendar._civil import breakdown, days_from_civil, month_days, to_micros
 from barto.calendar._cron_parse import CronFields, DaySpec, parse_cron
@@ -101,63 +100,60 @@ def _fold_end(local: datetime) -> datetime:
     return high
 
 
-def next_wall(spec: CronSpec, wall: Wall) -> Wall | None:
-    """The first wall-clock time at or after ``wall`` that the spec allows, field by field."""
+def next_wall(spec: CronFields, wall: Wall) -> Wall | None:
+    """The first wall-clock time at or after ``wall`` that the spec allows, field by field.
+
+    Only the day ``wall`` is on can need a search within the day; any later day fires at the
+    first allowed time of day.
+    """
     y, mo, d, h, mi, s = wall
-    limit = spec.years[-1] if spec.years else min(y + _HORIZON_YEARS, 9999)
+    years, months = spec.years, spec.months
+    limit = years[-1] if years else min(y + _HORIZON_YEARS, 9999)
+    first_time = (spec.hours[0], spec.minutes[0], spec.seconds[0])
     while y <= limit:
-        if spec.years is not None:
-            i = bisect_left(spec.years, y)
-            if i == len(spec.years):
+        if years is not None:
+            i = bisect_left(years, y)
+            if i == len(years):
                 return None
-            if spec.years[i] != y:
-                y, mo, d, h, mi, s = spec.years[i], 1, 1, 0, 0, 0
-        i = bisect_left(spec.months, mo)
-        if i == len(spec.months):
-            y, mo, d, h, mi, s = y + 1, 1, 1, 0, 0, 0
-            continue
-        if spec.months[i] != mo:
-            mo, d, h, mi, s = spec.months[i], 1, 0, 0, 0
-        days = day_list(spec.days, y, mo)
-        i = bisect_left(days, d)
-        if i == len(days):
-            y, mo, d, h, mi, s = (y + 1, 1, 1, 0, 0, 0) if mo == 12 else (y, mo + 1, 1, 0, 0, 0)
-            continue
-        if days[i] != d:
-            d, h, mi, s = days[i], 0, 0, 0
-        found = _time_of_day(spec, h, mi, s)
-        if found is None:
-            d, h, mi, s = d + 1, 0, 0, 0
-            continue
-        return (y, mo, d, *found)
+            if years[i] != y:
+                y, mo, d, h, mi, s = years[i], 1, 1, 0, 0, 0
+        for month in months[bisect_left(months, mo) :]:
+            if month != mo:
+                d = 1
+            days = spec.days_of(y, month)
+            k = bisect_left(days, d)
+            if k < len(days) and days[k] == d and month == mo:
+                found = _time_of_day(spec, h, mi, s)
+                if found is not None:
+                    return (y, month, d, *found)
+                k += 1
+            if k < len(days):
+                return (y, month, days[k], *first_time)
+        y, mo, d, h, mi, s = y + 1, 1, 1, 0, 0, 0
     return None
 
 
-def _time_of_day(spec: CronSpec, h: int, mi: int, s: int) -> tuple[int, int, int] | None:
+def _time_of_day(spec: CronFields, h: int, mi: int, s: int) -> tuple[int, int, int] | None:
     """The first allowed (hour, minute, second) at or after the given one on the same day."""
     hours, minutes, seconds = spec.hours, spec.minutes, spec.seconds
-    while True:
-        i = bisect_left(hours, h)
+    i = bisect_left(hours, h)
+    if i == len(hours):
+        return None
+    if hours[i] == h:
+        j = bisect_left(minutes, mi)
+        if j < len(minutes) and minutes[j] == mi:
+            k = bisect_left(seconds, s)
+            if k < len(seconds):
+                return h, mi, seconds[k]
+            j += 1
+        if j < len(minutes):
+            return h, minutes[j], seconds[0]
+        i += 1
         if i == len(hours):
             return None
-        if hours[i] != h:
-            h, mi, s = hours[i], 0, 0
-        j = bisect_left(minutes, mi)
-        if j == len(minutes):
-            h, mi, s = h + 1, 0, 0
-            continue
-        if minutes[j] != mi:
-            mi, s = minutes[j], 0
-        k = bisect_left(seconds, s)
-        if k == len(seconds):
-            mi, s = mi + 1, 0
-            if mi == 60:
-                h, mi = h + 1, 0
-            continue
-        return h, mi, seconds[k]
+    return hours[i], minutes[0], seconds[0]
 
 
-@lru_cache(maxsize=8192)
 def day_list(days: DaySpec, year: int, month: int) -> tuple[int, ...]:
     """The days of one month that the day-of-month and day-of-week rules allow, sorted."""
     count = month_days(year, month)

@@ -8,13 +8,18 @@ DST quirks included, so ``systemd-analyze calendar`` can serve as the test oracl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, cached_property, lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from barto.calendar._civil import from_micros, to_micros
 from barto.calendar._clock import Clock, UtcClock, ZoneClock
+
+if TYPE_CHECKING:
+    from barto.calendar._cron_parse import CronFields
 from barto.calendar._previous import prev_before
 
 USEC_PER_SEC = 1_000_000
@@ -51,14 +56,23 @@ class SystemdSpec:
 
     def next_after(self, t: datetime) -> datetime | None:
         """The first elapse strictly after ``t`` (aware), in UTC, or None if there is none."""
-        from barto.calendar._systemd_search import next_micros
-
-        micros = next_micros(self, to_micros(t), self.clock())
+        fast_next, next_micros = _searches()
+        base = to_micros(t)
+        micros = fast_next(self, base)
+        if micros is None:
+            micros = next_micros(self, base, self.clock())
         return None if micros is None else from_micros(micros)
 
     def prev_before(self, t: datetime) -> datetime | None:
         """The last fire time strictly before ``t`` (aware), in UTC; None if none since 1970."""
         return prev_before(self.next_after, t)
+
+    @cached_property
+    def plain(self) -> CronFields | None:
+        """The spec as sets of values for the fast path, or None (see ``_systemd_fast``)."""
+        from barto.calendar._systemd_fast import plain_fields
+
+        return plain_fields(self)
 
     def clock(self) -> Clock:
         """A fresh wall clock for one computation (systemd forks one per computation)."""
@@ -68,6 +82,15 @@ class SystemdSpec:
 
 
 _UTC_CLOCK = UtcClock()
+
+
+@cache
+def _searches() -> tuple[Callable[[SystemdSpec, int], int | None], Callable[[SystemdSpec, int, Clock], int | None]]:
+    """The fast and the exact search, imported on first use (they import this module)."""
+    from barto.calendar._systemd_fast import fast_next
+    from barto.calendar._systemd_search import next_micros
+
+    return fast_next, next_micros
 
 
 @lru_cache(maxsize=512)
