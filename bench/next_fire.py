@@ -2,7 +2,8 @@
 
 Run: uv run python bench/next_fire.py  — prints a table and one JSON line.
 Each engine iterates N successive fire times from the same start (iteration is how a
-scheduler uses them); rates are next-fire computations per second, best of 3.
+scheduler uses them); rates are next-fire computations per second, best of 3. A second table
+walks backwards (prev_before; cronsim's reverse iteration, croniter's get_prev).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ START = datetime(2025, 10, 20, 12, 34, 56, tzinfo=UTC)
 N = 500
 
 
-def ours(expr: str) -> Callable[[], None]:
+def ours(expr: str, *, backwards: bool = False, n: int = N) -> Callable[[], None]:
     spec = parse(expr)
+    step = spec.prev_before if backwards else spec.next_after
 
     def run() -> None:
         t: datetime | None = START
-        for _ in range(N):
-            t = spec.next_after(t) if t else None
+        for _ in range(n):
+            t = step(t) if t else None
 
     return run
 
@@ -53,9 +55,31 @@ def with_croniter(expr: str) -> Callable[[], None]:
     return run
 
 
-def rate(run: Callable[[], None]) -> float:
+PREV = ["*/5 * * * *", "0 9 * * 1-5", "daily Europe/Berlin"]
+N_PREV = 100
+
+
+def cronsim_back(expr: str) -> Callable[[], None]:
+    def run() -> None:
+        it = CronSim(expr, START, reverse=True)
+        for _ in range(N_PREV):
+            next(it)
+
+    return run
+
+
+def croniter_back(expr: str) -> Callable[[], None]:
+    def run() -> None:
+        it = croniter(expr, START)
+        for _ in range(N_PREV):
+            it.get_prev(datetime)
+
+    return run
+
+
+def rate(run: Callable[[], None], n: int = N) -> float:
     best = min(_timed(run) for _ in range(3))
-    return N / best
+    return n / best
 
 
 def _timed(run: Callable[[], None]) -> float:
@@ -78,7 +102,17 @@ def main() -> None:
         ratio = f"{r['barto'] / cs:>9.1f}x {r['barto'] / ci:>10.1f}x" if cs and ci else ""
         peers = f"{cs:>10,.0f} {ci:>10,.0f}" if cs and ci else f"{'-':>10} {'-':>10}"
         print(f"{r['expr']:<24} {r['barto']:>10,.0f} {peers} {ratio}")
-    print(json.dumps({"bench": "calendar", "n": N, "rows": rows}))
+    back: list[dict[str, Any]] = []
+    for expr in PREV:
+        cron = " " not in expr.split(" ", 5)[-1] and len(expr.split()) == 5
+        back.append({"expr": expr, "barto": rate(ours(expr, backwards=True, n=N_PREV), N_PREV),
+                     "cronsim": rate(cronsim_back(expr), N_PREV) if cron else None,
+                     "croniter": rate(croniter_back(expr), N_PREV) if cron else None})  # fmt: skip
+    print(f"\n{'prev_before':<24} {'barto/s':>10} {'cronsim/s':>10} {'croniter/s':>10}")
+    for r in back:
+        peers = f"{r['cronsim']:>10,.0f} {r['croniter']:>10,.0f}" if r["cronsim"] else f"{'-':>10} {'-':>10}"
+        print(f"{r['expr']:<24} {r['barto']:>10,.0f} {peers}")
+    print(json.dumps({"bench": "calendar", "n": N, "rows": rows, "prev": back}))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from barto.calendar import CalendarError, Spec, parse
@@ -97,21 +97,27 @@ def expressions(draw: st.DrawFn) -> tuple[str, str]:
     return dialect, draw(st.sampled_from(POOLS[dialect]))
 
 
-@given(expressions(), st.sampled_from(ALL_ZONES), st.integers(1970, 2100), st.data())
-def test_next_after_is_strictly_increasing(
-    expression: tuple[str, str], zone: str, year: int, data: st.DataObject
-) -> None:
-    """Any zone and year; the base within two hours of one of that year's changes."""
-    dialect, text = expression
+@st.composite
+def near_a_change(draw: st.DrawFn, years: tuple[int, int]) -> tuple[Spec, datetime]:
+    """A parsed expression in any zone, and an instant within two hours of one of its changes
+    in a year drawn from ``years`` (or of New Year, for a zone with none that year)."""
+    dialect, text = draw(expressions())
+    zone = draw(st.sampled_from(ALL_ZONES))
     try:
         spec = parse(text, dialect=dialect, tz=zone, seed="w/s")
     except CalendarError:
-        return
+        assume(False)
+        raise
+    year = draw(st.integers(*years))
     moments = changes(zone, year) or (datetime(year, 1, 1, tzinfo=UTC),)
-    base = data.draw(st.sampled_from(moments)) + timedelta(
-        microseconds=data.draw(st.integers(-7_200_000_000, 7_200_000_000))
-    )
-    t = base
+    offset = timedelta(microseconds=draw(st.integers(-7_200_000_000, 7_200_000_000)))
+    return spec, draw(st.sampled_from(moments)) + offset
+
+
+@given(near_a_change((1970, 2100)))
+def test_next_after_is_strictly_increasing(case: tuple[Spec, datetime]) -> None:
+    """Three successive answers, each later than the one before."""
+    spec, t = case
     for _ in range(3):
         following = spec.next_after(t)
         if following is None:
@@ -120,19 +126,10 @@ def test_next_after_is_strictly_increasing(
         t = following
 
 
-@given(expressions(), st.sampled_from(ALL_ZONES), st.integers(1971, 2090), st.data())
-def test_prev_before_is_the_fire_time_just_before(
-    expression: tuple[str, str], zone: str, year: int, data: st.DataObject
-) -> None:
+@given(near_a_change((1971, 2090)))
+def test_prev_before_is_the_fire_time_just_before(case: tuple[Spec, datetime]) -> None:
     """prev_before(t) < t, it is a fire time, and the next one after it is not before t."""
-    dialect, text = expression
-    try:
-        spec = parse(text, dialect=dialect, tz=zone, seed="w/s")
-    except CalendarError:
-        return
-    moments = changes(zone, year) or (datetime(year, 1, 1, tzinfo=UTC),)
-    offset = timedelta(microseconds=data.draw(st.integers(-7_200_000_000, 7_200_000_000)))
-    t = data.draw(st.sampled_from(moments)) + offset
+    spec, t = case
     before = spec.prev_before(t)
     if before is None:  # then nothing fires from 1970 up to t
         first = spec.next_after(datetime(1970, 1, 1, tzinfo=UTC) - timedelta(microseconds=1))
@@ -161,3 +158,18 @@ def test_prev_before_agrees_with_cronsim_walking_backwards(text: str) -> None:
         ours.append(found.replace(tzinfo=None))
         t = found
     assert ours == [next(peer) for _ in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("text", "dialect", "t", "expected"),
+    [
+        # many fire times lie between where the stride lands and t: it bisects from there
+        ("*/20 0-2 * * * *", "jobd", "1971-01-01T00:00:00", "1970-12-31T02:40:00"),
+        ("hourly", "systemd", "2025-03-30T01:00:00", "2025-03-30T00:00:00"),  # Dublin's gap
+        ("*-*-* 00:00:00", "systemd", "1970-01-01T00:00:00", None),  # nothing before the epoch
+    ],
+)
+def test_prev_before_cases(text: str, dialect: str, t: str, expected: str | None) -> None:
+    spec = parse(text, dialect=dialect, tz="Europe/Dublin" if text == "hourly" else None)
+    found = spec.prev_before(utc(t))
+    assert found == (utc(expected) if expected else None)
