@@ -73,6 +73,20 @@ def breakdown(seconds: int) -> tuple[int, int, int, int, int, int]:
     return year, month, day, hour, minute, second
 
 
+_HUGE = 10**21  # more than any field, year or epoch second allows
+
+
+def decimal(digits: str) -> int:
+    """The value of ASCII digits (a sign allowed), saturated past 20 significant digits.
+
+    Python refuses to convert a string of over 4,300 digits; a calendar field never holds more
+    than 20, so a longer number becomes one that every range check rejects.
+    """
+    sign = -1 if digits.startswith("-") else 1
+    significant = digits.lstrip("+-").lstrip("0") or "0"
+    return sign * (_HUGE if len(significant) > 20 else int(significant))
+
+
 def to_micros(t: datetime) -> int:
     """Microseconds since the epoch of an aware datetime, exactly (no float rounding)."""
     if t.tzinfo is None or t.utcoffset() is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from barto.calendar import _random
 from barto.calendar._systemd_parse import valid_zone
+from barto.calendar._civil import decimal
 from barto.calendar.errors import CalendarError
 
 _MONTHS = {
@@ -254,7 +255,7 @@ class _FieldParser:
         if value is None:
             if not text.isdigit() or not text.isascii():
                 raise self.fail(name, item, f"{text!r} is not a number or name")
-            value = int(text)
+            value = decimal(text)
         if not low <= value <= high:
             raise self.fail(name, item, f"{value} out of range {low}..{high}")
         return value

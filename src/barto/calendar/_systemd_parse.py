@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from barto.calendar import _random
-from barto.calendar._civil import breakdown
+from barto.calendar._civil import breakdown, decimal
 from barto.calendar.errors import CalendarError
 from barto.calendar.systemd import (
     ALL_WEEKDAYS,
@@ -251,7 +251,7 @@ class _Parser:
         match = re.match(r"[ \t\n\v\f\r]*[+-]?[0-9]+", self.s[self.i :])
         if match is None:
             raise self.fail("'@' must be followed by seconds since the epoch")
-        value = int(match.group())
+        value = decimal(match.group().lstrip(" \t\n\v\f\r"))
         if abs(value) > _ULONG_MAX:
             raise self.fail("epoch seconds out of range")
         self.i += match.end()
@@ -329,7 +329,7 @@ class _Parser:
         if match is None:
             raise self.fail(f"{name} expected at {self.s[self.i :]!r}")
         self.i += match.end()
-        value = int(match.group())
+        value = decimal(match.group())
         if value > _ULONG_MAX:
             raise self.fail(f"{name} {match.group()} out of range")
         if usec:

@@ -19,6 +19,7 @@ from barto.calendar._systemd_parse import (
     split_zone,
     zone_from_tz,
 )
+from barto.calendar._civil import decimal
 from barto.calendar.errors import CalendarError
 from barto.calendar.systemd import USEC_PER_SEC, Component, SystemdSpec
 
@@ -116,7 +117,7 @@ def _repetition(text: str, name: str, groups: tuple[str | None, ...]) -> Compone
     start_text, stop_text, step_text = groups
     start = _number(text, name, start_text or "")
     stop = -1 if stop_text is None else _number(text, name, stop_text)
-    step = int(step_text or "0")
+    step = decimal(step_text or "0")
     if step == 0:
         raise CalendarError(text, f"{name} step must not be 0")
     if stop >= 0 and stop < start:
@@ -128,7 +129,7 @@ def _repetition(text: str, name: str, groups: tuple[str | None, ...]) -> Compone
 
 def _number(text: str, name: str, value: str) -> int:
     low, high, _ = _FIELDS[name]
-    number = int(value)
+    number = decimal(value)
     limit = 255 if name != "year" else high  # barto reads u8 fields
     if not low <= number <= min(high, limit):
         raise CalendarError(text, f"{name} {number} out of range {low}..{high}")

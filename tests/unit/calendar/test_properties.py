@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -120,3 +121,20 @@ def test_parse_raises_only_calendar_error_on_near_misses(text: str) -> None:
     except CalendarError:
         return
     assert parse(str(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "dialect"),
+    [("*/" + "9" * 5000 + " * * * *", "cron"), ("@" + "9" * 5000, "systemd"), ("*:" + "9" * 5000, "systemd"),
+     ("* *,*," + "9" * 5000 + " 1:0:0", "barto"), ("0 0 1 " + "1" * 4400 + " *", "jobd"),
+     ("H(0-" + "9" * 5000 + ") * * * *", "cron")],
+)  # fmt: skip
+def test_numbers_of_thousands_of_digits_are_calendar_errors(text: str, dialect: str) -> None:
+    """Python refuses int() of over 4,300 digits with a plain ValueError; we say 'out of range'."""
+    with pytest.raises(CalendarError, match="out of range"):
+        parse(text, dialect=dialect)
+
+
+def test_leading_zeros_do_not_count_as_digits() -> None:
+    assert str(parse("0 " + "0" * 5000 + "5 * * *", dialect="cron")) != ""
+    assert parse("@ -0", dialect="systemd") == parse("@0", dialect="systemd")
