@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 
 from barto.calendar import _random
-from barto.calendar._systemd_parse import valid_zone
 from barto.calendar._civil import decimal
+from barto.calendar._systemd_parse import valid_zone
 from barto.calendar.errors import CalendarError
 
 _MONTHS = {

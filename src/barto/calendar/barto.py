@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from barto.calendar._civil import decimal
 from barto.calendar._systemd_parse import (
     RANDOM,
     normalize,
@@ -19,7 +20,6 @@ from barto.calendar._systemd_parse import (
     split_zone,
     zone_from_tz,
 )
-from barto.calendar._civil import decimal
 from barto.calendar.errors import CalendarError
 from barto.calendar.systemd import USEC_PER_SEC, Component, SystemdSpec
 
