@@ -11,12 +11,13 @@ search:
 * the spec is plain: whole seconds, ``~`` only with single days, and no repetition whose run past
   its field's end makes systemd skip values (see :func:`_skips`: ``*:0/7`` skips 00:00 at every
   day change in systemd, ``*:0/15`` skips nothing);
-* no offset change is near: none from 26 hours before the base to 26 hours after the answer
-  (the largest jump in the tz database is Apia's day in 2011), and the answer at most 4 days
-  after the base. Near a change a wall time can exist twice or not at all, and which instant
-  glibc's ``mktime`` picks then depends on its cached guess (Pyongyang's 2015 change: 23:45 is
-  taken at its second occurrence). Two changes of one zone are at least 601,200 s apart (glibc
-  relies on it too), so equal offsets at both ends of a shorter span mean none in between.
+* no offset change is near: none from 8 hours before the base to 8 hours after the answer
+  (longer than any change back in the tz database since 1970, so neither is a wall time that
+  happens twice), and the answer at most 4 days after the base. Near a change a wall time can
+  exist twice or not at all, and which instant glibc's ``mktime`` picks then depends on its
+  cached guess (Pyongyang's 2015 change: 23:45 is taken at its second occurrence). Two changes of one zone are at least 601,200 s apart (glibc
+  relies on it too), so equal offsets at both ends of a shorter span mean none in between; the
+  spans proven so are remembered on the spec, one look-up in the zone per 6 days of answers.
 
 The differential test against the exact search (tests/unit/calendar/test_systemd_fast.py) and
 the oracle test against systemd itself keep both honest.
@@ -33,11 +34,13 @@ from barto.calendar._systemd_parse import chain_values
 from barto.calendar.cron import next_wall
 from barto.calendar.systemd import MAX_YEAR, MIN_YEAR, USEC_PER_SEC, Chain, SystemdSpec, load_zone
 
-_AROUND = 26 * 3600  # no offset change this near the base or the answer (Apia jumped 24 h in 2011)
+# No offset change this near the base or the answer: a change back by more would make a wall time
+# repeat there (the largest since 1970 is Antarctica/Vostok's 7 h in 1994, then Casey's 3 h).
+_AROUND = 8 * 3600
 _AHEAD = 4 * 86400  # answers further away go the exact way
-_GUESS = 86400  # how far past a proven span its offset is assumed (and then checked)
-# Two changes of one zone are >= 601,200 s apart; every span checked at its two ends is shorter:
-# 26 h + 4 days + 26 h (no memo), or 1 day + 4 days + 26 h past a proven span (with it).
+# Two changes of one zone are >= 601,200 s apart, so one offset at both ends of a shorter span
+# means one offset all along it. Spans are proven in steps of this length:
+_SPAN = 6 * 86400
 _ALL_WEEKDAYS = frozenset(range(7))
 
 
@@ -50,35 +53,45 @@ def fast_next(spec: SystemdSpec, base: int) -> int | None:
     if spec.utc or spec.timezone is None:
         found = next_wall(fields, breakdown(second))
         return None if found is None else wall_seconds(*found) * USEC_PER_SEC
-    since, offset = _steady_offset(spec, second)
-    if offset is None:
+    steady = _steady(spec, second)
+    if steady is None:
         return None
+    since, until, offset = steady
     found = next_wall(fields, breakdown(second + offset))
     if found is None:
         return None
     t = wall_seconds(*found) - offset
-    if t - second > _AHEAD or _offset(spec, t + _AROUND) != offset:
+    if t - second > _AHEAD:
         return None
-    spec.__dict__["_steady"] = (since, t + _AROUND, offset)  # one offset all that time
+    if t + _AROUND > until:  # prove more: a whole span ahead if it holds, else up to what is needed
+        needed = t + _AROUND
+        if needed - until > _SPAN:
+            return None
+        for end in (until + _SPAN, needed):
+            if _offset(spec, end) == offset:
+                spec.__dict__["_steady"] = (since, end, offset)
+                break
+        else:
+            return None
     return t * USEC_PER_SEC
 
 
-def _steady_offset(spec: SystemdSpec, second: int) -> tuple[int, int | None]:
-    """(since when, offset): the zone's offset at ``second`` if it has not changed in the 26 hours
-    before; (0, None) if it has.
+def _steady(spec: SystemdSpec, second: int) -> tuple[int, int, int] | None:
+    """(since, until, offset): a span around ``second`` with one UTC offset, from 8 hours before
+    it at least; None if the offset changed in those 8 hours.
 
-    A scheduler walks from one slot to the next, so the span of one offset that the previous
-    answer proved is remembered on the spec: then only the new answer's offset is looked up. A
-    guess past the end of that span is safe: the caller checks the answer's offset, and two
-    changes are never within the 6 days the span, the gap and the answer can cover together.
+    A scheduler walks from one slot to the next, so the span proven so far is remembered on the
+    spec: most answers then need no look-up in the zone at all.
     """
-    steady = spec.__dict__.get("_steady")
-    if steady is not None and steady[0] <= second - _AROUND and second <= steady[1] + _GUESS:
-        return steady[0], steady[2]
+    steady: tuple[int, int, int] | None = spec.__dict__.get("_steady")
+    if steady is not None and steady[0] <= second - _AROUND and second <= steady[1]:
+        return steady
     offset = _offset(spec, second)
     if _offset(spec, second - _AROUND) != offset:
-        return 0, None
-    return second - _AROUND, offset
+        return None
+    steady = (second - _AROUND, second, offset)
+    spec.__dict__["_steady"] = steady
+    return steady
 
 
 def _offset(spec: SystemdSpec, t: int) -> int:
