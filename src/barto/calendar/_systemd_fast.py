@@ -15,9 +15,10 @@ search:
   (longer than any change back in the tz database since 1970, so neither is a wall time that
   happens twice), and the answer at most 4 days after the base. Near a change a wall time can
   exist twice or not at all, and which instant glibc's ``mktime`` picks then depends on its
-  cached guess (Pyongyang's 2015 change: 23:45 is taken at its second occurrence). Two changes of one zone are at least 601,200 s apart (glibc
-  relies on it too), so equal offsets at both ends of a shorter span mean none in between; the
-  spans proven so are remembered on the spec, one look-up in the zone per 6 days of answers.
+  cached guess (Pyongyang's 2015 change: 23:45 is taken at its second occurrence). Two changes
+  of one zone are at least 601,200 s apart (glibc relies on it too), so equal offsets at both
+  ends of a shorter span mean none in between; the spans proven so are remembered on the spec,
+  one look-up in the zone per 6 days of answers.
 
 The differential test against the exact search (tests/unit/calendar/test_systemd_fast.py) and
 the oracle test against systemd itself keep both honest.
