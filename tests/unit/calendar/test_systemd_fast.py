@@ -9,6 +9,7 @@ what the remembered offset span is for).
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,3 +101,31 @@ def test_a_wall_time_repeated_just_after_the_answer_goes_the_exact_way() -> None
         answers.append(found.strftime("%H:%M"))
         t = found
     assert answers == ["15:15", "15:30", "15:45", "16:00"]  # systemd-analyze calendar says so
+
+
+def test_the_tz_database_keeps_what_the_fast_path_relies_on() -> None:
+    """Two offset changes of one zone are at least 601,200 s apart and none goes back by 8 hours
+    or more, since 1970; read from the TZif files themselves (zoneinfo's own reader), so that a
+    tzdata update that breaks either fails here."""
+    import os
+    import zoneinfo
+    from zoneinfo import _common  # the stdlib's TZif reader; private, but only a test leans on it
+
+    from barto.calendar._systemd_fast import _AROUND
+
+    closest, furthest_back, read = 10**9, 0, 0
+    for name in ALL_ZONES:
+        path = next((p for d in zoneinfo.TZPATH if os.path.isfile(p := os.path.join(d, name))), None)
+        if path is None:
+            continue
+        with open(path, "rb") as file:
+            indices, transitions, offsets, *_ = _common.load_data(file)
+        read += 1
+        steps = zip(transitions[1:], pairwise(indices), strict=False)
+        moves = [(t, offsets[i], offsets[j]) for t, (i, j) in steps if t >= 0 and offsets[i] != offsets[j]]
+        for (a, _, _), (b, _, _) in pairwise(moves):
+            closest = min(closest, b - a)
+        furthest_back = max([furthest_back, *(before - after for _, before, after in moves)])
+    assert read > 500
+    assert closest >= 601_200
+    assert furthest_back < _AROUND
