@@ -9,8 +9,8 @@ what the remembered offset span is for).
 from __future__ import annotations
 
 import random
-from itertools import pairwise
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
