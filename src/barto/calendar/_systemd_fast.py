@@ -13,12 +13,14 @@ search:
   day change in systemd, ``*:0/15`` skips nothing);
 * no offset change is near: none from 8 hours before the base to 8 hours after the answer
   (longer than any change back in the tz database since 1970, so neither is a wall time that
-  happens twice), and the answer at most 4 days after the base. Near a change a wall time can
-  exist twice or not at all, and which instant glibc's ``mktime`` picks then depends on its
-  cached guess (Pyongyang's 2015 change: 23:45 is taken at its second occurrence). Two changes
-  of one zone are at least 601,200 s apart (glibc relies on it too), so equal offsets at both
-  ends of a shorter span mean none in between; the spans proven so are remembered on the spec,
-  one look-up in the zone per 6 days of answers.
+  happens twice), and the answer at most 4 days after the base; or, nearer a change, neither
+  the base's nor the answer's wall time is in a gap or happens twice, and the offset is the same
+  at both (:func:`_near_a_change`). Near a change a wall time can exist twice or not at all, and
+  which instant glibc's ``mktime`` picks then depends on its cached guess (Pyongyang's 2015
+  change: 23:45 is taken at its second occurrence). Two changes of one zone are at least 601,200
+  s apart (glibc relies on it too), so equal offsets at both ends of a shorter span mean none in
+  between; the spans proven so are remembered on the spec, one look-up in the zone per 6 days of
+  answers.
 
 The differential test against the exact search (tests/unit/calendar/test_systemd_fast.py) and
 the oracle test against systemd itself keep both honest.
@@ -56,7 +58,7 @@ def fast_next(spec: SystemdSpec, base: int) -> int | None:
         return None if found is None else wall_seconds(*found) * USEC_PER_SEC
     steady = _steady(spec, second)
     if steady is None:
-        return None
+        return _near_a_change(spec, fields, second)
     since, until, offset = steady
     found = next_wall(fields, breakdown(second + offset))
     if found is None:
@@ -73,8 +75,36 @@ def fast_next(spec: SystemdSpec, base: int) -> int | None:
                 spec.__dict__["_steady"] = (since, end, offset)
                 break
         else:
-            return None
+            return _near_a_change(spec, fields, second)
     return t * USEC_PER_SEC
+
+
+def _near_a_change(spec: SystemdSpec, fields: CronFields, second: int) -> int | None:
+    """The answer near an offset change, if neither the base's nor the answer's wall time is in
+    a gap or happens twice and the offset is the same at both (so also in between); else None.
+
+    Every wall time between two unambiguous ones with no change between them is unambiguous too,
+    so systemd's search meets no gap or repeat on its way and ``mktime`` has one answer for each.
+    """
+    zone = load_zone(spec.timezone or "UTC")
+    here = datetime.fromtimestamp(second, zone)
+    wall = (here.year, here.month, here.day, here.hour, here.minute, here.second)
+    if _ambiguous(spec, wall):
+        return None
+    found = next_wall(fields, wall)
+    if found is None:
+        return None
+    offset = _offset(spec, second)
+    t = wall_seconds(*found) - offset
+    if t - second > _AHEAD or _offset(spec, t) != offset or _ambiguous(spec, found):
+        return None
+    return t * USEC_PER_SEC
+
+
+def _ambiguous(spec: SystemdSpec, wall: tuple[int, int, int, int, int, int]) -> bool:
+    """Whether a wall time of the spec's zone is in a gap or happens twice (PEP 495's two folds differ)."""
+    moment = datetime(*wall, tzinfo=load_zone(spec.timezone or "UTC"))
+    return moment.utcoffset() != moment.replace(fold=1).utcoffset()
 
 
 def _steady(spec: SystemdSpec, second: int) -> tuple[int, int, int] | None:

@@ -76,8 +76,8 @@ def test_fast_path_equals_the_exact_search(part: int) -> None:
             spec = systemd(f"{spec} {zone}")
         moments = changes(zone, rng.randint(1970, 2100)) if zone else ()
         near = rng.choice(moments) if moments else datetime(rng.randint(1970, 2150), 6, 1, tzinfo=UTC)
-        if moments and rng.random() < 0.3:  # just before a change: the answer may be a repeated wall time
-            near = rng.choice(moments) - timedelta(minutes=rng.choice((15, 30, 45, 60, 120)))
+        if moments and rng.random() < 0.4:  # next to a change: the base or the answer may be a repeated wall time
+            near = rng.choice(moments) + timedelta(minutes=rng.choice((-120, -60, -45, -30, -15, 0, 15, 30, 60)))
         elif rng.random() < 0.3:  # just before a month's or a year's end
             near = datetime(rng.randint(1971, 2150), rng.choice((1, 12)), 31, 23, tzinfo=UTC)
         base = near + timedelta(seconds=rng.randint(-3 * 86400, 3 * 86400), microseconds=rng.choice((0, 1, 999_999)))
