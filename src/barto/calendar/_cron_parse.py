@@ -33,7 +33,7 @@ _FULL_DAYS = {
     d: i for i, d in enumerate(["SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"])
 }
 _INT_MAX = 2**31 - 1
-# H takes its value from the seed under the same names as barto's R: `0 H 10 * *` fires at the
+# H takes its value from the seed under the same names as barto's R: `H 10 * * *` fires at the
 # minute that `*-*-* 10:R:00` does, for the same worker and schedule.
 _HASH_FIELDS = {"day-of-month": "day", "day-of-week": "weekday"}
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
@@ -236,8 +236,8 @@ class _FieldParser:
         if match is None:
             raise self.fail(name, item, "H is written H, H(a-b), H/n or H(a-b)/n")
         first_text, last_text, step_text = match.groups()
-        if first_text is None:
-            first, last = low, (28 if name == "day-of-month" else high - (name == "day-of-week" and low == 0))
+        if first_text is None:  # the whole field; days that every month has; each weekday once
+            first, last = low, {"day-of-month": 28, "day-of-week": low + 6}.get(name, high)
         else:
             first = self.number(name, item, first_text, low, high, {})
             last = self.number(name, item, last_text, low, high, {})

@@ -33,7 +33,7 @@ def next_micros(spec: SystemdSpec, base: int, clock: Clock) -> int | None:
     """
     for _ in range(_RESTARTS):
         found = _search(spec, base, clock)
-        if found is not _GAVE_UP:
+        if found != _GAVE_UP:
             return found
         change = clock.next_change(base // USEC_PER_SEC)
         if change is None:
@@ -88,14 +88,13 @@ class _Search:
             if not self.keep_dst:
                 self.tm[6] = -1
             outcome = self.step()
-            if outcome is not True:
-                if outcome is False:
-                    return False
-            elif self.stuck():
+            if outcome is False:
+                return False
+            if outcome is True:
+                if not self.stuck():
+                    return True
                 self.keep_dst = True
                 self.tm[_HOUR] += 1
-            else:
-                return True
         return None
 
     def stuck(self) -> bool:
