@@ -37,44 +37,27 @@ def ours(expr: str, *, backwards: bool = False, n: int = N) -> Callable[[], None
     return run
 
 
-def with_cronsim(expr: str) -> Callable[[], None]:
+def with_cronsim(expr: str, *, backwards: bool = False, n: int = N) -> Callable[[], None]:
     def run() -> None:
-        it = CronSim(expr, START)
-        for _ in range(N):
+        it = CronSim(expr, START, reverse=backwards)
+        for _ in range(n):
             next(it)
 
     return run
 
 
-def with_croniter(expr: str) -> Callable[[], None]:
+def with_croniter(expr: str, *, backwards: bool = False, n: int = N) -> Callable[[], None]:
     def run() -> None:
         it = croniter(expr, START)
-        for _ in range(N):
-            it.get_next(datetime)
+        step = it.get_prev if backwards else it.get_next
+        for _ in range(n):
+            step(datetime)
 
     return run
 
 
 PREV = ["*/5 * * * *", "0 9 * * 1-5", "daily Europe/Berlin"]
 N_PREV = 100
-
-
-def cronsim_back(expr: str) -> Callable[[], None]:
-    def run() -> None:
-        it = CronSim(expr, START, reverse=True)
-        for _ in range(N_PREV):
-            next(it)
-
-    return run
-
-
-def croniter_back(expr: str) -> Callable[[], None]:
-    def run() -> None:
-        it = croniter(expr, START)
-        for _ in range(N_PREV):
-            it.get_prev(datetime)
-
-    return run
 
 
 def rate(run: Callable[[], None], n: int = N) -> float:
@@ -104,10 +87,12 @@ def main() -> None:
         print(f"{r['expr']:<24} {r['barto']:>10,.0f} {peers} {ratio}")
     back: list[dict[str, Any]] = []
     for expr in PREV:
-        cron = " " not in expr.split(" ", 5)[-1] and len(expr.split()) == 5
-        back.append({"expr": expr, "barto": rate(ours(expr, backwards=True, n=N_PREV), N_PREV),
-                     "cronsim": rate(cronsim_back(expr), N_PREV) if cron else None,
-                     "croniter": rate(croniter_back(expr), N_PREV) if cron else None})  # fmt: skip
+        cron = len(expr.split()) == 5  # the peers read cron only
+        walks = {"barto": ours, "cronsim": with_cronsim, "croniter": with_croniter}
+        back.append({"expr": expr} | {
+            name: rate(walk(expr, backwards=True, n=N_PREV), N_PREV) if cron or name == "barto" else None
+            for name, walk in walks.items()
+        })  # fmt: skip
     print(f"\n{'prev_before':<24} {'barto/s':>10} {'cronsim/s':>10} {'croniter/s':>10}")
     for r in back:
         peers = f"{r['cronsim']:>10,.0f} {r['croniter']:>10,.0f}" if r["cronsim"] else f"{'-':>10} {'-':>10}"

@@ -27,12 +27,19 @@ def prev_before(next_after: NextAfter, t: datetime) -> datetime | None:
         return None
     fire = next_after(low)
     assert fire is not None  # _landing_before found next_after(low) < t
+    fire, last = _walk(next_after, fire, t)
+    return fire if last else _bisect(next_after, fire - _MICRO, t)  # next_after(fire - 1 us) is fire
+
+
+def _walk(next_after: NextAfter, fire: datetime, t: datetime) -> tuple[datetime, bool]:
+    """From a fire time before ``t``, up to _WALK fire times on: (the one reached, whether it
+    is the last before ``t``)."""
     for _ in range(_WALK):
         following = next_after(fire)
         if following is None or following >= t:
-            return fire
+            return fire, True
         fire = following
-    return _bisect(next_after, fire - _MICRO, t)  # next_after(fire - 1 us) is fire, before t
+    return fire, False
 
 
 def _spacing(next_after: NextAfter, t: datetime) -> timedelta:
@@ -68,9 +75,4 @@ def _bisect(next_after: NextAfter, low: datetime, t: datetime) -> datetime:
             high = middle
     fire = next_after(low)
     assert fire is not None  # the invariant
-    for _ in range(_WALK):  # in case next_after jumps back somewhere
-        following = next_after(fire)
-        if following is None or following >= t:
-            return fire
-        fire = following
-    return fire
+    return _walk(next_after, fire, t)[0]  # in case next_after jumps back somewhere

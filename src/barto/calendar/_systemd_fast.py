@@ -67,10 +67,8 @@ def fast_next(spec: SystemdSpec, base: int) -> int | None:
     if t - second > _AHEAD:
         return None
     if t + _AROUND > until:  # prove more: a whole span ahead if it holds, else up to what is needed
-        needed = t + _AROUND
-        if needed - until > _SPAN:
-            return None
-        for end in (until + _SPAN, needed):
+        # second <= until and t - second <= _AHEAD, so t + _AROUND is within one span of until
+        for end in (until + _SPAN, t + _AROUND):
             if _offset(spec, end) == offset:
                 spec.__dict__["_steady"] = (since, end, offset)
                 break
@@ -86,15 +84,13 @@ def _near_a_change(spec: SystemdSpec, fields: CronFields, second: int) -> int | 
     Every wall time between two unambiguous ones with no change between them is unambiguous too,
     so systemd's search meets no gap or repeat on its way and ``mktime`` has one answer for each.
     """
-    zone = load_zone(spec.timezone or "UTC")
-    here = datetime.fromtimestamp(second, zone)
-    wall = (here.year, here.month, here.day, here.hour, here.minute, here.second)
+    offset = _offset(spec, second)
+    wall = breakdown(second + offset)
     if _ambiguous(spec, wall):
         return None
     found = next_wall(fields, wall)
     if found is None:
         return None
-    offset = _offset(spec, second)
     t = wall_seconds(*found) - offset
     if t - second > _AHEAD or _offset(spec, t) != offset or _ambiguous(spec, found):
         return None
