@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -13,6 +14,12 @@ from barto.config import CliConfig
 
 class CliError(Exception):
     """What went wrong, as one line for the user."""
+
+
+def segment(value: object) -> str:
+    """``value`` as one URL path segment: ``/``, ``?``, ``#``, ``%`` and the rest encoded, so that
+    a name is always the name (``remove w 'x?y=1#z'`` removes that, not ``x``)."""
+    return quote(str(value), safe="")
 
 
 class Client:

@@ -6,11 +6,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.text import Text
 
+from barto.api.answers import QueryResult
 from barto.cli import options, render, schedules
-from barto.cli.client import Client
+from barto.cli.client import Client, segment
 from barto.cli.options import Json
 from barto.model import RunState
 
@@ -88,7 +90,7 @@ def runs(
 
 def output(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: Json = False) -> None:
     """Print a run's output lines in order."""
-    data = options.client(ctx).get(f"/v1/runs/{run_id}/output")
+    data = options.client(ctx).get(f"/v1/runs/{segment(run_id)}/output")
     if as_json:
         render.emit_json(data)
         return
@@ -104,10 +106,10 @@ def tail(
     """Print a run's output; with -f, follow it live until the run ends."""
     client = options.client(ctx)
     if not follow:
-        for text in render.output_lines(client.get(f"/v1/runs/{run_id}/output")):
+        for text in render.output_lines(client.get(f"/v1/runs/{segment(run_id)}/output")):
             print(text)
         return
-    for record in client.stream_lines(f"/v1/runs/{run_id}/output", follow=1):
+    for record in client.stream_lines(f"/v1/runs/{segment(run_id)}/output", follow=1):
         print(render.output_lines([record])[0], flush=True)
 
 
@@ -130,7 +132,7 @@ def list_(
     """List a worker's schedules, or with -c the runs of one schedule with their output."""
     client = options.client(ctx)
     if cmd_name is None:
-        names = client.get(f"/v1/workers/{name}/schedules")
+        names = client.get(f"/v1/workers/{segment(name)}/schedules")
         render.emit_json(names) if as_json else render.show(f"Total commands: {len(names)}", *names)
         return
     _runs_with_output(client, {"worker": name, "schedule": cmd_name, "limit": limit}, as_json)
@@ -148,7 +150,7 @@ def cmd(
 
 def _runs_with_output(client: Client, params: dict[str, Any], as_json: bool) -> None:
     found = client.get("/v1/runs", **params)
-    full = [{**run, "output": client.get(f"/v1/runs/{run['id']}/output")} for run in found]
+    full = [{**run, "output": client.get(f"/v1/runs/{segment(run['id'])}/output")} for run in found]
     if as_json:
         render.emit_json(full)
         return
@@ -169,7 +171,7 @@ def updates(
     as_json: Json = False,
 ) -> None:
     """Show package updates found in the newest successful update-check run of a worker."""
-    data = options.client(ctx).get(f"/v1/workers/{name}/updates", kind=update_kind)
+    data = options.client(ctx).get(f"/v1/workers/{segment(name)}/updates", kind=update_kind)
     if as_json:
         render.emit_json(data)
         return
@@ -215,11 +217,15 @@ def query(
     as_json: Json = False,
 ) -> None:
     """Run one read-only SELECT (barto's `output` and `exit_status` tables exist as views)."""
-    data = options.client(ctx).post("/v1/query", {"sql": sql})
+    raw = options.client(ctx).post("/v1/query", {"sql": sql})
     if as_json:
-        render.emit_json(data)
+        render.emit_json(raw)
         return
-    render.show(render.table(None, data["columns"], data["rows"]), f"Total rows: {len(data['rows'])}")
+    data = msgspec.convert(raw, QueryResult)
+    total = f"Total rows: {len(data.rows)}"
+    if data.truncated:
+        total += " (truncated: more rows matched than the server's [query] max_rows)"
+    render.show(render.table(None, data.columns, data.rows), total)
 
 
 def run_now(
@@ -231,7 +237,7 @@ def run_now(
 ) -> None:
     """Run a schedule now (a manual run, recorded like any other). It follows the schedule's
     overlap policy unless --force; a run skipped for overlap exits 1."""
-    data = options.client(ctx).post(f"/v1/schedules/{worker}/{schedule}/run", {"force": force})
+    data = options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(schedule)}/run", {"force": force})
     if as_json:
         render.emit_json(data)
     elif data["state"] == "skipped":
@@ -265,7 +271,7 @@ resume = _switcher("resume", "Fire a paused schedule again from its next slot (t
 
 
 def _switch(ctx: typer.Context, schedule: str, worker: str, action: str, as_json: bool) -> None:
-    data = options.client(ctx).post(f"/v1/schedules/{worker}/{schedule}/{action}")
+    data = options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(schedule)}/{segment(action)}")
     if as_json:
         render.emit_json(data)
         return
@@ -284,7 +290,7 @@ def backfill(
     """Create runs for the past slots between --from and --to that did not succeed; they run one
     after another."""
     body = {"from": _utc(start).isoformat(), "to": _utc(end).isoformat()}
-    data = options.client(ctx).post(f"/v1/schedules/{worker}/{schedule}/backfill", body)
+    data = options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(schedule)}/backfill", body)
     if as_json:
         render.emit_json(data)
         return
@@ -303,7 +309,7 @@ def cancel(
     as_json: Json = False,
 ) -> None:
     """Stop a run: stop signal to its process group, then KILL after the schedule's stopwaitsecs."""
-    data = options.client(ctx).post(f"/v1/runs/{run_id}/cancel")
+    data = options.client(ctx).post(f"/v1/runs/{segment(run_id)}/cancel")
     if as_json:
         render.emit_json(data)
         return

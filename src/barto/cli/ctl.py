@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from barto.cli import options, render
-from barto.cli.client import Client, CliError
+from barto.cli.client import Client, CliError, segment
 from barto.cli.shell import Shell, interact
 from barto.config import ConfigError, load_cli, source
 from barto.config.cli import Taskmasterctl
@@ -96,7 +96,7 @@ def _through(client: Client, worker: str) -> Ask:
         body = {key: request[key] for key in ("name", "signal", "bytes") if request.get(key) is not None}
         try:
             answer: dict[str, Any] = client.post(
-                f"/v1/workers/{worker}/ctl/{request['command']}", body, timeout=_REMOTE_SECONDS
+                f"/v1/workers/{segment(worker)}/ctl/{segment(request['command'])}", body, timeout=_REMOTE_SECONDS
             )
         except CliError as error:
             return {"status": 400, "error": {"message": str(error)}}

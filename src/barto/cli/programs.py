@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from barto.cli import options, render
+from barto.cli.client import segment
 from barto.cli.options import Json
 
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Supervised programs on every worker.")
@@ -59,7 +60,7 @@ def tail(
 ) -> None:
     """Print the last lines a program wrote (forwarded by its worker); -f follows them."""
     client = options.client(ctx)
-    path = f"/v1/workers/{worker}/programs/{name}/tail"
+    path = f"/v1/workers/{segment(worker)}/programs/{segment(name)}/tail"
     records = client.get(path, limit=lines)
     for record in records:
         print(record["text"], flush=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from barto.cli import options, render
+from barto.cli.client import segment
 from barto.cli.options import Json
 
 Worker = Annotated[str, typer.Argument(help="The worker the schedule runs on.")]
@@ -51,14 +52,15 @@ def add(  # noqa: PLR0913 - one option per schedule setting a user commonly give
     optional = {"timezone": timezone, "timeout": timeout, "overlap": overlap, "retries": retries}
     body.update({k: v for k, v in optional.items() if v is not None})
     _show(
-        options.client(ctx).post(f"/v1/schedules/{worker}", {k: v for k, v in body.items() if v is not None}), as_json
+        options.client(ctx).post(f"/v1/schedules/{segment(worker)}", {k: v for k, v in body.items() if v is not None}),
+        as_json,
     )
 
 
 @app.command()
 def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Remove a schedule added through the API."""
-    data = options.client(ctx).delete(f"/v1/schedules/{worker}/{name}")
+    data = options.client(ctx).delete(f"/v1/schedules/{segment(worker)}/{segment(name)}")
     if as_json:
         render.emit_json(data)
     else:
@@ -68,13 +70,13 @@ def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False
 @app.command()
 def enable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Let an API schedule fire."""
-    _show(options.client(ctx).post(f"/v1/schedules/{worker}/{name}/enable"), as_json)
+    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(name)}/enable"), as_json)
 
 
 @app.command()
 def disable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Keep an API schedule listed but never firing."""
-    _show(options.client(ctx).post(f"/v1/schedules/{worker}/{name}/disable"), as_json)
+    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(name)}/disable"), as_json)
 
 
 def _show(record: dict[str, Any], as_json: bool) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import ssl
+from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
+from barto import rules
 from barto.config._load import KeyedError
 from barto.protocol.keys import InvalidKey, decode_key
 
@@ -124,3 +126,35 @@ def check_key(text: str, at: tuple[str, ...]) -> None:
         decode_key(text)
     except InvalidKey as error:
         raise KeyedError(at, f"not an Ed25519 key in barto's format (base64 of 32 bytes): {error}") from None
+
+
+def check_name(kind: str, name: str, at: tuple[str | int, ...]) -> None:
+    """A worker's, schedule's or program's name follows barto.rules (a file name and a URL
+    segment can carry it as it is).
+
+    Raises:
+        KeyedError: at ``at``, with the rule.
+    """
+    if (problem := rules.name_problem(name)) is not None:
+        raise KeyedError(at, f"{kind} name: {problem}")
+
+
+def check_command(command: str, at: tuple[str | int, ...]) -> None:
+    """A command a process can be given: no NUL, not empty (execve cannot carry a NUL; barto's
+    worker crashed on it at every firing).
+
+    Raises:
+        KeyedError: at ``at``.
+    """
+    if (problem := rules.command_problem(command)) is not None:
+        raise KeyedError(at, problem)
+
+
+def check_env(env: Mapping[str, str], at: tuple[str | int, ...]) -> None:
+    """An environment a process can be given: no ``=`` or NUL in a name, no NUL in a value.
+
+    Raises:
+        KeyedError: at the offending variable under ``at``.
+    """
+    if (wrong := rules.env_problem(env)) is not None:
+        raise KeyedError((*at, wrong[0]), wrong[1])

@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 from barto.config._load import KeyedError
-from barto.config.common import _Section, parse_signal
+from barto.config.common import _Section, check_command, check_env, check_name, parse_signal
 
 Scalar = str | int | float | bool
 
@@ -92,6 +92,7 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
     """
     for name, program in programs.items():
         at = (*where, name)
+        _check_process_input(name, program, at)
         for key in ("numprocs", "startretries", "startsecs", "stopwaitsecs", "numprocs_start", *_BACKUPS):
             minimum = 1 if key == "numprocs" else 0
             if getattr(program, key) < minimum:
@@ -113,6 +114,16 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
         start_order(programs)
     except graphlib.CycleError as error:
         raise KeyedError((*where, error.args[1][0], "depends_on"), f"a cycle: {' -> '.join(error.args[1])}") from None
+
+
+def _check_process_input(name: str, program: ProgramDef, at: tuple[str, ...]) -> None:
+    """The name, command, arguments and environment can reach a process as they are."""
+    check_name("program", name, at)
+    check_command(program.cmd, (*at, "cmd"))
+    for index, arg in enumerate(program.args):
+        if "\0" in arg:
+            raise KeyedError((*at, "args", index), "an argument cannot hold a NUL byte")
+    check_env(program.environment(), (*at, "env"))
 
 
 _KEYS = "program_name, process_name, process_num, group_name, host_node_name, ENV_<variable>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ import msgspec
 from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
-from barto.config.common import Tracing, _Section, check_key, parse_signal
+from barto.config.common import Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
 from barto.config.programs import ProgramDef, check_programs
 
 
@@ -79,6 +80,20 @@ class Database(_Section, frozen=True, kw_only=True):
     retention_failed_days: float | None = None  # default: 4 x retention_days
     keep_runs: int | None = None  # per schedule; None: no limit by count
     keep_failed_runs: int | None = None  # default: 4 x keep_runs
+
+
+class Query(_Section, frozen=True, kw_only=True):
+    """``[query]`` (ours): ``barto-cli query``'s limits, and the read-only database user it runs as.
+
+    ``url`` names that user (PostgreSQL, MariaDB); without it bartos creates ``barto_query``
+    itself when its own user may (docs/security.md). SQLite needs no user: a read-only connection
+    with an authorizer that allows reads only.
+    """
+
+    seconds: float = 10.0  # a statement running longer is cancelled
+    max_rows: int = 10_000  # more are cut, and the answer says "truncated"
+    url: str | None = None
+    concurrent: int = 2  # queries at once; more wait for none, they are refused as busy
 
 
 Catchup = Literal["none", "latest", "all"]
@@ -151,6 +166,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     actix: Actix = Actix()
     database: Database = Database()
     mariadb: MariaDb | None = None
+    query: Query = Query()
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
     heartbeat_seconds: float = 5.0
@@ -211,6 +227,7 @@ def check_server(config: ServerConfig) -> None:
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
     _positive(config.catchup_window_seconds, ("catchup_window_seconds",))
     for worker, programs in config.programs.items():
+        check_name("worker", worker, ("programs", worker))
         check_programs(programs, ("programs", worker))
     for name, token in config.tokens.items():
         if len(token.token) < 16:
@@ -218,10 +235,14 @@ def check_server(config: ServerConfig) -> None:
     if config.lease_seconds < 1:
         raise KeyedError(("lease_seconds",), "must be at least 1 (it is renewed every fifth of it)")
     _positive(config.database.retention_days, ("database", "retention_days"))
+    for key, high in (("seconds", 3600.0), ("max_rows", 1_000_000), ("concurrent", 64)):
+        if not 0 < getattr(config.query, key) <= high:
+            raise KeyedError(("query", key), f"must be greater than 0 and at most {high:g}")
     for key in ("retention_failed_days", "keep_runs", "keep_failed_runs"):
         if (value := getattr(config.database, key)) is not None:
             _positive(value, ("database", key))
     for worker, group in config.schedules.items():
+        check_name("worker", worker, ("schedules", worker))
         seen: set[str] = set()
         for index, schedule in enumerate(group.schedules):
             at = ("schedules", worker, "schedules", index)
@@ -249,30 +270,28 @@ def check_serving(config: ServerConfig) -> None:
                 raise KeyedError(("actix", "tls", key), f"cannot read {path}")
 
 
-def validate_schedule(schedule: ScheduleDef, worker: str, default_tz: str) -> None:
-    """Validate one schedule on its own (one added through the API).
+def validate_schedule(schedule: ScheduleDef, worker: str, default_tz: str, *, stored: bool = False) -> None:
+    """Validate one schedule on its own (one added through the API). ``stored``: one read back
+    from the store, which may predate the naming rules and keeps its name (grandfathered);
+    everything else about it must still hold.
 
     Raises:
         KeyedError: naming the offending key.
     """
-    _check_schedule(schedule, worker, default_tz, ())
+    _check_schedule(schedule, worker, default_tz, (), names=not stored)
 
 
-def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tuple[str | int, ...]) -> None:
+def _check_schedule(
+    schedule: ScheduleDef, worker: str, default_tz: str, at: tuple[str | int, ...], *, names: bool = True
+) -> None:
+    if names:
+        check_name("schedule", schedule.name, (*at, "name"))
     if (schedule.on_calendar is None) == (schedule.cron is None):
         raise KeyedError((*at, "on_calendar"), "set exactly one of on_calendar and cron")
-    if not schedule.cmds:
-        raise KeyedError((*at, "cmds"), "a schedule needs at least one command")
+    _check_process_input(schedule, at)
     if schedule.timezone is not None:
         _check_zone(schedule.timezone, (*at, "timezone"))
-    if schedule.timeout is not None:
-        _positive(schedule.timeout, (*at, "timeout"))
-    _positive(schedule.max_output_bytes, (*at, "max_output_bytes"))
-    _positive(schedule.stopwaitsecs, (*at, "stopwaitsecs"))
-    _positive(schedule.queue_ttl, (*at, "queue_ttl"))
-    _positive(schedule.retry_delay, (*at, "retry_delay"))
-    if schedule.retries < 0:
-        raise KeyedError((*at, "retries"), f"must be 0 or more, not {schedule.retries}")
+    _check_numbers(schedule, at)
     try:
         parse_signal(schedule.stopsignal)
     except ValueError as error:
@@ -283,6 +302,40 @@ def _check_schedule(schedule: ScheduleDef, worker: str, default_tz: str, at: tup
         raise KeyedError((*at, "on_calendar" if schedule.on_calendar is not None else "cron"), str(error)) from None
 
 
+def _check_process_input(schedule: ScheduleDef, at: tuple[str | int, ...]) -> None:
+    """Commands, environment and directory can reach a process as they are."""
+    if not schedule.cmds:
+        raise KeyedError((*at, "cmds"), "a schedule needs at least one command")
+    for index, command in enumerate(schedule.cmds):
+        check_command(command, (*at, "cmds", index))
+    check_env(schedule.env, (*at, "env"))
+    if schedule.cwd is not None and "\0" in schedule.cwd:
+        raise KeyedError((*at, "cwd"), "a directory cannot hold a NUL byte")
+
+
+def _check_numbers(schedule: ScheduleDef, at: tuple[str | int, ...]) -> None:
+    """Every number finite and within :data:`_SCHEDULE_LIMITS`."""
+    for key, high in _SCHEDULE_LIMITS.items():
+        if (value := getattr(schedule, key)) is not None:
+            _positive(value, (*at, key))
+            if value > high:
+                raise KeyedError((*at, key), f"must be at most {high:g}, not {value:g}")
+    if not 0 <= schedule.retries <= _MAX_RETRIES:
+        raise KeyedError((*at, "retries"), f"must be 0 or more and at most {_MAX_RETRIES}, not {schedule.retries}")
+
+
+_YEAR = 366 * 86_400.0
+# The largest value each positive number of a schedule may have: beyond it, it is a mistake.
+_SCHEDULE_LIMITS = {
+    "timeout": _YEAR,
+    "max_output_bytes": float(2**40),
+    "stopwaitsecs": 86_400.0,
+    "queue_ttl": _YEAR,
+    "retry_delay": 30 * 86_400.0,
+}
+_MAX_RETRIES = 1000
+
+
 def _check_zone(name: str, at: tuple[str | int, ...]) -> None:
     try:
         ZoneInfo(name)
@@ -291,5 +344,5 @@ def _check_zone(name: str, at: tuple[str | int, ...]) -> None:
 
 
 def _positive(value: float, at: tuple[str | int, ...]) -> None:
-    if not value > 0:
-        raise KeyedError(at, f"must be greater than 0, not {value}")
+    if not 0 < value < math.inf:
+        raise KeyedError(at, f"must be greater than 0 (and finite), not {value}")

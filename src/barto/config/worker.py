@@ -11,7 +11,7 @@ import msgspec
 
 from barto.config._load import KeyedError
 from barto.config._paths import state_home
-from barto.config.common import BartosLink, Tracing, _Section, check_key
+from barto.config.common import BartosLink, Tracing, _Section, check_key, check_name
 from barto.config.programs import ProgramDef, check_programs
 
 
@@ -71,6 +71,7 @@ def check_worker(config: WorkerConfig) -> None:
     Raises:
         KeyedError: at the first offending key.
     """
+    check_name("worker", config.name, ("name",))
     check_programs(config.programs)
     for index, url in enumerate(config.bartos.urls):
         parts = urlsplit(url)

@@ -12,26 +12,23 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp
 
 import barto
 from barto.config import ServerConfig
 from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
-from barto.server import openapi, program_api
-from barto.server.api import ROUTES, ApiError, error_response, json_response
+from barto.server import http
 from barto.server.auth import AuthGate, principals
 from barto.server.hub import Hub
 from barto.server.ingest import Ingest
 from barto.server.leader import Leadership
 from barto.server.leading import lead_forever, standby_view
+from barto.server.operations import Core
 from barto.server.reload import Loader, Reloader
 from barto.server.standby import StandbyGate
 from barto.server.state import ServerState
@@ -44,12 +41,17 @@ log = logging.getLogger("barto.server")
 
 def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: Mapping[str, str]) -> ASGIApp:
     """The server application; its lifespan opens the store, then stands by or leads."""
+    tokens = principals(config)
+    core = Core(open_server=not tokens)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_store(config.database_url(env)) as store:
+        async with open_store(
+            config.database_url(env), query_url=config.query.url, concurrent_queries=config.query.concurrent
+        ) as store:
             state = await _start(config, store, config_path)
             app.state.barto = state
+            core.serve(state)
             try:
                 async with asyncio.TaskGroup() as tg:
                     reloader = Reloader(state, config_path, loader)
@@ -68,21 +70,16 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
                         for task in tasks:
                             task.cancel()
             finally:  # the leader's work has stopped: a standby may take over at once
+                core.serve(None)
                 await state.leadership.stop()
 
-    routes = [
-        *ROUTES,
-        *program_api.ROUTES,
-        Route("/openapi.json", _openapi),
-        WebSocketRoute("/v1/ws/worker", worker_endpoint),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", worker_endpoint)],
         lifespan=lifespan,
         middleware=[Middleware(StandbyGate)],
-        exception_handlers={ApiError: _api_error},
+        exception_handlers=http.exception_handlers(),
     )
-    return AuthGate(app, principals(config))
+    return AuthGate(app, tokens, http.OPEN_PATHS)
 
 
 async def _start(config: ServerConfig, store: Store, config_path: Path) -> ServerState:
@@ -120,12 +117,3 @@ def _instance(config: ServerConfig, now: datetime) -> Instance:
         started_at=now,
         seen_at=now,
     )
-
-
-async def _openapi(_: Request) -> Response:
-    return json_response(openapi.document())
-
-
-async def _api_error(_: Request, error: Any) -> Response:
-    assert isinstance(error, ApiError)  # registered for ApiError only
-    return error_response(error)

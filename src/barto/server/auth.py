@@ -1,12 +1,10 @@
-"""Who may do what: bearer tokens with roles.
+"""Who is calling: bearer tokens and the principals they stand for.
 
-``read`` may ask (every GET, ``query``, ``tail``, and a worker's programs' status, pid and
-tail); ``operate`` may also act on runs, schedules and programs (run-now, backfill, cancel,
-pause, resume; start, stop, restart, signal a program); ``admin`` may do anything (schedules
-from the API, cleanup, a worker's reload and shutdown). A ``worker`` token is a worker's
-credential: it opens the worker endpoint for the worker of its name and nothing in the API.
-barto's single ``api_key`` is an ``admin`` token that also opens the worker endpoint, as it did
-in barto.
+This gate only *authenticates*: it finds the token's principal and puts it in the request's
+scope, and refuses unknown tokens. What a principal may do is decided by each operation's
+declared role (barto.api.operations, checked by barto.server.operations), never from the path.
+The one exception is the worker endpoint, which is not an operation: it needs a ``worker`` token
+(or barto's ``api_key``, which opens it as it did in barto).
 
 With neither ``api_key`` nor ``[tokens]`` the server is open, as barto was: fine on loopback,
 which is the default address (docs/security.md).
@@ -16,24 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from barto.config import ServerConfig
-from barto.server.api import ApiError, error_response
 
 log = logging.getLogger("barto.server.auth")
 
-RANK = {"read": 1, "operate": 2, "admin": 3}
-_OPEN_PATHS = ("/healthz", "/openapi.json")
-_WORKER_PATH = "/v1/ws/worker"
-_OPERATE = (
-    *("/run", "/backfill", "/pause", "/resume", "/cancel"),  # runs and schedules
-    *("/ctl/start", "/ctl/stop", "/ctl/restart", "/ctl/signal"),  # a worker's programs
-)
-_READ_POSTS = ("/v1/query", "/ctl/status", "/ctl/pid", "/ctl/tail")
+WORKER_PATH = "/v1/ws/worker"
 SCOPE_KEY = "barto.principal"
 
 
@@ -54,48 +45,36 @@ def principals(config: ServerConfig) -> dict[bytes, Principal]:
     return found
 
 
-def needed(method: str, path: str) -> str | None:
-    """The role a request needs: None for open paths, "worker" for the worker endpoint."""
-    if path in _OPEN_PATHS:
-        return None
-    if path == _WORKER_PATH:
-        return "worker"
-    if method in ("GET", "HEAD") or path.endswith(_READ_POSTS):
-        return "read"
-    return "operate" if path.endswith(_OPERATE) else "admin"
-
-
-def refusal(who: Principal, role: str) -> str | None:
-    """Why ``who`` may not do what needs ``role`` (None: it may)."""
-    if role == "worker":
-        return None if who.role == "worker" or who.legacy else f"token {who.name!r} is not a worker's"
-    if who.role == "worker":
-        return f"token {who.name!r} is a worker's credential; it cannot call the API"
-    if RANK[who.role] < RANK[role]:
-        return f"token {who.name!r} has role {who.role}; this needs {role}"
-    return None
+def worker_refusal(who: Principal) -> str | None:
+    """Why ``who`` may not open the worker endpoint (None: it may)."""
+    return None if who.role == "worker" or who.legacy else f"token {who.name!r} is not a worker's"
 
 
 class AuthGate:
-    """ASGI middleware: checks the bearer token of every HTTP and WebSocket request."""
+    """ASGI middleware: finds the principal of every HTTP and WebSocket request's bearer token.
 
-    def __init__(self, app: ASGIApp, tokens: Mapping[bytes, Principal]) -> None:
+    Paths in ``open_paths`` pass without a token; every other one needs a known token (401).
+    """
+
+    def __init__(self, app: ASGIApp, tokens: Mapping[bytes, Principal], open_paths: Collection[str]) -> None:
         self._app = app
         self._tokens = dict(tokens)
+        self._open = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        role = needed(scope.get("method", "GET"), scope["path"]) if scope["type"] in ("http", "websocket") else None
-        if not self._tokens or role is None:
+        if not self._tokens or scope["type"] not in ("http", "websocket"):
             await self._app(scope, receive, send)
             return
         who = self._tokens.get(_digest(_bearer(scope)))
-        if who is None:
-            await _deny(scope, receive, send, 401, "unauthorized", "missing or unknown bearer token")
-        elif (why := refusal(who, role)) is not None:
-            log.warning("refused %s %s: %s", scope.get("method", "WS"), scope["path"], why)
-            await _deny(scope, receive, send, 403, "forbidden", why)
-        else:
+        if who is not None:
             scope[SCOPE_KEY] = who
+        path = scope["path"]
+        if who is None and path not in self._open:
+            await _deny(scope, send, 401, "unauthorized", "missing or unknown bearer token")
+        elif who is not None and path == WORKER_PATH and (why := worker_refusal(who)) is not None:
+            log.warning("refused the worker endpoint: %s", why)
+            await _deny(scope, send, 403, "forbidden", why)
+        else:
             await self._app(scope, receive, send)
 
 
@@ -108,9 +87,15 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def _deny(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
+async def _deny(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    kind = "unauthenticated" if status == 401 else "forbidden"
+    body = msgspec.json.encode({"error": {"code": code, "kind": kind, "message": message}})
     if scope["type"] == "websocket":
         await send({"type": "websocket.http.response.start", "status": status, "headers": []})
         await send({"type": "websocket.http.response.body", "body": message.encode()})
         return
-    await error_response(ApiError(status, code, message))(scope, receive, send)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="bartos"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

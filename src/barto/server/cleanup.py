@@ -5,22 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-import msgspec
-
+from barto.api.answers import CleanupProgress
 from barto.config import ServerConfig
 from barto.store import Retention, Store
 
 PROGRAM_EVENTS_DEFAULT = timedelta(days=30)
-
-
-class Progress(msgspec.Struct, frozen=True, kw_only=True):
-    """How far a cleanup is: ``runs`` of ``total`` deleted, with ``output_rows`` lines."""
-
-    total: int
-    runs: int
-    output_rows: int
-    program_events: int = 0
-    cutoff: datetime | None = None  # the age limit of successes, for the summary
 
 
 def policy(config: ServerConfig, older_than_days: float | None = None) -> Retention:
@@ -32,17 +21,17 @@ def policy(config: ServerConfig, older_than_days: float | None = None) -> Retent
     return Retention(max_age=age, max_age_failed=age_failed, keep=keep, keep_failed=keep_failed)
 
 
-async def sweep(store: Store, retention: Retention, now: datetime) -> AsyncIterator[Progress]:
+async def sweep(store: Store, retention: Retention, now: datetime) -> AsyncIterator[CleanupProgress]:
     """Delete what ``retention`` says, reporting progress after each batch (first: the total)."""
     ids = await store.expired(retention, now)
     cutoff = now - retention.max_age if retention.max_age is not None else None
     runs = lines = 0
-    yield Progress(total=len(ids), runs=0, output_rows=0, cutoff=cutoff)
+    yield CleanupProgress(total=len(ids), runs=0, output_rows=0, cutoff=cutoff)
     async for deleted, deleted_lines in store.delete_runs(ids):
         runs, lines = runs + deleted, lines + deleted_lines
-        yield Progress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff)
+        yield CleanupProgress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff)
     events = await store.forget_program_events(now - program_events_age(retention))
-    yield Progress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff, program_events=events)
+    yield CleanupProgress(total=len(ids), runs=runs, output_rows=lines, cutoff=cutoff, program_events=events)
 
 
 def program_events_age(retention: Retention) -> timedelta:
@@ -52,7 +41,7 @@ def program_events_age(retention: Retention) -> timedelta:
     return max(ages, default=PROGRAM_EVENTS_DEFAULT)
 
 
-async def run(store: Store, retention: Retention, now: datetime) -> Progress:
+async def run(store: Store, retention: Retention, now: datetime) -> CleanupProgress:
     """Delete what ``retention`` says; the final tally."""
     steps = [step async for step in sweep(store, retention, now)]
     return steps[-1]

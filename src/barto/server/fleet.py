@@ -13,25 +13,15 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from barto.api.answers import TailLine
 from barto.protocol import Control, ControlReply, ProgramOutput, ProgramStates, ProgramStatus
 from barto.server.hub import Session
 
 TAIL_LINES = 1000  # kept per process
-
-
-class TailLine(msgspec.Struct, frozen=True, kw_only=True):
-    """One line a process wrote; ``seq`` orders the lines of every process of the server."""
-
-    seq: int
-    name: str
-    stream: str
-    ts: datetime
-    text: str
 
 
 class Fleet:

@@ -118,7 +118,7 @@ async def _api_schedules(store: Store, config: ServerConfig) -> dict[Key, Schedu
     for worker, data in await store.api_schedules():
         try:
             schedule = definition(data)
-            validate_schedule(schedule, worker, config.timezone)
+            validate_schedule(schedule, worker, config.timezone, stored=True)
         except (msgspec.ValidationError, ValueError) as error:
             log.error(
                 "API schedule %s of worker %s is not valid any more, skipped: %s", data.get("name"), worker, error

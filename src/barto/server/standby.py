@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from barto.server.api import ApiError, error_response
+from barto.errors import BartoError, Unavailable
+from barto.server.http.adapter import error_response
 from barto.server.state import ServerState
 from barto.store.cluster import Instance
 
@@ -45,10 +46,11 @@ class StandbyGate:
             return
         found = leader(state)
         if found is None:
-            response = error_response(ApiError(503, "no_leader", reason(found)))
+            response = error_response(Unavailable("no_leader", reason(found)))
             response.headers["Retry-After"] = "2"
         else:
             query = f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
-            response = error_response(ApiError(307, "not_leader", reason(found)))
+            response = error_response(BartoError("not_leader", reason(found)))
+            response.status_code = 307
             response.headers["Location"] = f"{found.url}{scope['path']}{query}"
         await response(scope, receive, send)

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import barto
+from barto import rules
 from barto.protocol import (
     PROTOCOL_VERSION,
     Accepted,
@@ -79,6 +80,9 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
         raise ProtocolError("expected a hello, alone in its frame")
     if hello.protocol != PROTOCOL_VERSION:
         await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
+        return None
+    if (bad := rules.name_problem(hello.name)) is not None:
+        await _refuse(ws, "identity", f"worker name: {bad}")
         return None
     if (mismatch := _identity_problem(ws, state, hello.name)) is not None:
         await _refuse(ws, "identity", mismatch)

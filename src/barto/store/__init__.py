@@ -11,16 +11,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from barto.store import migrate
 from barto.store._dialect import async_url, create_engine
+from barto.store.query import Queries, QueryRows, server_queries, sqlite_queries
 from barto.store.records import Batch, Claim, ScheduleRow
 from barto.store.retention import Retention
 from barto.store.sql import Store, StoreError
 
-__all__ = ["Batch", "Claim", "Retention", "ScheduleRow", "Store", "StoreError", "open_store"]
+__all__ = ["Batch", "Claim", "QueryRows", "Retention", "ScheduleRow", "Store", "StoreError", "open_store"]
 
 
 @asynccontextmanager
-async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
+async def open_store(
+    url: str, *, upgrade: bool = True, query_url: str | None = None, concurrent_queries: int = 2
+) -> AsyncIterator[Store]:
     """Open the database at ``url``, migrate it to the newest schema, and close it on exit.
+    ``query_url`` names the read-only user ``query`` runs as (barto.store.query); without
+    ``upgrade`` (``bartos migrate``) no query user is prepared.
 
     Raises:
         StoreError: for an unsupported URL or a schema newer than this barto knows.
@@ -34,7 +39,13 @@ async def open_store(url: str, *, upgrade: bool = True) -> AsyncIterator[Store]:
     lease = create_engine(parsed, pool_size=1)  # the leader lease waits behind nobody's queries
     try:
         await _prepare(engine, parsed, upgrade=upgrade)
-        yield Store(engine, reader, lease)
+        if parsed.get_backend_name() == "sqlite":
+            queries = sqlite_queries(parsed.database or "", concurrent_queries)
+        elif not upgrade:
+            queries = Queries(None, "this store was opened to migrate it, not to serve queries")
+        else:
+            queries = await server_queries(engine, parsed, query_url, concurrent_queries)
+        yield Store(engine, reader, lease, queries)
     finally:
         for pool in (lease, reader, engine):
             await pool.dispose()

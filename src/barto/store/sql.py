@@ -9,12 +9,13 @@ from itertools import count, repeat
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barto.model import FAILED_STATES, OutputLine, ProgramEvent, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.cluster import Cluster
+from barto.store.query import Queries, QueryRows
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
 from barto.store.retention import Retention, expired
 from barto.store.tables import program_events, run_output, runs, schedule_state, schedules, workers
@@ -51,7 +52,8 @@ def _run(row: Row[Any]) -> RunRecord:
 class Store:
     """Reads and writes of the server. Writes are short transactions; reads never lock writers."""
 
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, lease: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, lease: AsyncEngine, queries: Queries) -> None:
+        self._queries = queries
         self._engine = engine
         self._reader = reader
         self._dialect = engine.dialect.name
@@ -464,12 +466,14 @@ class Store:
         async with self._engine.begin() as conn:
             return int((await conn.execute(delete(program_events).where(program_events.c.at < before))).rowcount)
 
-    async def query(self, sql: str, limit: int = 10_000) -> tuple[list[str], list[list[Any]]]:
-        """Run one read-only SELECT on the read-only connection; returns column names and rows."""
-        async with self._reader.connect() as conn:
-            result = await conn.execute(text(sql))
-            rows = [list(row) for row in result.fetchmany(limit)]
-            return list(result.keys()), rows
+    async def query(self, sql: str, *, limit: int = 10_000, seconds: float = 10.0) -> QueryRows:
+        """Run one statement read-only, as barto.store.query says, within ``seconds`` and
+        ``limit`` rows.
+
+        Raises:
+            BartoError: Invalid (refused or failed), TimedOut, Unavailable.
+        """
+        return await self._queries.query(sql, max_rows=limit, seconds=seconds)
 
 
 _ACCEPT = (

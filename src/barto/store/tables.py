@@ -166,3 +166,6 @@ instances = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("seen_at", UtcDateTime, nullable=False),
 )
+
+# barto's own table names, as views over ours (made by the migrations), for barto's queries.
+VIEWS = ("output", "exit_status")

@@ -1,0 +1,129 @@
+"""What each operation answers (besides the domain records of barto.model): one Struct per shape,
+so that the server encodes and barto-cli decodes the same thing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from barto.model import RunRecord
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every answer."""
+
+
+class Member(Answer, frozen=True, kw_only=True):
+    """One bartos instance sharing the database, as the answering one sees it."""
+
+    id: str
+    name: str
+    url: str
+    pid: int
+    version: str
+    started_at: datetime
+    seen_at: datetime
+    role: Literal["leader", "standby", "gone"]
+    seen_seconds_ago: float
+
+
+class Cluster(Answer, frozen=True, kw_only=True):
+    """Who leads, since when, and every instance."""
+
+    instance: str
+    role: Literal["leader", "standby"]
+    leader: str | None
+    lease_seconds: float
+    lease_age_seconds: float | None
+    renewed_seconds_ago: float | None
+    instances: list[Member]
+
+
+class Info(Answer, frozen=True, kw_only=True):
+    """Server version, uptime, store and counters."""
+
+    name: str
+    version: str
+    python: str
+    started_at: datetime
+    uptime_seconds: float
+    database: str
+    config: str
+    connected_workers: int
+    schedules: int
+    counters: dict[str, int]
+    cluster: Cluster
+
+
+class Health(Answer, frozen=True, kw_only=True):
+    """The liveness probe's answer."""
+
+    ok: bool
+
+
+class Removed(Answer, frozen=True, kw_only=True):
+    """A schedule removed."""
+
+    removed: str
+    worker: str
+
+
+class QueryResult(Answer, frozen=True, kw_only=True):
+    """Columns and rows of a query; ``truncated``: more rows matched than the cap let through."""
+
+    columns: list[str]
+    rows: list[list[str | int | float | bool | None]]
+    truncated: bool = False
+
+
+class UpdatesReport(Answer, frozen=True, kw_only=True):
+    """The newest successful run that had updates of ``kind``, and what they were."""
+
+    run: RunRecord | None
+    kind: str
+    report: Any
+
+
+class CleanupProgress(Answer, frozen=True, kw_only=True):
+    """How far a cleanup is: ``runs`` of ``total`` deleted, with ``output_rows`` lines."""
+
+    total: int
+    runs: int
+    output_rows: int
+    program_events: int = 0
+    cutoff: datetime | None = None  # the age limit of successes, for the summary
+
+
+class ProgramRow(Answer, frozen=True, kw_only=True):
+    """One supervised process of one worker, with whether that worker is connected."""
+
+    worker: str
+    name: str
+    program: str
+    state: str
+    pid: int | None
+    uptime_seconds: float | None
+    restarts: int
+    description: str
+    exit_status: int | None
+    connected: bool
+
+
+class TailLine(Answer, frozen=True, kw_only=True):
+    """One line a process wrote; ``seq`` orders the lines of every process of the server."""
+
+    seq: int
+    name: str
+    stream: str
+    ts: datetime
+    text: str
+
+
+class ControlReply(Answer, frozen=True, kw_only=True):
+    """A worker's answer to a relayed control request: ``content`` on success, else ``error``."""
+
+    status: int
+    content: Any = None
+    error: dict[str, Any] | None = None

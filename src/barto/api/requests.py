@@ -1,0 +1,146 @@
+"""What each operation takes. Every field is typed and bounded here, so that a door decoding a
+request into one of these has already refused what is out of range (``inf``, ids past a BIGINT,
+negative counts, NUL in a lookup name); a door never validates on its own.
+
+Names that *create* something (a schedule added through the API) are checked against
+:mod:`barto.rules` by the operation, with the rule in the message. Names that only *look
+something up* take any text without NUL up to :data:`LOOKUP_MAX`: a store may hold names from
+before the rules (grandfathered), and they must stay readable and removable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from barto.config.server import ScheduleDef
+from barto.model import RunState
+from barto.rules import ID_MAX
+
+LOOKUP_MAX = 1024
+NoNul = msgspec.Meta(pattern=r"^[^\x00]*$")
+Lookup = Annotated[str, msgspec.Meta(min_length=1, max_length=LOOKUP_MAX, pattern=r"^[^\x00]+$")]
+RunId = Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=ID_MAX)]
+Aware = Annotated[datetime, msgspec.Meta(tz=True)]
+UpdatesKind = Literal["garuda", "pacman", "cachyos", "apt"]
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every request: unknown fields are refused (a typo is an error, not a default)."""
+
+
+class Nothing(Request, frozen=True, kw_only=True):
+    """An operation that takes nothing."""
+
+
+class WorkerRef(Request, frozen=True, kw_only=True):
+    """One worker, by name."""
+
+    worker: Lookup
+
+
+class ScheduleRef(Request, frozen=True, kw_only=True):
+    """One schedule of one worker."""
+
+    worker: Lookup
+    name: Lookup
+
+
+class RunNow(ScheduleRef, frozen=True, kw_only=True):
+    """Run a schedule now; ``force`` runs it even while the previous run goes on."""
+
+    force: bool = False
+
+
+class AddSchedule(Request, frozen=True, kw_only=True):
+    """Add (or replace) a schedule of ``worker`` kept by the server (source ``api``)."""
+
+    worker: Lookup
+    schedule: ScheduleDef
+
+
+class Backfill(ScheduleRef, frozen=True, kw_only=True):
+    """Runs for the past slots in [from, to] (RFC 3339, inclusive) that have not succeeded."""
+
+    from_: Aware = msgspec.field(name="from")
+    to: Aware
+
+
+class RunRef(Request, frozen=True, kw_only=True):
+    """One run, by id."""
+
+    run_id: RunId
+
+
+class Runs(Request, frozen=True, kw_only=True):
+    """Runs, newest first, filtered by schedule, worker and states."""
+
+    schedule: Lookup | None = None
+    worker: Lookup | None = None
+    state: list[RunState] = msgspec.field(default_factory=list)
+    limit: Limit = 50
+
+
+class Output(RunRef, frozen=True, kw_only=True):
+    """A run's output lines after line ``after``."""
+
+    after: Seq = 0
+
+
+class Failed(Request, frozen=True, kw_only=True):
+    """Runs that failed, timed out or were lost, newest first."""
+
+    limit: Limit = 1000
+
+
+class Updates(WorkerRef, frozen=True, kw_only=True):
+    """barto's ``updates``: the newest successful run of a worker with updates of ``kind``."""
+
+    kind: UpdatesKind
+
+
+class Cleanup(Request, frozen=True, kw_only=True):
+    """Apply the retention policy now, or delete what finished more than ``older_than_days`` ago."""
+
+    older_than_days: Annotated[float, msgspec.Meta(ge=0, le=36_500)] | None = None
+
+
+class Query(Request, frozen=True, kw_only=True):
+    """One read-only SELECT."""
+
+    sql: Annotated[str, msgspec.Meta(max_length=100_000)]
+
+
+class Programs(Request, frozen=True, kw_only=True):
+    """Every supervised process (of one worker)."""
+
+    worker: Lookup | None = None
+
+
+class ProgramEvents(Request, frozen=True, kw_only=True):
+    """Program state changes, oldest first: the newest ``limit``."""
+
+    worker: Lookup | None = None
+    name: Lookup | None = None
+    limit: Limit = 100
+
+
+class Tail(Request, frozen=True, kw_only=True):
+    """The last lines of a supervised process after line ``after``."""
+
+    worker: Lookup
+    name: Lookup
+    after: Seq = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+
+
+class Control(WorkerRef, frozen=True, kw_only=True):
+    """A control request relayed to a worker's supervisor (no ``name``: every program)."""
+
+    name: Lookup | None = None
+    signal: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    bytes: Annotated[int, msgspec.Meta(ge=0, le=16 * 1024 * 1024)] | None = None
