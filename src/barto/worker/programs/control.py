@@ -120,6 +120,9 @@ class Control:
             return {"status": 200, "content": await handler(request)}
         except Refusal as refusal:
             return {"status": refusal.status, "error": {"message": str(refusal)}}
+        except Exception as error:  # a bug answers 500; it never takes bartoc (and its programs) down
+            log.exception("control request %s failed", request.command)
+            return {"status": 500, "error": {"message": f"internal error in bartoc: {type(error).__name__}: {error}"}}
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

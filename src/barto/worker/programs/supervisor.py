@@ -147,12 +147,14 @@ class Supervisor:
     # -- control ---------------------------------------------------------------------------
 
     def children(self, name: str | None = None) -> list[Child]:
-        """The processes of program (or process) ``name``; all of them for None.
+        """The processes of program (or process) ``name``; all of them (maybe none) for None.
 
         Raises:
             KeyError: when nothing has that name.
         """
-        found = self._children if name is None else self._named.get(name, [])
+        if name is None:
+            return self._children  # none at all is a fine answer: a worker without programs
+        found = self._named.get(name, [])
         if not found:
             raise KeyError(name)
         return found
