@@ -52,6 +52,21 @@ class StopReason(StrEnum):
     RESTART = "restart"  # the worker died while the run was going and found it on restart: state lost
 
 
+class Reason(StrEnum):
+    """Why a run ended as it did, when its state alone does not say (``runs.reason``). The
+    values are what users see and match on; a worker's own error text (a command that could not
+    start) or ``killed by signal N`` are stored as they are, beside these."""
+
+    SERVER_DOWN = "server down"  # missed: its slot passed while no leader ran
+    WORKER_OFFLINE = "worker offline"  # missed: its worker was not connected (or its queue time passed)
+    WORKER_GONE = "worker did not come back"  # lost: its worker left while it ran and stayed away
+    OVERLAP = "overlap"  # skipped: the previous run of its schedule was still going
+    CANCELLED = "cancelled"  # cancelled: barto-cli cancel
+    TIMEOUT = "timeout"  # timed_out: the schedule's timeout passed
+    WORKER_SHUTDOWN = "worker shutdown"  # cancelled: its worker was stopped
+    WORKER_RESTARTED = "worker restarted while the run was going"  # lost
+
+
 class Stream(StrEnum):
     """Which pipe an output line came from; the values are barto's `kind` column."""
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from barto.server.leader import LEASE, Expiry, Leadership
+from barto.server.cluster.lease import LEASE, Expiry, Leadership
 from barto.store import Store
 from barto.store.cluster import Instance, Lease
 

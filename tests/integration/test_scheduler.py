@@ -14,8 +14,8 @@ import pytest
 from barto.config.server import ScheduleDef, WorkerSchedules
 from barto.model import RunRecord, RunState
 from barto.protocol import Cancel, Dispatch, HostInfo, Job
-from barto.server.hub import Hub, Session
-from barto.server.scheduler import LEAD, Scheduler
+from barto.server.gateway.hub import Hub, Session
+from barto.server.scheduling.scheduler import LEAD, Scheduler
 from barto.store import Batch, Claim, Store
 from barto.store.records import Finished as FinishedRow
 

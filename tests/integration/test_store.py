@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from barto.model import ProgramEvent, RunState
+from barto.model import ProgramEvent, Reason, RunState
 from barto.store import Batch, Claim, Retention, ScheduleRow, Store
 from barto.store.readonly import NotASelectError, check_select
 
@@ -75,7 +75,7 @@ async def test_release_and_miss_touch_only_pending_runs(store: Store) -> None:
     assert await store.run(pending) is None
     assert (await store.run(dispatched)).state is RunState.DISPATCHED  # type: ignore[union-attr]
     offline = await claim_one(store, "c")
-    await store.miss([offline, dispatched], "worker offline")
+    await store.miss([offline, dispatched], Reason.WORKER_OFFLINE)
     missed = await store.run(offline)
     assert missed is not None
     assert (missed.state, missed.reason) == (RunState.MISSED, "worker offline")
@@ -86,7 +86,7 @@ async def test_release_and_miss_touch_only_pending_runs(store: Store) -> None:
 async def test_a_claimed_slot_never_sent_is_found_for_adoption_and_only_while_unsent(store: Store) -> None:
     now = datetime.now(UTC)
     unsent, sent = await claim_one(store, "a", now), await claim_one(store, "b", now)
-    await store.miss([sent], "worker offline")
+    await store.miss([sent], Reason.WORKER_OFFLINE)
     claims = [Claim(schedule=name, worker="w", slot=now) for name in ("a", "b", "c")]
     assert [run.schedule for run in await store.claim(claims)] == ["c"]
     assert [run.id for run in await store.unsent(claims[:2])] == [unsent]
@@ -244,7 +244,7 @@ async def test_last_slots_are_per_worker_and_schedule_and_ignore_manual_runs(sto
 
 async def test_cancel_pending_and_a_finish_without_a_line_count(store: Store) -> None:
     waiting, interrupted = await claim_one(store, "a"), await claim_one(store, "b")
-    await store.settle_pending([waiting], RunState.CANCELLED, "cancelled")
+    await store.settle_pending([waiting], RunState.CANCELLED, Reason.CANCELLED)
     assert await states(store, waiting) == [("cancelled", "cancelled")]
     now = datetime.now(UTC)
     await store.apply(Batch(lines=[(interrupted, 1, "stdout", now, ["x", "y", "z"])]))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from barto.calendar import parse
-from barto.server.catchup import split
-from barto.server.slots import slots_between
+from barto.server.scheduling.catchup import split
+from barto.server.scheduling.slots import slots_between
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
 SLOTS = [NOW - timedelta(minutes=m) for m in (50, 40, 30, 20, 10)]

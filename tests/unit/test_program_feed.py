@@ -12,8 +12,8 @@ import pytest
 from barto.config.programs import ProgramDef
 from barto.model import Stream
 from barto.protocol import Control, ControlReply, HostInfo, ProgramEvents, ProgramOutput, ProgramStates
-from barto.server.fleet import TAIL_LINES, Fleet
-from barto.server.hub import Session
+from barto.server.gateway.fleet import TAIL_LINES, Fleet
+from barto.server.gateway.hub import Session
 from barto.worker.programs import feed as feed_module
 from barto.worker.programs.feed import OUTPUT_BUFFER, Feed
 from barto.worker.programs.machine import Process, Rules, State

@@ -8,7 +8,7 @@ import pytest
 
 from barto.config.server import ScheduleDef
 from barto.model import RunRecord, RunState
-from barto.server.retry import MAX_DELAY, next_attempt
+from barto.server.scheduling.retry import MAX_DELAY, next_attempt
 
 SLOT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 ENDED = SLOT + timedelta(minutes=5)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from barto.calendar import parse
-from barto.server.slots import next_slot, slots_between
+from barto.server.scheduling.slots import next_slot, slots_between
 
 T = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -42,7 +42,7 @@ def test_a_correct_answer_is_taken_as_it_is() -> None:
 
 @pytest.mark.parametrize("answer", [T, T - timedelta(hours=1)], ids=["repeats", "goes-back"])
 def test_a_non_increasing_answer_is_logged_and_skipped_past(answer: datetime, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="barto.server.slots"):
+    with caplog.at_level(logging.ERROR, logger="barto.server.scheduling.slots"):
         slot = next_slot(Broken(stuck=T, answer=answer), T, "w1/backup")
     assert slot == T + timedelta(seconds=10)  # what the engine says one second later
     assert "calendar bug" in caplog.text
@@ -55,7 +55,7 @@ def test_an_engine_that_never_moves_on_stops_the_schedule_loudly(caplog: pytest.
         def next_after(self, t: datetime) -> datetime | None:
             return self.answer
 
-    with caplog.at_level(logging.ERROR, logger="barto.server.slots"):
+    with caplog.at_level(logging.ERROR, logger="barto.server.scheduling.slots"):
         assert next_slot(Frozen(stuck=T, answer=T), T, "w/s") is None
     assert [r.levelname for r in caplog.records] == ["ERROR", "CRITICAL"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from barto.server.updates import apt, cachyos, garuda, is_empty, pacman
+from barto.server.maintenance.updates import apt, cachyos, garuda, is_empty, pacman
 
 
 def test_garuda_row() -> None:

@@ -24,15 +24,15 @@ from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
 from barto.server import http
 from barto.server.auth import AuthGate, principals
-from barto.server.hub import Hub
-from barto.server.ingest import Ingest
-from barto.server.leader import Leadership
-from barto.server.leading import lead_forever, standby_view
+from barto.server.cluster.lease import Leadership
+from barto.server.cluster.takeover import lead_forever, standby_view
+from barto.server.gateway.hub import Hub
+from barto.server.gateway.ingest import Ingest
+from barto.server.gateway.ws import worker_endpoint
 from barto.server.operations import Core
 from barto.server.reload import Loader, Reloader
 from barto.server.standby import StandbyGate
 from barto.server.state import ServerState
-from barto.server.ws import worker_endpoint
 from barto.store import Store, open_store
 from barto.store.cluster import Instance
 

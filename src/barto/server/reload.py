@@ -18,7 +18,7 @@ from typing import Any
 from barto.config import ConfigError, ServerConfig
 from barto.config.server import ScheduleDef
 from barto.protocol import Programs
-from barto.server.catalog import Groups
+from barto.server.scheduling.catalog import Groups
 from barto.server.state import ServerState
 from barto.store import ScheduleRow
 

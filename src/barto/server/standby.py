@@ -12,25 +12,11 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from barto.errors import BartoError, Unavailable
+from barto.server.cluster.lease import leader, not_leading
 from barto.server.http.adapter import error_response
 from barto.server.state import ServerState
-from barto.store.cluster import Instance
 
 _OWN_PATHS = ("/healthz", "/openapi.json", "/v1/info", "/v1/ws/worker")
-
-
-def leader(state: ServerState) -> Instance | None:
-    """The instance holding the lease as this one last read it (None: nobody, or this one).
-    Read from memory: a standby whose database is slow still answers at once."""
-    found = state.leadership.leader
-    return None if found is None or found.id == state.leadership.me.id else found
-
-
-def reason(found: Instance | None) -> str:
-    """Why a standby does not serve: who leads instead."""
-    if found is None:
-        return "this server is a standby and no instance leads at the moment; try again in a few seconds"
-    return f"this server is a standby; the leader is {found.name} at {found.url}"
 
 
 class StandbyGate:
@@ -44,13 +30,13 @@ class StandbyGate:
         if scope["type"] != "http" or state is None or state.leading or scope["path"] in _OWN_PATHS:
             await self._app(scope, receive, send)
             return
-        found = leader(state)
+        found = leader(state.leadership)
         if found is None:
-            response = error_response(Unavailable("no_leader", reason(found)))
+            response = error_response(Unavailable("no_leader", not_leading(found)))
             response.headers["Retry-After"] = "2"
         else:
             query = f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
-            response = error_response(BartoError("not_leader", reason(found)))
+            response = error_response(BartoError("not_leader", not_leading(found)))
             response.status_code = 307
             response.headers["Location"] = f"{found.url}{scope['path']}{query}"
         await response(scope, receive, send)

@@ -11,12 +11,12 @@ import msgspec
 from barto.config import ServerConfig
 from barto.config.programs import ProgramDef
 from barto.protocol.signing import Signer
-from barto.server.catalog import Catalog
-from barto.server.fleet import Fleet
-from barto.server.hub import Hub
-from barto.server.ingest import Ingest
-from barto.server.leader import Leadership
-from barto.server.scheduler import Scheduler
+from barto.server.cluster.lease import Leadership
+from barto.server.gateway.fleet import Fleet
+from barto.server.gateway.hub import Hub
+from barto.server.gateway.ingest import Ingest
+from barto.server.scheduling.catalog import Catalog
+from barto.server.scheduling.scheduler import Scheduler
 from barto.store import Store
 
 

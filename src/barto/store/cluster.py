@@ -4,7 +4,7 @@ A lease is one row. Its holder bumps ``version`` at every renewal; every change 
 and-set on the version it last saw, so of two instances racing, exactly one row update wins and
 the database decides, as it does for slot claims. No clock of one machine is compared with the
 clock of another: the timestamps here are for people (``barto-cli info``), and expiry is judged
-by each standby on its own monotonic clock (see ``barto.server.leader``).
+by each standby on its own monotonic clock (see ``barto.server.cluster.lease``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from barto.model import FAILED_STATES, OutputLine, ProgramEvent, RunRecord, RunState, WorkerRecord
+from barto.model import FAILED_STATES, OutputLine, ProgramEvent, Reason, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.cluster import Cluster
 from barto.store.query import Queries, QueryRows
@@ -233,12 +233,12 @@ class Store:
             lost = await conn.execute(
                 update(runs)
                 .where(runs.c.worker.in_(absent), runs.c.state.in_(active))
-                .values(state=RunState.LOST.value, reason="worker did not come back", finished_at=now)
+                .values(state=RunState.LOST.value, reason=Reason.WORKER_GONE.value, finished_at=now)
             )
             missed = await conn.execute(
                 update(runs)
                 .where(runs.c.worker.in_(absent), runs.c.state == RunState.PENDING.value, runs.c.slot < cutoff)
-                .values(state=RunState.MISSED.value, reason="worker offline", finished_at=now)
+                .values(state=RunState.MISSED.value, reason=Reason.WORKER_OFFLINE.value, finished_at=now)
             )
         return int(lost.rowcount) + int(missed.rowcount)
 
@@ -247,7 +247,7 @@ class Store:
 
         A worker that did receive one reports it later, and its result replaces this.
         """
-        values = {"state": RunState.MISSED.value, "reason": "server down", "finished_at": now}
+        values = {"state": RunState.MISSED.value, "reason": Reason.SERVER_DOWN.value, "finished_at": now}
         where = and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now)
         async with self._engine.begin() as conn:
             return int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
@@ -283,11 +283,11 @@ class Store:
         async with self._reader.connect() as conn:
             return {(w, name) for w, name in await conn.execute(query)}
 
-    async def miss(self, run_ids: Sequence[int], reason: str) -> None:
+    async def miss(self, run_ids: Sequence[int], reason: Reason) -> None:
         """Record claimed runs that could not be dispatched as ``missed`` with ``reason``."""
         await self.settle_pending(run_ids, RunState.MISSED, reason)
 
-    async def settle_pending(self, run_ids: Sequence[int], state: RunState, reason: str) -> None:
+    async def settle_pending(self, run_ids: Sequence[int], state: RunState, reason: Reason) -> None:
         """Give claimed runs that were never sent their final ``state`` and ``reason``."""
         if run_ids:
             values = {"state": state.value, "reason": reason, "finished_at": datetime.now(UTC)}

@@ -220,7 +220,7 @@ async def run_command(
     same way before the cancellation propagates: a child never outlives its run.
     """
     try:
-        proc = await _spawn(argv, env, cwd)
+        proc = await spawn(job_popen(argv, env, cwd))
     except OSError as error:
         return CommandResult(exit_code=None, error=f"cannot start {argv[0]!r}: {error.strerror or error}")
     spawned(proc.pid)
@@ -235,12 +235,13 @@ async def run_command(
     return _result(proc.returncode, stopped)
 
 
-async def _spawn(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> subprocess.Popen[bytes]:
-    """Spawn in a thread: spawns overlap, and the loop stays free while the kernel execs.
+async def spawn(popen: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Spawn in a thread: spawns overlap, and the loop stays free while the kernel execs. The
+    only way barto makes a process (a job's command here, a supervised program's too).
 
     If we are cancelled meanwhile, the child is killed as soon as it exists: never leaked.
     """
-    future = asyncio.ensure_future(asyncio.to_thread(_popen, argv, env, cwd))
+    future = asyncio.ensure_future(asyncio.to_thread(popen))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -248,16 +249,50 @@ async def _spawn(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -
         raise
 
 
-def _popen(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        cwd=cwd,
-        start_new_session=True,  # own process group: signals reach every descendant
-    )
+def job_popen(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> Callable[[], subprocess.Popen[bytes]]:
+    """How a job's command is made: its own session (so its own process group: signals reach
+    every descendant), output on two pipes."""
+
+    def popen() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+    return popen
+
+
+def program_popen(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    user: str | None,
+    umask: int | None,
+    stderr_apart: bool,
+) -> Callable[[], subprocess.Popen[bytes]]:
+    """How a supervised program is made: its own process group (not session: supervisord's
+    way), the program's user and umask set in C after the fork, stderr apart or into stdout."""
+
+    def popen() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env),
+            process_group=0,
+            user=user,
+            umask=umask if umask is not None else -1,
+        )
+
+    return popen
 
 
 def _kill_spawned(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:

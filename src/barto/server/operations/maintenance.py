@@ -15,8 +15,8 @@ from barto.api import requests as r
 from barto.api.answers import CleanupProgress, Cluster, Health, Info, Member, QueryResult, UpdatesReport
 from barto.errors import Invalid
 from barto.model import WorkerRecord
-from barto.server import cleanup as cleanups
-from barto.server import updates
+from barto.server.maintenance import cleanup as cleanups
+from barto.server.maintenance import updates
 from barto.server.operations._impl import implements
 from barto.server.state import ServerState
 from barto.store.readonly import NotASelectError, check_select

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from barto.api import operations as ops
 from barto.api import requests as r
 from barto.errors import Conflict, NotFound
-from barto.model import FINAL_STATES, OutputLine, RunRecord, RunState
+from barto.model import FINAL_STATES, OutputLine, Reason, RunRecord, RunState
 from barto.protocol import Cancel
 from barto.server.operations._impl import implements
 from barto.server.state import ServerState
@@ -71,7 +71,7 @@ async def cancel(state: ServerState, request: r.RunRef) -> RunRecord:
     if session is not None:
         session.send(Cancel(run_id=found.id))
     if found.state == RunState.PENDING:
-        await state.store.settle_pending([found.id], RunState.CANCELLED, "cancelled")
+        await state.store.settle_pending([found.id], RunState.CANCELLED, Reason.CANCELLED)
     return await _run(state, found.id)
 
 

@@ -14,7 +14,7 @@ from barto.errors import Conflict, Invalid, NotFound
 from barto.model import RunRecord, ScheduleRecord
 from barto.server.operations._impl import implements
 from barto.server.reload import schedule_row
-from barto.server.scheduler import Entry
+from barto.server.scheduling.scheduler import Entry
 from barto.server.state import ServerState
 
 

@@ -2,8 +2,9 @@
 pidfd per process via process.exit_future: no thread per child), and drives each
 process's supervisord state machine (``machine.py``), ticking only at deadlines.
 
-Processes are made by ``subprocess.Popen`` (in C after the fork: its own process group, the
-program's user and umask), which uvloop's subprocess API cannot do.
+Processes are made by barto.worker.process (``subprocess.Popen`` in a thread; in C after the
+fork: its own process group, the program's user and umask), which uvloop's subprocess API cannot
+do.
 
 Their output comes through pipes bartoc reads (``logs.py``): into log files rotated by size,
 and line by line to whoever listens (the feed to the server).
@@ -31,7 +32,7 @@ from barto.config.common import parse_signal
 from barto.config.programs import ProgramDef, start_order, start_waves
 from barto.protocol import ProgramStatus
 from barto.worker.executor import public_env
-from barto.worker.process import exit_future
+from barto.worker.process import exit_future, program_popen, spawn
 from barto.worker.programs.logs import Capture, RotatingFile
 from barto.worker.programs.machine import Action, Process, Rules, State
 
@@ -39,6 +40,7 @@ log = logging.getLogger("barto.worker.programs")
 
 _SETTLED = frozenset({State.STOPPED, State.EXITED, State.FATAL})
 _MAX_SLEEP = 60.0
+_WATCHER_GRACE = 5.0  # seconds shutdown waits for the watchers of processes it stopped
 
 
 @dataclass
@@ -133,6 +135,7 @@ class Supervisor:
         self.hooks = hooks
         self._files: dict[Path, RotatingFile] = {}  # shared by every process writing that path
         self._captures: list[Capture] = []
+        self._watchers: set[asyncio.Task[None]] = set()
         self._programs = dict(programs)
         self._order = start_order(programs)
         self._log_dir = log_dir
@@ -243,6 +246,10 @@ class Supervisor:
         self._stopping = True
         self._waiting.clear()
         await self.stop_all()
+        if self._watchers:  # each ends at its process's exit, which stop_all has seen
+            _, late = await asyncio.wait(set(self._watchers), timeout=_WATCHER_GRACE)
+            for task in late:
+                task.cancel()
         for capture in self._captures:  # their processes are gone (a group is killed at reap)
             capture.close()
         for file in self._files.values():
@@ -297,7 +304,7 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         definition = child.definition
         try:
-            proc = self._exec(child)
+            proc = await self._exec(child)
         except (OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
             log.warning("cannot spawn %s: %s", child.name, error)
             await self._apply(child, child.machine.spawn_failed(self._clock(), f"spawn error: {error}"))
@@ -307,25 +314,25 @@ class Supervisor:
         self.hooks.spawned(proc.pid)
         log.info("spawned %s (pid %d): %s", child.name, proc.pid, " ".join([definition.cmd, *definition.args]))
         child.waiter = asyncio.create_task(self._watch(child, proc))
+        self._watchers.add(child.waiter)  # owned here: shutdown waits for every one
+        child.waiter.add_done_callback(self._watchers.discard)
         await self._apply(child, child.machine.spawned(self._clock()))
 
-    def _exec(self, child: Child) -> subprocess.Popen[bytes]:
+    async def _exec(self, child: Child) -> subprocess.Popen[bytes]:
         definition = child.definition
         out_path, err_path = definition.log_paths(child.program, (child.name, child.num), self._log_dir)
         files: dict[Stream, RotatingFile] = {"stdout": self._file(out_path, definition.rotation("stdout"))}
         if err_path is not None:
             files["stderr"] = self._file(err_path, definition.rotation("stderr"))
-        proc = subprocess.Popen(
+        popen = program_popen(
             [definition.cmd, *definition.args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if err_path is not None else subprocess.STDOUT,
-            cwd=definition.directory,
             env=self._child_env(child),
-            process_group=0,
+            cwd=definition.directory,
             user=definition.user,
-            umask=definition.umask if definition.umask is not None else -1,
+            umask=definition.umask,
+            stderr_apart=err_path is not None,
         )
+        proc = await spawn(popen)
         self._captures = [c for c in self._captures if not c.closed]
         pipes: list[tuple[Stream, IO[bytes] | None]] = [("stdout", proc.stdout), ("stderr", proc.stderr)]
         for stream, pipe in pipes:

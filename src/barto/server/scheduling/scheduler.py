@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -27,22 +27,22 @@ import msgspec
 from barto.calendar import Spec
 from barto.config.common import parse_signal
 from barto.config.server import Catchup, ScheduleDef, WorkerSchedules
-from barto.model import RunRecord, RunState, ScheduleRecord
+from barto.model import Reason, RunRecord, RunState, ScheduleRecord
 from barto.protocol import Job
-from barto.server.catchup import claims as catchup_claims
-from barto.server.catchup import split
-from barto.server.hub import Hub
-from barto.server.overlap import Overlaps
-from barto.server.retry import Retries
-from barto.server.slots import next_slot, slots_between
+from barto.server.gateway.hub import Hub
+from barto.server.scheduling.catchup import claims as catchup_claims
+from barto.server.scheduling.catchup import split
+from barto.server.scheduling.decide import Link, Miss, Send, Wait, decide
+from barto.server.scheduling.overlap import Overlaps
+from barto.server.scheduling.retry import Retries
+from barto.server.scheduling.slots import next_slot, slots_between
 from barto.store import Claim, Store
 
-log = logging.getLogger("barto.server.scheduler")
+log = logging.getLogger("barto.server.scheduling.scheduler")
 
 LEAD = timedelta(seconds=2)
 BACKFILL_MAX = 10_000
 CATCHUP_GRACE = timedelta(seconds=60)
-SETTLE_GRACE = timedelta(seconds=60)  # how long runs wait for a worker still resending what it owed
 _MAX_SLEEP = 30.0
 _CLAIM_BATCH = 5_000
 _SLICE = 0.002  # seconds of next-slot computation (~50 us each) between yields to the event loop
@@ -108,9 +108,10 @@ class Waiting(msgspec.Struct, frozen=True, kw_only=True):
 class Scheduler:
     """Owns the live schedule set and the claim/fire loop."""
 
-    def __init__(self, store: Store, hub: Hub) -> None:
+    def __init__(self, store: Store, hub: Hub, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._store = store
         self._hub = hub
+        self._clock = clock  # aware UTC "now": the only clock the scheduler reads
         self._entries: dict[_Key, Entry] = {}
         self._orphans: list[Entry] = []  # claimed and due under a config that was replaced since
         self._released: list[int] = []  # claimed runs of slots the new config does not have
@@ -205,7 +206,7 @@ class Scheduler:
         """Claim and fire slots until cancelled."""
         while True:
             self._changed.clear()  # here, not in _sleep: a wake() during _step must not be lost
-            now = datetime.now(UTC)
+            now = self._clock()
             if not await self._step(now):
                 await self._sleep(now)
 
@@ -267,12 +268,12 @@ class Scheduler:
         self._paused.discard(entry.key)
         await self._store.set_paused(entry.worker, entry.definition.name, False)
         if entry.next_fire is None and entry.definition.enabled:
-            entry.next_fire = next_slot(entry.spec, datetime.now(UTC), entry.label)
+            entry.next_fire = next_slot(entry.spec, self._clock(), entry.label)
         self._changed.set()
 
     async def run_now(self, entry: Entry, *, force: bool) -> RunRecord:
         """A manual run of ``entry`` now; it follows the schedule's overlap policy unless ``force``."""
-        claim = Claim(schedule=entry.definition.name, worker=entry.worker, slot=datetime.now(UTC), trigger="manual")
+        claim = Claim(schedule=entry.definition.name, worker=entry.worker, slot=self._clock(), trigger="manual")
         (run,) = await self._store.claim([claim])
         pairs = [(run, entry.definition)]
         await self._dispatch(pairs if force else await self._admit(pairs))
@@ -284,9 +285,7 @@ class Scheduler:
         A slot with no run gets attempt 1; a slot that failed, was missed or skipped gets its next
         attempt. Slots that succeeded, or have a run going, are left alone.
         """
-        slots = list(
-            slots_between(entry.spec, start - timedelta(microseconds=1), min(end, datetime.now(UTC)), entry.label)
-        )
+        slots = list(slots_between(entry.spec, start - timedelta(microseconds=1), min(end, self._clock()), entry.label))
         if len(slots) > BACKFILL_MAX:
             raise ValueError(f"{len(slots)} slots in that range; backfill at most {BACKFILL_MAX} at a time")
         attempts = await self._store.attempts(entry.worker, entry.definition.name, slots)
@@ -320,7 +319,7 @@ class Scheduler:
         self._waiting = kept
         missed = self._send(await self._overlaps.admit([(w.run, w.definition) for w in ready]))
         missed += self._hold([(w.run, w.definition) for w in gone])
-        await self._store.miss(missed + [w.run.id for w in expired], "worker offline")
+        await self._store.miss(missed + [w.run.id for w in expired], Reason.WORKER_OFFLINE)
         return True
 
     async def _admit(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[tuple[RunRecord, ScheduleDef]]:
@@ -336,14 +335,25 @@ class Scheduler:
 
     def _defer(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[tuple[RunRecord, ScheduleDef]]:
         """``pairs`` but for the runs of workers connected and not ready yet, which wait."""
-        expires = datetime.now(UTC) + SETTLE_GRACE
+        now = self._clock()
         rest: list[tuple[RunRecord, ScheduleDef]] = []
         for run, definition in pairs:
             if self._hub.is_settling(run.worker):
-                self._waiting.append(Waiting(run=run, definition=definition, expires=expires, settling=True))
+                decision = decide(run.slot, Link.SETTLING, definition.offline, definition.queue_ttl, now)
+                assert isinstance(decision, Wait)  # a settling worker is always waited for
+                self._wait(run, definition, decision)
             else:
                 rest.append((run, definition))
         return rest
+
+    def _wait(self, run: RunRecord, definition: ScheduleDef, decision: Wait | Miss) -> bool:
+        """Keep ``run`` waiting if ``decision`` says so; whether it does."""
+        if isinstance(decision, Miss):
+            return False
+        self._waiting.append(
+            Waiting(run=run, definition=definition, expires=decision.expires, settling=decision.settling)
+        )
+        return True
 
     async def _sleep(self, now: datetime) -> None:
         """Until the next thing to do, a reload, or :data:`_MAX_SLEEP`."""
@@ -381,7 +391,7 @@ class Scheduler:
         catch-up run before the slot after it, for the overlap policy).
         """
         if self._waiting:
-            await self._deliver_waiting(datetime.now(UTC))
+            await self._deliver_waiting(self._clock())
         missed = self._send(await self._admit([(entry.take(), entry.definition) for entry in due]))
         slice_end = 0.0
         for entry in due:
@@ -389,11 +399,11 @@ class Scheduler:
                 await asyncio.sleep(0)
                 slice_end = time.monotonic() + _SLICE
             entry.advance()
-        await self._store.miss(missed, "worker offline")
+        await self._store.miss(missed, Reason.WORKER_OFFLINE)
 
     async def _dispatch(self, runs: list[tuple[RunRecord, ScheduleDef]]) -> None:
         """Send ``runs`` now; those whose worker is offline (and not queued for it) are missed."""
-        await self._store.miss(self._send(runs), "worker offline")
+        await self._store.miss(self._send(runs), Reason.WORKER_OFFLINE)
 
     def _send(self, runs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
         """Dispatch ``runs``, one frame per worker. A run whose worker is offline waits for it if
@@ -410,15 +420,14 @@ class Scheduler:
     def _hold(self, pairs: list[tuple[RunRecord, ScheduleDef]]) -> list[int]:
         """Queue the runs of an offline worker whose schedule says so; returns the rest. (Runs of
         a worker that is connecting wait for it whatever the policy.)"""
-        now = datetime.now(UTC)
+        now = self._clock()
         missed: list[int] = []
         if not (pairs := self._defer(pairs)):
             return []
         for run, definition in pairs:
-            expires = run.slot + timedelta(seconds=definition.queue_ttl)
-            if definition.offline == "queue" and expires > now:
-                self._waiting.append(Waiting(run=run, definition=definition, expires=expires))
-            else:
+            decision = decide(run.slot, Link.ABSENT, definition.offline, definition.queue_ttl, now)
+            assert not isinstance(decision, Send)  # an absent worker's run is never sent
+            if not self._wait(run, definition, decision):
                 missed.append(run.id)
         held = len(pairs) - len(missed)
         log.warning("worker %s offline: %d slots missed, %d queued for it", pairs[0][0].worker, len(missed), held)

@@ -2,7 +2,7 @@
 
 Every instance serves the same process: a standby answers ``/healthz`` and ``/v1/info``, sends
 API clients to the leader and refuses workers (they try their next URL). Once it holds the
-lease (``barto.server.leader``) it *takes over*: everything the previous leader kept in memory
+lease (``barto.server.cluster.lease``) it *takes over*: everything the previous leader kept in memory
 is rebuilt from the store — schedules, pauses, the last handled slot of each schedule — the
 slots claimed but never sent are recorded as missed (``server down``), the ones passed since are
 caught up per policy, and the scheduler, the lost-run sweep and retention start. A fresh start
@@ -21,15 +21,15 @@ import msgspec
 
 from barto.config import ServerConfig
 from barto.config.server import ScheduleDef, validate_schedule
-from barto.server import cleanup
-from barto.server.catalog import Catalog, Groups, Key, definition
-from barto.server.hub import Hub
+from barto.server.gateway.hub import Hub
+from barto.server.maintenance import cleanup
 from barto.server.reload import schedule_rows
-from barto.server.scheduler import Scheduler
+from barto.server.scheduling.catalog import Catalog, Groups, Key, definition
+from barto.server.scheduling.scheduler import Scheduler
 from barto.server.state import ServerState
 from barto.store import Store
 
-log = logging.getLogger("barto.server.leading")
+log = logging.getLogger("barto.server.cluster.takeover")
 
 _RETENTION_EVERY = 3600.0
 _SWEEP_EVERY = 30.0

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 
 from barto.config.server import ScheduleDef
-from barto.model import RunRecord, RunState
+from barto.model import Reason, RunRecord, RunState
 from barto.protocol import Cancel
-from barto.server.hub import Hub
+from barto.server.gateway.hub import Hub
 from barto.store import Store
 
-log = logging.getLogger("barto.server.overlap")
+log = logging.getLogger("barto.server.scheduling.overlap")
 
 Run = tuple[RunRecord, ScheduleDef]
 _Key = tuple[str, str]  # (worker, schedule)
@@ -54,7 +54,7 @@ class Overlaps:
                 self._queued[key] = [(run, definition)]
             else:
                 skipped.append(run.id)
-        await self._store.settle_pending(skipped, RunState.SKIPPED, "overlap")
+        await self._store.settle_pending(skipped, RunState.SKIPPED, Reason.OVERLAP)
         return send
 
     def backlog(self, runs: list[Run]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from barto.config.server import Catchup
-from barto.model import RunState
+from barto.model import Reason, RunState
 from barto.store import Claim
 
 Slots = list[datetime]
@@ -30,5 +30,6 @@ def claims(worker: str, name: str, late: Slots, missed: Slots) -> list[Claim]:
     """Run rows for one schedule's passed slots: pending ones to run late, the rest missed."""
     run = [Claim(schedule=name, worker=worker, slot=slot) for slot in late]
     return run + [
-        Claim(schedule=name, worker=worker, slot=slot, state=RunState.MISSED, reason="server down") for slot in missed
+        Claim(schedule=name, worker=worker, slot=slot, state=RunState.MISSED, reason=Reason.SERVER_DOWN)
+        for slot in missed
     ]

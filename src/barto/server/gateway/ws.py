@@ -33,13 +33,13 @@ from barto.protocol import (
     encode,
     pack,
 )
-from barto.server import standby
 from barto.server.auth import SCOPE_KEY, Principal
-from barto.server.fleet import Fleet
-from barto.server.hub import Session
+from barto.server.cluster.lease import leader, not_leading
+from barto.server.gateway.fleet import Fleet
+from barto.server.gateway.hub import Session
 from barto.server.state import ServerState
 
-log = logging.getLogger("barto.server.ws")
+log = logging.getLogger("barto.server.gateway.ws")
 
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
@@ -88,7 +88,7 @@ async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[i
         await _refuse(ws, "identity", mismatch)
         return None
     if not state.leading:
-        await _refuse(ws, "not_leader", standby.reason(standby.leader(state)))
+        await _refuse(ws, "not_leader", not_leading(leader(state.leadership)))
         return None
     session = Session(hello.name, hello.version, hello.host, hello.owed)
     if not state.hub.register(session):

@@ -15,7 +15,7 @@ import msgspec
 
 from barto.config.server import ScheduleDef, WorkerSchedules
 
-log = logging.getLogger("barto.server.catalog")
+log = logging.getLogger("barto.server.scheduling.catalog")
 
 Key = tuple[str, str]  # (worker, schedule name)
 Groups = Mapping[str, WorkerSchedules]  # the config file's schedules, by worker

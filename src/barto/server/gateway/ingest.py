@@ -16,23 +16,23 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from barto.model import ProgramEvent, RunState, StopReason
+from barto.model import ProgramEvent, Reason, RunState, StopReason
 from barto.protocol import Accepted, Finished, Output, ProgramEvents, ProgramTransition, RunEvent, Started, ToServer
-from barto.server.hub import Session
+from barto.server.gateway.hub import Session
 from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
 
-log = logging.getLogger("barto.server.ingest")
+log = logging.getLogger("barto.server.gateway.ingest")
 
 _MAX_BATCH = 20_000  # events per transaction
 _OWNERS_KEPT = 200_000  # run -> worker entries remembered; then forgotten all at once
 _RUN_EVENTS = (Accepted, Started, Output, Finished)
 
 _STOPPED = {
-    StopReason.TIMEOUT: (RunState.TIMED_OUT, "timeout"),
-    StopReason.CANCEL: (RunState.CANCELLED, "cancelled"),
-    StopReason.SHUTDOWN: (RunState.CANCELLED, "worker shutdown"),
-    StopReason.RESTART: (RunState.LOST, "worker restarted while the run was going"),
+    StopReason.TIMEOUT: (RunState.TIMED_OUT, Reason.TIMEOUT),
+    StopReason.CANCEL: (RunState.CANCELLED, Reason.CANCELLED),
+    StopReason.SHUTDOWN: (RunState.CANCELLED, Reason.WORKER_SHUTDOWN),
+    StopReason.RESTART: (RunState.LOST, Reason.WORKER_RESTARTED),
 }
 
 

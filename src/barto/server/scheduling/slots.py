@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from barto.calendar import Spec
 
-log = logging.getLogger("barto.server.slots")
+log = logging.getLogger("barto.server.scheduling.slots")
 
 _SKIP = timedelta(seconds=1)
 

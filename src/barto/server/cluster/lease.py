@@ -30,7 +30,7 @@ import msgspec
 
 from barto.store.cluster import Cluster, Instance, Lease
 
-log = logging.getLogger("barto.server.leader")
+log = logging.getLogger("barto.server.cluster.lease")
 
 LEASE = "scheduler"
 _FORGET_AFTER = timedelta(hours=1)  # a killed instance stays listed (as gone) this long
@@ -219,3 +219,17 @@ def _forget_stray(strays: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[
 def _text(error: Exception) -> str:
     """An error as a log phrase (a timeout's message may be empty)."""
     return str(error) or type(error).__name__
+
+
+def leader(leadership: Leadership) -> Instance | None:
+    """The instance holding the lease as this one last read it (None: nobody, or this one).
+    Read from memory: a standby whose database is slow still answers at once."""
+    found = leadership.leader
+    return None if found is None or found.id == leadership.me.id else found
+
+
+def not_leading(found: Instance | None) -> str:
+    """Why a standby does not serve: who leads instead."""
+    if found is None:
+        return "this server is a standby and no instance leads at the moment; try again in a few seconds"
+    return f"this server is a standby; the leader is {found.name} at {found.url}"

@@ -19,7 +19,7 @@ import msgspec
 
 from barto.api.answers import TailLine
 from barto.protocol import Control, ControlReply, ProgramOutput, ProgramStates, ProgramStatus
-from barto.server.hub import Session
+from barto.server.gateway.hub import Session
 
 TAIL_LINES = 1000  # kept per process
 
