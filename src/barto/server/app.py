@@ -24,11 +24,11 @@ from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
 from barto.server import http
 from barto.server.auth import AuthGate, principals
-from barto.server.cluster.lease import Leadership
+from barto.server.cluster.lease import Leadership, leader
 from barto.server.cluster.takeover import lead_forever, standby_view
 from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
-from barto.server.gateway.ws import worker_endpoint
+from barto.server.gateway.ws import Parts, WorkerEndpoint
 from barto.server.operations import Core
 from barto.server.reload import Loader, Reloader
 from barto.server.standby import StandbyGate
@@ -43,6 +43,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
     """The server application; its lifespan opens the store, then stands by or leads."""
     tokens = principals(config)
     core = Core(open_server=not tokens)
+    workers = WorkerEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,6 +53,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
             state = await _start(config, store, config_path)
             app.state.barto = state
             core.serve(state)
+            workers.serve_with(_gateway_parts(state))
             try:
                 async with asyncio.TaskGroup() as tg:
                     reloader = Reloader(state, config_path, loader)
@@ -71,10 +73,11 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
                             task.cancel()
             finally:  # the leader's work has stopped: a standby may take over at once
                 core.serve(None)
+                workers.serve_with(None)
                 await state.leadership.stop()
 
     app = Starlette(
-        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", worker_endpoint)],
+        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers)],
         lifespan=lifespan,
         middleware=[Middleware(StandbyGate)],
         exception_handlers=http.exception_handlers(),
@@ -91,7 +94,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
         config=config,
         store=store,
         hub=hub,
-        ingest=Ingest(store, on_finished=lambda run_ids: state.scheduler.ended(run_ids), counters=hub.counters),
+        ingest=Ingest(store, counters=hub.counters),
         scheduler=scheduler,
         catalog=catalog,
         leadership=Leadership(
@@ -104,6 +107,22 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
     return state
+
+
+def _gateway_parts(state: ServerState) -> Parts:
+    """The worker endpoint's parts; what changes with each term is read through functions."""
+    return Parts(
+        config=state.config,
+        store=state.store,
+        hub=state.hub,
+        fleet=state.fleet,
+        ingest=state.ingest,
+        signer=state.signer,
+        leading=lambda: state.leading,
+        leader=lambda: leader(state.leadership),
+        programs_of=state.programs_of,
+        wake=lambda: state.scheduler.wake(),
+    )
 
 
 def _instance(config: ServerConfig, now: datetime) -> Instance:

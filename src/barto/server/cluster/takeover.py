@@ -85,6 +85,7 @@ async def _end(term: asyncio.Task[None]) -> bool:
 
 def _step_down(state: ServerState) -> None:
     state.leader_ready = False
+    state.ingest.on_finished = lambda _: None  # no scheduler runs until the next term
     if count := state.hub.close_all("this server is not the leader any more"):
         log.warning("not leading any more: %d workers disconnected (they move to the leader)", count)
 
@@ -97,6 +98,7 @@ async def take_over(state: ServerState, now: datetime) -> None:
         log.warning("%d claimed runs whose slot passed while no leader ran are recorded as missed", missed)
     await store.replace_schedules(schedule_rows(state.catalog.config, config.timezone))
     state.catalog, state.scheduler = await standby_view(config, store, state.hub, state.catalog.config, now)
+    state.ingest.on_finished = state.scheduler.ended  # this term's scheduler hears of ended runs
     window = timedelta(seconds=config.catchup_window_seconds)
     await state.scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
     await state.scheduler.recover_retries(now)

@@ -57,11 +57,13 @@ class Ingest:
     def __init__(
         self,
         store: Store,
-        on_finished: Callable[[list[int]], None] = lambda _: None,
+        on_finished: Callable[[list[int]], None] = lambda _: None,  # see :attr:`on_finished`
         counters: Counter[str] | None = None,
     ) -> None:
         self._store = store
-        self._on_finished = on_finished  # the scheduler may queue behind these runs, or retry them
+        # Told the ids of runs that ended: the scheduler may queue behind them, or retry them.
+        # The leader's term sets it to its scheduler's and clears it when the term ends.
+        self.on_finished = on_finished
         self._counters = counters if counters is not None else Counter()
         self._owners: dict[int, str] = {}  # run id -> its worker (never changes, so never stale)
         self._queue: asyncio.Queue[tuple[Session, ToServer]] = asyncio.Queue()
@@ -92,7 +94,7 @@ class Ingest:
             for session, eid in acks:
                 session.ack(eid)
             if batch.finished:
-                self._on_finished([row["run_id"] for row in batch.finished])
+                self.on_finished([row["run_id"] for row in batch.finished])
             self._committed.set()
             self._committed = asyncio.Event()
 

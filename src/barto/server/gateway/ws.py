@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import barto
 from barto import rules
+from barto.config import ServerConfig
 from barto.protocol import (
     PROTOCOL_VERSION,
     Accepted,
@@ -33,15 +36,19 @@ from barto.protocol import (
     encode,
     pack,
 )
+from barto.protocol.signing import Signer
 from barto.server.auth import SCOPE_KEY, Principal
-from barto.server.cluster.lease import leader, not_leading
+from barto.server.cluster.lease import not_leading
 from barto.server.gateway.fleet import Fleet
-from barto.server.gateway.hub import Session
-from barto.server.state import ServerState
+from barto.server.gateway.hub import Hub, Session
+from barto.server.gateway.ingest import Ingest
+from barto.store import Store
+from barto.store.cluster import Instance
 
 log = logging.getLogger("barto.server.gateway.ws")
 
 _POLICY_VIOLATION = 1008
+_TRY_AGAIN_LATER = 1013
 _GOING_AWAY = 1001
 _FLEET_MESSAGES = (ProgramStates, ProgramOutput, ControlReply)  # what the fleet view takes, not ingest
 _SETTLE_SECONDS = 30.0  # a worker slower than this to deliver what it owed gets runs anyway
@@ -55,9 +62,42 @@ class _Closing(Exception):
     """The server ends the session (it stopped leading)."""
 
 
-async def worker_endpoint(ws: WebSocket) -> None:
+@dataclass(frozen=True)
+class Parts:
+    """What the worker endpoint works with, given by the app (no locator): the live pieces and,
+    as functions, what changes with leadership."""
+
+    config: ServerConfig
+    store: Store
+    hub: Hub
+    fleet: Fleet
+    ingest: Ingest
+    signer: Signer | None
+    leading: Callable[[], bool]
+    leader: Callable[[], Instance | None]  # the instance leading instead of this one
+    programs_of: Callable[[str], dict[str, Any]]
+    wake: Callable[[], None]  # the scheduler of the current term looks again
+
+
+class WorkerEndpoint:
+    """The ``/v1/ws/worker`` endpoint; it serves once the app has given it its parts."""
+
+    def __init__(self) -> None:
+        self._parts: Parts | None = None
+
+    def serve_with(self, parts: Parts | None) -> None:
+        """Serve workers with ``parts`` from now on (None: refuse them, the server is stopping)."""
+        self._parts = parts
+
+    async def __call__(self, ws: WebSocket) -> None:
+        if self._parts is None:
+            await ws.close(_TRY_AGAIN_LATER, "the server is starting or stopping")
+            return
+        await worker_endpoint(ws, self._parts)
+
+
+async def worker_endpoint(ws: WebSocket, state: Parts) -> None:
     """Serve one worker connection."""
-    state: ServerState = ws.app.state.barto
     await ws.accept()
     try:
         session = await _handshake(ws, state)
@@ -72,32 +112,32 @@ async def worker_endpoint(ws: WebSocket) -> None:
         await _serve(ws, state, *session)
 
 
-async def _handshake(ws: WebSocket, state: ServerState) -> tuple[Session, list[int]] | None:
+async def _handshake(ws: WebSocket, state: Parts) -> tuple[Session, list[int]] | None:
     async with asyncio.timeout(state.config.peer_timeout):
         messages = decode_to_server(await _receive(ws))
     hello = messages[0] if len(messages) == 1 else None
     if not isinstance(hello, Hello):
         raise ProtocolError("expected a hello, alone in its frame")
     if hello.protocol != PROTOCOL_VERSION:
-        await _refuse(ws, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
+        await _refuse(ws, state, "protocol", f"this server speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}")
         return None
     if (bad := rules.name_problem(hello.name)) is not None:
-        await _refuse(ws, "identity", f"worker name: {bad}")
+        await _refuse(ws, state, "identity", f"worker name: {bad}")
         return None
     if (mismatch := _identity_problem(ws, state, hello.name)) is not None:
-        await _refuse(ws, "identity", mismatch)
+        await _refuse(ws, state, "identity", mismatch)
         return None
-    if not state.leading:
-        await _refuse(ws, "not_leader", not_leading(leader(state.leadership)))
+    if not state.leading():
+        await _refuse(ws, state, "not_leader", not_leading(state.leader()))
         return None
     session = Session(hello.name, hello.version, hello.host, hello.owed)
     if not state.hub.register(session):
-        await _refuse(ws, "name_in_use", f"a worker named {hello.name!r} is already connected")
+        await _refuse(ws, state, "name_in_use", f"a worker named {hello.name!r} is already connected")
         return None
     return session, hello.runs
 
 
-def _identity_problem(ws: WebSocket, state: ServerState, name: str) -> str | None:
+def _identity_problem(ws: WebSocket, state: Parts, name: str) -> str | None:
     """A worker is accepted only under the name of its credential (a ``worker`` token) and, with
     ``client_ca_cert``, a name its certificate carries (common name or DNS subject alternative
     name); why not, or None when it may go on."""
@@ -122,13 +162,13 @@ def cert_names(cert: dict[str, Any]) -> set[str]:
     return common | {value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"}
 
 
-async def _refuse(ws: WebSocket, code: str, reason: str) -> None:
+async def _refuse(ws: WebSocket, state: Parts, code: str, reason: str) -> None:
     log.log(logging.INFO if code == "not_leader" else logging.WARNING, "refusing a worker: %s", reason)
-    await _send(ws, encode(Refused(code=code, reason=reason)).decode())
+    await _send(ws, state, encode(Refused(code=code, reason=reason)).decode())
     await ws.close(_POLICY_VIOLATION, reason[:120])
 
 
-async def _serve(ws: WebSocket, state: ServerState, session: Session, known: list[int]) -> None:
+async def _serve(ws: WebSocket, state: Parts, session: Session, known: list[int]) -> None:
     config = state.config
     try:
         await state.store.worker_connected(session.name, session.version, _host(session), session.id)
@@ -141,12 +181,12 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
             timeout_seconds=config.peer_timeout,
             programs=state.programs_of(session.name),
         )
-        await _send(ws, encode(welcome).decode())  # alone in its frame, before any dispatch
+        await _send(ws, state, encode(welcome).decode())  # alone in its frame, before any dispatch
         log.info("worker %s connected (session %s, version %s)", session.name, session.id, session.version)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_settle(state, session))
             tg.create_task(_read(ws, state, session))
-            tg.create_task(_write(ws, session))
+            tg.create_task(_write(ws, state, session))
             tg.create_task(_beat(session, config.heartbeat_seconds))
     except* WebSocketDisconnect:
         log.info("worker %s disconnected", session.name)
@@ -163,7 +203,7 @@ async def _serve(ws: WebSocket, state: ServerState, session: Session, known: lis
         await asyncio.shield(_disconnected(state, session))
 
 
-async def _settle(state: ServerState, session: Session) -> None:
+async def _settle(state: Parts, session: Session) -> None:
     """Open the session to runs once the events the worker owed from before are committed
     (docs/protocol.md, "owed"): until then the store may show a run as going that has ended."""
     try:
@@ -173,10 +213,10 @@ async def _settle(state: ServerState, session: Session) -> None:
         log.warning("worker %s still resends events up to eid %d; sending it runs anyway", session.name, session.owed)
     if not session.closing:
         session.ready = True
-        state.scheduler.wake()  # runs may be waiting for this worker
+        state.wake()  # runs may be waiting for this worker
 
 
-async def _disconnected(state: ServerState, session: Session) -> None:
+async def _disconnected(state: Parts, session: Session) -> None:
     """Record the end of a session; a database that fails now costs that record only (the next
     leader marks every worker disconnected when it takes over)."""
     try:
@@ -185,7 +225,7 @@ async def _disconnected(state: ServerState, session: Session) -> None:
         log.warning("could not record that worker %s disconnected: %s", session.name, error)
 
 
-async def _reconcile(state: ServerState, session: Session, known: list[int]) -> None:
+async def _reconcile(state: Parts, session: Session, known: list[int]) -> None:
     """Settle the runs this worker should have but does not know (its hello lists those it has)."""
     lost, missed = await state.store.reconcile(session.name, known, state.hub.unaccepted(session.name))
     if lost or missed:
@@ -194,7 +234,7 @@ async def _reconcile(state: ServerState, session: Session, known: list[int]) -> 
         )
 
 
-async def _read(ws: WebSocket, state: ServerState, session: Session) -> None:
+async def _read(ws: WebSocket, state: Parts, session: Session) -> None:
     timeout = state.config.peer_timeout
     while True:
         try:
@@ -227,9 +267,8 @@ def _to_fleet(fleet: Fleet, worker: str, message: ProgramStates | ProgramOutput 
             fleet.answered(worker, message)
 
 
-async def _send(ws: WebSocket, frame: str) -> None:
+async def _send(ws: WebSocket, state: Parts, frame: str) -> None:
     """Send one frame, sealed with the server's signing key when it has one."""
-    state: ServerState = ws.app.state.barto
     await ws.send_text(frame if state.signer is None else state.signer.seal(frame, time.time()))
 
 
@@ -240,7 +279,7 @@ async def _receive(ws: WebSocket) -> str | bytes:
     return message.get("text") or message.get("bytes") or b""
 
 
-async def _write(ws: WebSocket, session: Session) -> None:
+async def _write(ws: WebSocket, state: Parts, session: Session) -> None:
     """Send what is queued for the worker, packing whatever piled up into as few frames as fit."""
     queue = session.outbound
     while True:
@@ -248,7 +287,7 @@ async def _write(ws: WebSocket, session: Session) -> None:
         while not queue.empty():
             messages.append(queue.get_nowait())
         for frame, _ in pack([encode(m) for m in messages if m is not None]):
-            await _send(ws, frame.decode())
+            await _send(ws, state, frame.decode())
         if None in messages:
             raise _Closing(session.closing)
 
