@@ -50,8 +50,9 @@ async def test_openapi_declares_parameters_types_statuses_and_security(tmp_path:
     assert follow == {"run_id", "after", "follow"}
     body = paths["/v1/schedules/{worker}/{name}/backfill"]["post"]["requestBody"]["content"]["application/json"]
     assert set(body["schema"]["properties"]) == {"from", "to"}
-    error = document["components"]["schemas"]["Error"]["properties"]["error"]
-    assert error["required"] == ["code", "kind", "message"]
+    schemas = document["components"]["schemas"]
+    assert schemas["ErrorBody"]["properties"]["error"] == {"$ref": "#/components/schemas/Problem"}
+    assert schemas["Problem"]["required"] == ["code", "kind", "message"]
 
 
 async def test_every_documented_path_answers_json(tmp_path: Path) -> None:

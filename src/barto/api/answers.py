@@ -127,3 +127,17 @@ class ControlReply(Answer, frozen=True, kw_only=True):
     status: int
     content: Any = None
     error: dict[str, Any] | None = None
+
+
+class Problem(Answer, frozen=True, kw_only=True):
+    """What went wrong: ``code`` stable for scripts, ``kind`` one of barto.errors' kinds."""
+
+    code: str
+    kind: str
+    message: str
+
+
+class ErrorBody(Answer, frozen=True, kw_only=True):
+    """The body of every error answer."""
+
+    error: Problem

@@ -10,39 +10,40 @@ import msgspec
 import typer
 from rich.text import Text
 
-from barto.api.answers import QueryResult
+from barto.api.answers import CleanupProgress, Cluster, Info, QueryResult, UpdatesReport
 from barto.cli import options, render, schedules
 from barto.cli.client import Client, segment
 from barto.cli.options import Json
-from barto.model import RunState
+from barto.model import OutputLine, RunRecord, RunState, ScheduleRecord, WorkerRecord
 
 
 def info(ctx: typer.Context, as_json: Json = False) -> None:
     """Show the server's version, uptime, store and counters, who leads and every instance."""
-    data = options.client(ctx).get("/v1/info")
+    data = options.client(ctx).get("/v1/info", Info)
     if as_json:
         render.emit_json(data)
         return
-    cluster = data.pop("cluster")
+    cluster = data.cluster
     instances = [
-        (i["name"], i["role"], i["url"], i["pid"], i["version"], i["started_at"], f"{i['seen_seconds_ago']:.1f} s ago")
-        for i in cluster["instances"]
+        (i.name, i.role, i.url, i.pid, i.version, i.started_at, f"{i.seen_seconds_ago:.1f} s ago")
+        for i in cluster.instances
     ]
+    facts = {k: v for k, v in msgspec.structs.asdict(data).items() if k != "cluster"}
     render.show(
-        render.table(None, ("key", "value"), sorted(data.items())),
+        render.table(None, ("key", "value"), sorted(facts.items())),
         _leader_line(cluster),
         render.table("instances", ("name", "role", "url", "pid", "version", "started", "seen"), instances),
     )
 
 
-def _leader_line(cluster: dict[str, Any]) -> str:
-    leader = next((i for i in cluster["instances"] if i["role"] == "leader"), None)
-    if leader is None or cluster["lease_age_seconds"] is None:
+def _leader_line(cluster: Cluster) -> str:
+    leader = next((i for i in cluster.instances if i.role == "leader"), None)
+    if leader is None or cluster.lease_age_seconds is None:
         return "leader: none at the moment (a standby takes over within the lease)"
     return (
-        f"leader: {leader['name']} ({leader['url']}), lease held {cluster['lease_age_seconds']:.1f} s, "
-        f"renewed {cluster['renewed_seconds_ago']:.1f} s ago (lease {cluster['lease_seconds']:g} s); "
-        f"this server is the {cluster['role']}"
+        f"leader: {leader.name} ({leader.url}), lease held {cluster.lease_age_seconds:.1f} s, "
+        f"renewed {cluster.renewed_seconds_ago or 0:.1f} s ago (lease {cluster.lease_seconds:g} s); "
+        f"this server is the {cluster.role}"
     )
 
 
@@ -52,17 +53,16 @@ def clients(
     as_json: Json = False,
 ) -> None:
     """List the workers the server knows, and whether each is connected."""
-    data = options.client(ctx).get("/v1/clients")
+    data = options.client(ctx).get("/v1/clients", list[WorkerRecord])
     if as_json:
         render.emit_json(data)
         return
     if versions:
-        pairs = [(w["name"], w["version"]) for w in data]
+        pairs = [(w.name, w.version) for w in data]
         render.show(render.table(None, ("name", "version"), pairs), f"Total clients: {len(data)}")
         return
     rows = [
-        (w["name"], "yes" if w["connected"] else "no", w["host"].get("os_name"), w["host"].get("kernel"), w["version"])
-        for w in data
+        (w.name, "yes" if w.connected else "no", w.host.get("os_name"), w.host.get("kernel"), w.version) for w in data
     ]
     render.show(
         render.table(None, ("name", "connected", "os", "kernel", "version"), rows), f"Total clients: {len(data)}"
@@ -81,7 +81,7 @@ def runs(
     params: dict[str, Any] = {"schedule": schedule, "worker": worker, "limit": limit}
     if state:
         params["state"] = [s.value for s in state]
-    data = options.client(ctx).get("/v1/runs", **params)
+    data = options.client(ctx).get("/v1/runs", list[RunRecord], **params)
     if as_json:
         render.emit_json(data)
         return
@@ -90,7 +90,7 @@ def runs(
 
 def output(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: Json = False) -> None:
     """Print a run's output lines in order."""
-    data = options.client(ctx).get(f"/v1/runs/{segment(run_id)}/output")
+    data = options.client(ctx).get(f"/v1/runs/{segment(run_id)}/output", list[OutputLine])
     if as_json:
         render.emit_json(data)
         return
@@ -106,16 +106,16 @@ def tail(
     """Print a run's output; with -f, follow it live until the run ends."""
     client = options.client(ctx)
     if not follow:
-        for text in render.output_lines(client.get(f"/v1/runs/{segment(run_id)}/output")):
+        for text in render.output_lines(client.get(f"/v1/runs/{segment(run_id)}/output", list[OutputLine])):
             print(text)
         return
-    for record in client.stream_lines(f"/v1/runs/{segment(run_id)}/output", follow=1):
+    for record in client.stream(f"/v1/runs/{segment(run_id)}/output", OutputLine, follow=1):
         print(render.output_lines([record])[0], flush=True)
 
 
 def failed(ctx: typer.Context, as_json: Json = False) -> None:
     """List runs that failed, timed out or were lost (signal deaths included)."""
-    data = options.client(ctx).get("/v1/failed")
+    data = options.client(ctx).get("/v1/failed", list[RunRecord])
     if as_json:
         render.emit_json(data)
         return
@@ -132,7 +132,7 @@ def list_(
     """List a worker's schedules, or with -c the runs of one schedule with their output."""
     client = options.client(ctx)
     if cmd_name is None:
-        names = client.get(f"/v1/workers/{segment(name)}/schedules")
+        names = client.get(f"/v1/workers/{segment(name)}/schedules", list[str])
         render.emit_json(names) if as_json else render.show(f"Total commands: {len(names)}", *names)
         return
     _runs_with_output(client, {"worker": name, "schedule": cmd_name, "limit": limit}, as_json)
@@ -149,18 +149,17 @@ def cmd(
 
 
 def _runs_with_output(client: Client, params: dict[str, Any], as_json: bool) -> None:
-    found = client.get("/v1/runs", **params)
-    full = [{**run, "output": client.get(f"/v1/runs/{segment(run['id'])}/output")} for run in found]
+    found = client.get("/v1/runs", list[RunRecord], **params)
+    full = [(run, client.get(f"/v1/runs/{segment(run.id)}/output", list[OutputLine])) for run in found]
     if as_json:
-        render.emit_json(full)
+        render.emit_json([{**msgspec.to_builtins(run), "output": lines} for run, lines in full])
         return
     parts: list[Any] = [f"Total runs: {len(full)}"]
-    for run in full:
-        code = run["exit_code"] if run["signal"] is None else f"signal {run['signal']}"
-        parts.append(
-            Text(f"#{run['id']} {run['worker']}/{run['schedule']} {run['slot']} {run['state']} ({code})", "bold")
-        )
-        parts.extend(render.output_lines(run["output"]))
+    for run, lines in full:
+        code = run.exit_code if run.signal is None else f"signal {run.signal}"
+        heading = f"#{run.id} {run.worker}/{run.schedule} {render.when(run.slot)} {run.state.value} ({code})"
+        parts.append(Text(heading, "bold"))
+        parts.extend(render.output_lines(lines))
     render.show(*parts)
 
 
@@ -171,11 +170,11 @@ def updates(
     as_json: Json = False,
 ) -> None:
     """Show package updates found in the newest successful update-check run of a worker."""
-    data = options.client(ctx).get(f"/v1/workers/{segment(name)}/updates", kind=update_kind)
+    data = options.client(ctx).get(f"/v1/workers/{segment(name)}/updates", UpdatesReport, kind=update_kind)
     if as_json:
         render.emit_json(data)
         return
-    report = data["report"]
+    report = data.report  # its shape is the package manager's (server/maintenance/updates.py)
     if isinstance(report, dict):
         render.show(
             f"Packages ({report['count']}) {', '.join(report['packages'])}",
@@ -201,14 +200,14 @@ def cleanup(
     what was deleted. A progress bar is shown on a terminal."""
     client, body = options.client(ctx), {"older_than_days": older_than_days}
     if as_json or not sys.stdout.isatty():
-        data = client.post("/v1/cleanup", body)
+        data = client.post("/v1/cleanup", CleanupProgress, body)
     else:
-        data = render.progress(client.stream_lines("/v1/cleanup", method="POST", body=body, progress=1))
+        data = render.progress(client.stream("/v1/cleanup", CleanupProgress, method="POST", body=body, progress=1))
     if as_json:
         render.emit_json(data)
         return
-    events = f" and {data['program_events']} program state changes" if data.get("program_events") else ""
-    print(f"deleted {data['runs']} runs and {data['output_rows']} output lines{events}")
+    events = f" and {data.program_events} program state changes" if data.program_events else ""
+    print(f"deleted {data.runs} runs and {data.output_rows} output lines{events}")
 
 
 def query(
@@ -217,11 +216,10 @@ def query(
     as_json: Json = False,
 ) -> None:
     """Run one read-only SELECT (barto's `output` and `exit_status` tables exist as views)."""
-    raw = options.client(ctx).post("/v1/query", {"sql": sql})
+    data = options.client(ctx).post("/v1/query", QueryResult, {"sql": sql})
     if as_json:
-        render.emit_json(raw)
+        render.emit_json(data)
         return
-    data = msgspec.convert(raw, QueryResult)
     total = f"Total rows: {len(data.rows)}"
     if data.truncated:
         total += " (truncated: more rows matched than the server's [query] max_rows)"
@@ -237,17 +235,16 @@ def run_now(
 ) -> None:
     """Run a schedule now (a manual run, recorded like any other). It follows the schedule's
     overlap policy unless --force; a run skipped for overlap exits 1."""
-    data = options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(schedule)}/run", {"force": force})
+    path = f"/v1/schedules/{segment(worker)}/{segment(schedule)}/run"
+    data = options.client(ctx).post(path, RunRecord, {"force": force})
     if as_json:
         render.emit_json(data)
-    elif data["state"] == "skipped":
-        print(f"run {data['id']} skipped: the previous run of {schedule} still goes (use --force)")
+    elif data.state == RunState.SKIPPED:
+        print(f"run {data.id} skipped: the previous run of {schedule} still goes (use --force)")
     else:
-        print(
-            f"run {data['id']} dispatched to {worker}"
-            + (" (queued behind the running one)" * (data["state"] == "pending"))
-        )
-    if data["state"] == "skipped":
+        queued = " (queued behind the running one)" if data.state == RunState.PENDING else ""
+        print(f"run {data.id} dispatched to {worker}{queued}")
+    if data.state == RunState.SKIPPED:
         raise typer.Exit(1)
 
 
@@ -271,12 +268,13 @@ resume = _switcher("resume", "Fire a paused schedule again from its next slot (t
 
 
 def _switch(ctx: typer.Context, schedule: str, worker: str, action: str, as_json: bool) -> None:
-    data = options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(schedule)}/{segment(action)}")
+    path = f"/v1/schedules/{segment(worker)}/{segment(schedule)}/{segment(action)}"
+    data = options.client(ctx).post(path, ScheduleRecord)
     if as_json:
         render.emit_json(data)
         return
-    nxt = data["next_fire"] or "never"
-    print(f"{schedule} on {worker}: {'paused' if data['paused'] else 'running'}; next slot {nxt}")
+    nxt = render.when(data.next_fire) if data.next_fire else "never"
+    print(f"{schedule} on {worker}: {'paused' if data.paused else 'running'}; next slot {nxt}")
 
 
 def backfill(
@@ -290,13 +288,14 @@ def backfill(
     """Create runs for the past slots between --from and --to that did not succeed; they run one
     after another."""
     body = {"from": _utc(start).isoformat(), "to": _utc(end).isoformat()}
-    data = options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(schedule)}/backfill", body)
+    path = f"/v1/schedules/{segment(worker)}/{segment(schedule)}/backfill"
+    data = options.client(ctx).post(path, list[RunRecord], body)
     if as_json:
         render.emit_json(data)
         return
     print(f"{len(data)} runs created for {schedule} on {worker}" + (":" if data else ""))
     for run in data:
-        print(f"  run {run['id']}  slot {run['slot']}  attempt {run['attempt']}")
+        print(f"  run {run.id}  slot {render.when(run.slot)}  attempt {run.attempt}")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -309,11 +308,11 @@ def cancel(
     as_json: Json = False,
 ) -> None:
     """Stop a run: stop signal to its process group, then KILL after the schedule's stopwaitsecs."""
-    data = options.client(ctx).post(f"/v1/runs/{segment(run_id)}/cancel")
+    data = options.client(ctx).post(f"/v1/runs/{segment(run_id)}/cancel", RunRecord)
     if as_json:
         render.emit_json(data)
         return
-    print(f"run {run_id}: cancel sent (state now {data['state']})")
+    print(f"run {run_id}: cancel sent (state now {data.state.value})")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,13 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
+from barto.api.answers import ControlReply
 from barto.cli import options, render
 from barto.cli.client import Client, CliError, segment
 from barto.cli.shell import Shell, interact
 from barto.config import ConfigError, load_cli, source
 from barto.config.cli import Taskmasterctl
+from barto.protocol import ProgramStatus
 
 COMMANDS = ("status", "start", "stop", "restart", "signal", "pid", "tail", "reload", "shutdown")
 _REMOTE_SECONDS = 130.0  # the server waits up to 120 s for the worker (a stop takes stopwaitsecs)
@@ -94,13 +97,13 @@ def _through(client: Client, worker: str) -> Ask:
 
     def ask(request: dict[str, Any]) -> dict[str, Any]:
         body = {key: request[key] for key in ("name", "signal", "bytes") if request.get(key) is not None}
+        path = f"/v1/workers/{segment(worker)}/ctl/{segment(request['command'])}"
         try:
-            answer: dict[str, Any] = client.post(
-                f"/v1/workers/{segment(worker)}/ctl/{segment(request['command'])}", body, timeout=_REMOTE_SECONDS
-            )
+            answer = client.post(path, ControlReply, body, timeout=_REMOTE_SECONDS)
         except CliError as error:
             return {"status": 400, "error": {"message": str(error)}}
-        return answer
+        found: dict[str, Any] = msgspec.to_builtins(answer)  # the socket's shape: the shell reads both alike
+        return found
 
     return ask
 
@@ -113,4 +116,9 @@ def _show(content: Any, as_json: bool) -> None:
             return
         render.emit_json(content)
         return
-    render.show(render.table(None, render.PROCESS_COLUMNS, render.process_rows(content)))
+    try:
+        processes = msgspec.convert(content, list[ProgramStatus])
+    except msgspec.ValidationError:  # not a status list after all: show it as it came
+        render.emit_json(content)
+        return
+    render.show(render.table(None, render.PROCESS_COLUMNS, render.process_rows(processes)))

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from barto.api.answers import ProgramRow, TailLine
 from barto.cli import options, render
 from barto.cli.client import segment
 from barto.cli.options import Json
+from barto.model import ProgramEvent
 
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Supervised programs on every worker.")
 
@@ -21,12 +23,12 @@ def listing(ctx: typer.Context, worker: Worker = None, as_json: Json = False) ->
     """List every supervised process of every worker: state, pid, uptime, restarts."""
     if ctx.invoked_subcommand is not None:
         return
-    data = options.client(ctx).get("/v1/programs", worker=worker)
+    data = options.client(ctx).get("/v1/programs", list[ProgramRow], worker=worker)
     if as_json:
         render.emit_json(data)
         return
     rows = [
-        [p["worker"] + ("" if p["connected"] else " (offline)"), *cells]
+        [p.worker + ("" if p.connected else " (offline)"), *cells]
         for p, cells in zip(data, render.process_rows(data), strict=True)
     ]
     render.show(render.table(None, ("worker", *render.PROCESS_COLUMNS), rows), f"Total processes: {len(data)}")
@@ -41,12 +43,12 @@ def events(
     as_json: Json = False,
 ) -> None:
     """Show the state changes of supervised processes, oldest first."""
-    data = options.client(ctx).get("/v1/programs/events", worker=worker, name=name, limit=limit)
+    data = options.client(ctx).get("/v1/programs/events", list[ProgramEvent], worker=worker, name=name, limit=limit)
     if as_json:
         render.emit_json(data)
         return
     columns = ("at", "worker", "name", "previous", "state", "pid", "description", "suppressed")
-    rows = [[e[c] if c != "suppressed" or e[c] else None for c in columns] for e in data]
+    rows = [[getattr(e, c) if c != "suppressed" or e.suppressed else None for c in columns] for e in data]
     render.show(render.table(None, columns, rows))
 
 
@@ -61,10 +63,10 @@ def tail(
     """Print the last lines a program wrote (forwarded by its worker); -f follows them."""
     client = options.client(ctx)
     path = f"/v1/workers/{segment(worker)}/programs/{segment(name)}/tail"
-    records = client.get(path, limit=lines)
+    records = client.get(path, list[TailLine], limit=lines)
     for record in records:
-        print(record["text"], flush=True)
+        print(record.text, flush=True)
     if follow:
-        after = records[-1]["seq"] if records else 0
-        for record in client.stream_lines(path, follow=1, after=after, limit=10_000):
-            print(record["text"], flush=True)
+        after = records[-1].seq if records else 0
+        for record in client.stream(path, TailLine, follow=1, after=after, limit=10_000):
+            print(record.text, flush=True)

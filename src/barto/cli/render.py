@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
 
+import msgspec
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from barto.api.answers import CleanupProgress
+from barto.model import OutputLine, RunRecord
 
 RUN_COLUMNS = ("id", "worker", "schedule", "slot", "attempt", "state", "exit_code", "signal", "reason")
 
@@ -17,12 +23,26 @@ RUN_COLUMNS = ("id", "worker", "schedule", "slot", "attempt", "state", "exit_cod
 PROCESS_COLUMNS = ("name", "state", "pid", "uptime", "restarts", "description")
 
 
-def process_rows(processes: Iterable[dict[str, Any]]) -> list[list[Any]]:
+class Process(Protocol):
+    """A supervised process as ``status`` shows it (a worker's answer, or the fleet's row)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def uptime_seconds(self) -> float | None: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def description(self) -> str: ...
+
+
+def process_rows(processes: Iterable[Process]) -> list[list[Any]]:
     """The cells of :data:`PROCESS_COLUMNS` for supervised processes, as ``status`` lists them."""
-    return [
-        [p["name"], p["state"], p["pid"], uptime(p["uptime_seconds"]), p["restarts"], p["description"]]
-        for p in processes
-    ]
+    return [[p.name, p.state, p.pid, uptime(p.uptime_seconds), p.restarts, p.description] for p in processes]
 
 
 def uptime(seconds: float | None) -> str:
@@ -35,8 +55,23 @@ def uptime(seconds: float | None) -> str:
 
 
 def emit_json(payload: Any) -> None:
-    """Print ``payload`` as indented JSON."""
-    print(json.dumps(payload, indent=2))
+    """Print ``payload`` (records, lists of them) as indented JSON, as the server sent it."""
+    print(json.dumps(msgspec.to_builtins(payload), indent=2))
+
+
+def when(moment: datetime) -> str:
+    """A time as the API writes it (RFC 3339, ``Z`` for UTC)."""
+    text: str = msgspec.to_builtins(moment)
+    return text
+
+
+def cell(value: Any) -> str:
+    """A table cell: None empty, times as the API writes them, enums by value."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return when(value)
+    return str(value.value) if isinstance(value, Enum) else str(value)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
@@ -45,13 +80,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for column in columns:
         out.add_column(column)
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        out.add_row(*(cell(v) for v in row))
     return out
 
 
-def run_rows(runs: Iterable[dict[str, Any]]) -> list[list[Any]]:
+def run_rows(runs: Iterable[RunRecord]) -> list[list[Any]]:
     """The cells of :data:`RUN_COLUMNS` for each run."""
-    return [[run.get(c) for c in RUN_COLUMNS] for run in runs]
+    return [[getattr(run, c) for c in RUN_COLUMNS] for run in runs]
 
 
 def show(*renderables: Any) -> None:
@@ -75,16 +110,16 @@ def _height(renderables: Sequence[Any]) -> int:
     return sum(getattr(r, "row_count", 1) + 4 for r in renderables)
 
 
-def output_lines(lines: Iterable[dict[str, Any]]) -> list[str]:
+def output_lines(lines: Iterable[OutputLine]) -> list[str]:
     """``ts [stream] data`` per line."""
-    return [f"{line['ts']} [{line['stream']}] {line['data']}" for line in lines]
+    return [f"{when(line.ts)} [{line.stream.value}] {line.data}" for line in lines]
 
 
-def progress(steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Show a progress bar over ``steps`` (dicts with ``total`` and ``runs``); returns the last."""
-    last: dict[str, Any] = {"total": 0, "runs": 0, "output_rows": 0}
+def progress(steps: Iterable[CleanupProgress]) -> CleanupProgress:
+    """Show a progress bar over a cleanup's ``steps``; returns the last."""
+    last = CleanupProgress(total=0, runs=0, output_rows=0)
     with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("deleting runs", total=None)
         for last in steps:
-            bar.update(task, total=last["total"], completed=last["runs"])
+            bar.update(task, total=last.total, completed=last.runs)
     return last

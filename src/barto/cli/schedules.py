@@ -10,9 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from barto.api.answers import Removed
 from barto.cli import options, render
 from barto.cli.client import segment
 from barto.cli.options import Json
+from barto.model import ScheduleRecord
 
 Worker = Annotated[str, typer.Argument(help="The worker the schedule runs on.")]
 Name = Annotated[str, typer.Argument(help="Schedule name.")]
@@ -25,12 +27,12 @@ def schedules(ctx: typer.Context, as_json: Json = False) -> None:
     """List the live schedules with their next fire times and where they come from."""
     if ctx.invoked_subcommand is not None:
         return
-    data = options.client(ctx).get("/v1/schedules")
+    data = options.client(ctx).get("/v1/schedules", list[ScheduleRecord])
     if as_json:
         render.emit_json(data)
         return
     columns = ("worker", "name", "calendar", "normalized", "next_fire", "enabled", "paused", "source")
-    render.show(render.table(None, columns, [[s[c] for c in columns] for s in data]))
+    render.show(render.table(None, columns, [[getattr(s, c) for c in columns] for s in data]))
 
 
 @app.command()
@@ -51,16 +53,14 @@ def add(  # noqa: PLR0913 - one option per schedule setting a user commonly give
     body: dict[str, Any] = {"name": name, "cmds": cmd, "on_calendar": on_calendar, "cron": cron}
     optional = {"timezone": timezone, "timeout": timeout, "overlap": overlap, "retries": retries}
     body.update({k: v for k, v in optional.items() if v is not None})
-    _show(
-        options.client(ctx).post(f"/v1/schedules/{segment(worker)}", {k: v for k, v in body.items() if v is not None}),
-        as_json,
-    )
+    given = {k: v for k, v in body.items() if v is not None}
+    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}", ScheduleRecord, given), as_json)
 
 
 @app.command()
 def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Remove a schedule added through the API."""
-    data = options.client(ctx).delete(f"/v1/schedules/{segment(worker)}/{segment(name)}")
+    data = options.client(ctx).delete(f"/v1/schedules/{segment(worker)}/{segment(name)}", Removed)
     if as_json:
         render.emit_json(data)
     else:
@@ -70,19 +70,19 @@ def remove(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False
 @app.command()
 def enable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Let an API schedule fire."""
-    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(name)}/enable"), as_json)
+    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(name)}/enable", ScheduleRecord), as_json)
 
 
 @app.command()
 def disable(ctx: typer.Context, worker: Worker, name: Name, as_json: Json = False) -> None:
     """Keep an API schedule listed but never firing."""
-    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(name)}/disable"), as_json)
+    _show(options.client(ctx).post(f"/v1/schedules/{segment(worker)}/{segment(name)}/disable", ScheduleRecord), as_json)
 
 
-def _show(record: dict[str, Any], as_json: bool) -> None:
+def _show(record: ScheduleRecord, as_json: bool) -> None:
     if as_json:
         render.emit_json(record)
         return
-    state = "enabled" if record["enabled"] else "disabled"
-    where = f"{record['name']} on {record['worker']} ({record['source']}, {state})"
-    print(f"{where}: next slot {record['next_fire'] or 'never'}")
+    state = "enabled" if record.enabled else "disabled"
+    where = f"{record.name} on {record.worker} ({record.source}, {state})"
+    print(f"{where}: next slot {render.when(record.next_fire) if record.next_fire else 'never'}")

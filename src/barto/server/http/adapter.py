@@ -13,7 +13,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from barto.api.answers import ControlReply
+from barto.api.answers import ControlReply, ErrorBody, Problem
 from barto.api.operations import Operation
 from barto.errors import (
     BartoError,
@@ -56,7 +56,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 def error_response(error: BartoError) -> Response:
     """The JSON body of an error, with its status."""
-    body = {"error": {"code": error.code, "kind": error.kind, "message": error.message}}
+    body = ErrorBody(error=Problem(code=error.code, kind=error.kind, message=error.message))
     return json_response(body, status_of(error))
 
 

@@ -1,6 +1,6 @@
 """``/openapi.json``, generated from the REST doors and the operations they serve: parameters
 with their types and bounds, bodies, every status an operation can answer, the bearer scheme,
-the error shape, and each operation's role (``x-barto-role``)."""
+the error shape (barto.api.answers.ErrorBody), and each operation's role (``x-barto-role``)."""
 
 from __future__ import annotations
 
@@ -10,36 +10,10 @@ from typing import Any
 import msgspec
 
 import barto
+from barto.api.answers import ErrorBody
 from barto.api.operations import Operation, Role
 from barto.server.http.doors import DOORS, Door
 
-_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "kind", "message"],
-            "properties": {
-                "code": {"type": "string", "description": "stable, for scripts (e.g. schedule_not_found)"},
-                "kind": {
-                    "type": "string",
-                    "enum": [
-                        "invalid",
-                        "not_found",
-                        "conflict",
-                        "forbidden",
-                        "unauthenticated",
-                        "unavailable",
-                        "timed_out",
-                        "error",
-                    ],
-                },
-                "message": {"type": "string"},
-            },
-        }
-    },
-}
 _ERRORS = {
     "400": "invalid request (a name, a number, a body)",
     "404": "not found",
@@ -53,7 +27,6 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
     types = _types()
     schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    components["Error"] = _ERROR_SCHEMA
     lookup = dict(zip(types, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for door in DOORS:
@@ -71,7 +44,7 @@ def document() -> dict[str, Any]:
 
 
 def _types() -> list[Any]:
-    found: list[Any] = []
+    found: list[Any] = [ErrorBody]
     for door in DOORS:
         for operation in (door.operation, door.stream):
             if operation is not None:
@@ -138,7 +111,7 @@ def _responses(door: Door, lookup: dict[Any, Any]) -> dict[str, Any]:
     if door.stream is not None:
         ok["content"]["application/x-ndjson"] = {"schema": lookup[door.stream.answer]}
     responses: dict[str, Any] = {str(door.status): ok}
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     codes = dict(_ERRORS) if operation.role is Role.OPEN else {**_ERRORS, **_SECURED}
     if operation.name.startswith("programs.ctl."):
         codes["502"] = "the worker's supervisor failed or the worker disconnected"
