@@ -9,6 +9,7 @@ from typing import Any, Literal
 import msgspec
 
 from barto.model import RunRecord
+from barto.protocol import ProgramStatus
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,18 +97,11 @@ class CleanupProgress(Answer, frozen=True, kw_only=True):
     cutoff: datetime | None = None  # the age limit of successes, for the summary
 
 
-class ProgramRow(Answer, frozen=True, kw_only=True):
-    """One supervised process of one worker, with whether that worker is connected."""
+class ProgramRow(ProgramStatus, frozen=True, kw_only=True):
+    """One supervised process of one worker (as its worker reported it), with whether that
+    worker is connected."""
 
     worker: str
-    name: str
-    program: str
-    state: str
-    pid: int | None
-    uptime_seconds: float | None
-    restarts: int
-    description: str
-    exit_status: int | None
     connected: bool
 
 
