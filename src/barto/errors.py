@@ -10,18 +10,19 @@ from __future__ import annotations
 
 
 class BartoError(Exception):
-    """What went wrong, as a stable code and a message; the subclass says whose fault it is."""
+    """What went wrong, as a stable code and a message; the subclass says whose fault it is.
+
+    ``BartoError(code, message)``, or ``BartoError(message)`` for a class whose every instance
+    has the same code (its class attribute ``code``): ``StoreError("cannot reach ...")``.
+    """
 
     kind = "error"
+    code = "error"
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def message(self) -> str:
-        """The message for a person."""
-        return str(self)
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(code if message is None else message)
+        if message is not None:
+            self.code = code
 
 
 class Invalid(BartoError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from barto.errors import Invalid
 
-class CalendarError(ValueError):
+
+class CalendarError(Invalid, ValueError):
     """A calendar expression that cannot be parsed.
 
     The message quotes the expression and names the part that is wrong and why, e.g.
@@ -11,6 +13,6 @@ class CalendarError(ValueError):
     """
 
     def __init__(self, text: str, reason: str) -> None:
-        super().__init__(f"invalid calendar {text!r}: {reason}")
+        super().__init__("bad_calendar", f"invalid calendar {text!r}: {reason}")
         self.text = text
         self.reason = reason

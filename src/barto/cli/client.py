@@ -11,12 +11,15 @@ import msgspec
 
 from barto.api.answers import ErrorBody
 from barto.config import CliConfig
+from barto.errors import BartoError
 
 T = TypeVar("T")
 
 
-class CliError(Exception):
+class CliError(BartoError):
     """What went wrong, as one line for the user."""
+
+    code = "cli"
 
 
 def segment(value: object) -> str:

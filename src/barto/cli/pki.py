@@ -20,12 +20,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from barto.errors import Invalid
+
 CA_DAYS = 3650
 LEAF_DAYS = 825  # the longest validity clients such as Apple's still accept for TLS servers
 
 
-class PkiError(Exception):
+class PkiError(Invalid):
     """A file that is missing, already there, or not what it should be."""
+
+    code = "pki"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import msgspec
 from barto.config._locate import locate
 from barto.config.errors import ConfigError
 from barto.config.secrets import SECRET_KEYS
+from barto.errors import Invalid
 
 T = TypeVar("T")
 Origin = dict[tuple[str | int, ...], str]
@@ -70,8 +71,10 @@ def load(source: Source, schema: type[T], check: Callable[[T], None] | None = No
     return config
 
 
-class KeyedError(ValueError):
+class KeyedError(Invalid, ValueError):
     """A semantic problem found after decoding, at a key path (raised by ``check`` functions)."""
+
+    code = "bad_config"
 
     def __init__(self, path: tuple[str | int, ...], message: str) -> None:
         self.path = path

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from barto.errors import Invalid
 
-class ConfigError(Exception):
+
+class ConfigError(Invalid):
     """A config file, an environment variable or a flag holds something unusable.
 
     The message names where (``file:line``, or the environment variable), the key and what is
@@ -14,4 +16,4 @@ class ConfigError(Exception):
         self.where = where
         self.key = key
         self.message = message
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        super().__init__("bad_config", f"{where}: {key}: {message}" if key else f"{where}: {message}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from barto.errors import Invalid
 from barto.protocol.messages import ToServer, ToWorker
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -21,8 +22,10 @@ _to_server = msgspec.json.Decoder(ToServer | list[ToServer])
 _to_worker = msgspec.json.Decoder(ToWorker | list[ToWorker])
 
 
-class ProtocolError(ValueError):
+class ProtocolError(Invalid, ValueError):
     """The peer sent a frame that is not a valid message for this direction."""
+
+    code = "bad_frame"
 
 
 def encode(message: msgspec.Struct) -> bytes:

@@ -13,11 +13,15 @@ import base64
 import hashlib
 import os
 
+from barto.errors import Forbidden, Invalid
+
 SEED_BYTES = 32
 
 
-class InvalidKey(ValueError):
+class InvalidKey(Invalid, ValueError):
     """A key that is not base64 of 32 bytes."""
+
+    code = "bad_key"
 
 
 def new_seed() -> bytes:
@@ -50,6 +54,6 @@ def decode_key(text: str) -> bytes:
     return raw
 
 
-class Rejected(Exception):
+class Rejected(Forbidden):
     """A sealed frame that must not be acted on; the message says why. (Raised by signing.py's
     Verifier; defined here so that code which handles it need not load cryptography.)"""

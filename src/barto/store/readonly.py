@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from barto.errors import Invalid
+
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
 _WRITES = re.compile(
@@ -13,8 +15,10 @@ _WRITES = re.compile(
 )
 
 
-class NotASelectError(ValueError):
+class NotASelectError(Invalid, ValueError):
     """The text is not a single read-only SELECT."""
+
+    code = "not_a_select"
 
 
 def check_select(sql: str) -> str:

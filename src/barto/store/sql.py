@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from barto.errors import Unavailable
 from barto.model import FAILED_STATES, OutputLine, ProgramEvent, Reason, RunRecord, RunState, WorkerRecord
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.cluster import Cluster
@@ -24,8 +25,10 @@ _CLEANUP_BATCH = 1_000  # runs per delete transaction: ~0.1 s with 10 lines each
 LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data")
 
 
-class StoreError(Exception):
+class StoreError(Unavailable):
     """A store operation failed; the message says which and why."""
+
+    code = "store_unavailable"
 
 
 def _run(row: Row[Any]) -> RunRecord:

@@ -25,6 +25,7 @@ from websockets.exceptions import WebSocketException
 
 import barto
 from barto.config import WorkerConfig
+from barto.errors import Unavailable
 from barto.protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -54,12 +55,16 @@ _BACKOFF_CAP = 60.0
 SESSION_ERRORS = (OSError, TimeoutError, WebSocketException, ProtocolError)
 
 
-class GaveUpError(Exception):
+class GaveUpError(Unavailable):
     """``retry_count`` consecutive connection attempts failed."""
 
+    code = "gave_up"
 
-class SessionError(Exception):
+
+class SessionError(Unavailable):
     """The server refused us, broke the protocol or went silent; we reconnect."""
+
+    code = "session_ended"
 
 
 class StandbyError(SessionError):

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from barto.errors import Unavailable
 from barto.protocol import Accepted, Finished, RunEvent, encode
 from barto.worker.process import start_ticks
 
@@ -46,8 +47,10 @@ T = TypeVar("T")
 Item = tuple[int, bytes]  # (eid, encoded event)
 
 
-class OutboxError(Exception):
+class OutboxError(Unavailable):
     """The outbox file cannot be used (locked by another bartoc, unreadable, not SQLite)."""
+
+    code = "outbox_unavailable"
 
 
 class _Unsaved(msgspec.Struct):

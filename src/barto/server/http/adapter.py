@@ -56,7 +56,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 def error_response(error: BartoError) -> Response:
     """The JSON body of an error, with its status."""
-    body = ErrorBody(error=Problem(code=error.code, kind=error.kind, message=error.message))
+    body = ErrorBody(error=Problem(code=error.code, kind=error.kind, message=str(error)))
     return json_response(body, status_of(error))
 
 
