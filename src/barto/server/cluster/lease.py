@@ -32,6 +32,7 @@ from barto.store.cluster import Cluster, Instance, Lease
 
 log = logging.getLogger("barto.server.cluster.lease")
 
+_STRAY_GRACE = 5.0  # seconds a stop waits for cancelled database calls to end
 LEASE = "scheduler"
 _FORGET_AFTER = timedelta(hours=1)  # a killed instance stays listed (as gone) this long
 
@@ -79,7 +80,7 @@ class Leadership:
         self._expiry = Expiry(seconds)
         self._held: Lease | None = None
         self._valid_until = 0.0
-        self._stray: set[asyncio.Future[Any]] = set()  # database calls given up on, still running
+        self._stray: set[asyncio.Future[Any]] = set()  # database calls cancelled, still cleaning up
 
     @property
     def leading(self) -> bool:
@@ -116,6 +117,10 @@ class Leadership:
             await self._bounded(self._cluster.gone(self.me.id))
         except Exception as error:
             log.warning("could not remove this instance from the list: %s", _text(error))
+        if self._stray:  # cancelled calls still cleaning up: the store closes after them
+            _, late = await asyncio.wait(set(self._stray), timeout=_STRAY_GRACE)
+            if late:
+                log.warning("%d database calls were still ending when bartos stopped", len(late))
 
     async def try_take(self) -> bool:
         """One look at the lease as a standby: take it if free or expired; True if now held."""
@@ -183,12 +188,15 @@ class Leadership:
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         """``call``, given at most one tick. A database that does not answer (a frozen link) must
-        not hold up the lease's clock; the call is left to finish or fail on its own."""
+        not hold up the lease's clock: the call is cancelled then, and kept (in ``_stray``)
+        until its clean-up is over, which may take a while on a silent link; :meth:`stop` waits
+        for those, bounded."""
         task = asyncio.ensure_future(call)
         self._stray.add(task)
         task.add_done_callback(_forget_stray(self._stray))
         done, _ = await asyncio.wait([task], timeout=self.tick)
         if not done:
+            task.cancel()
             raise TimeoutError(f"the database did not answer within {self.tick:g} s")
         return task.result()
 
