@@ -55,6 +55,7 @@ HOSTILE: list[tuple[str, str, object]] = [
     ("postgresql", "SELECT nextval('runs_id_seq')", "invalid"),
     ("postgresql", "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "invalid|ok"),
     ("postgresql", "SELECT set_config('default_transaction_read_only', 'off', false)", "invalid|ok"),
+    ("postgresql", "DELETE FROM runs", "invalid"),  # after the flips above: each query is a fresh session
     ("postgresql", "CREATE TABLE stolen AS SELECT * FROM runs", "invalid"),
     ("mysql", "SELECT SLEEP(30)", "timeout"),
     ("mysql", "SET STATEMENT max_statement_time = 0 FOR SELECT SLEEP(30)", "timeout"),
@@ -66,6 +67,7 @@ HOSTILE: list[tuple[str, str, object]] = [
     ("mysql", "SELECT 1; SHUTDOWN", "invalid"),
     ("mysql", "SHUTDOWN", "invalid"),
     ("mysql", "SET SESSION TRANSACTION READ WRITE", "invalid|ok"),
+    ("mysql", "DELETE FROM runs", "invalid"),  # after the flip above: each query is a fresh session
     ("mysql", "SELECT * FROM mysql.user", "invalid"),
     ("mysql", "CREATE TABLE stolen AS SELECT * FROM runs", "invalid"),
     ("mysql", "GRANT ALL ON *.* TO 'barto_query'@'%'", "invalid"),
