@@ -77,7 +77,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
                 await state.leadership.stop()
 
     app = Starlette(
-        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers)],
+        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers.serve)],
         lifespan=lifespan,
         middleware=[Middleware(StandbyGate)],
         exception_handlers=http.exception_handlers(),

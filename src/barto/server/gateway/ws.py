@@ -89,7 +89,8 @@ class WorkerEndpoint:
         """Serve workers with ``parts`` from now on (None: refuse them, the server is stopping)."""
         self._parts = parts
 
-    async def __call__(self, ws: WebSocket) -> None:
+    async def serve(self, ws: WebSocket) -> None:
+        """Serve one worker connection (a method: Starlette wraps a function, not an ASGI app)."""
         if self._parts is None:
             await ws.close(_TRY_AGAIN_LATER, "the server is starting or stopping")
             return
