@@ -6,7 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
+from barto.protocol import PROTOCOL_VERSION, Hello, HostInfo, Refused, decode_to_worker, encode
 from tests.e2e.harness import BIN, Barto, wait_for
 from tests.e2e.test_tokens import TOKENS, as_, config
 
@@ -101,3 +103,20 @@ def test_a_worker_with_a_bad_name_does_not_start(barto: Barto, tmp_path: Path) -
     assert "name: worker name:" in stderr, stderr
     assert "not a valid name" in stderr, stderr
     wait_for(lambda: barto.cli_json("clients") == [], 5, "no worker listed")
+
+
+@pytest.mark.parametrize("name", ["a\0b", "x" * 10_000, "../w1", "w1/../w2", ""])
+def test_a_hello_with_a_bad_name_is_refused_and_nothing_is_stored(barto: Barto, name: str) -> None:
+    """A client speaking the protocol itself, past bartoc's own check: the server refuses the
+    name at the hello (it used to end in a database traceback and NUL written into the log)."""
+    barto.start_server("")
+    host = HostInfo(hostname="h", os_name="Linux", os_version="x", kernel="6", python="3.11")
+    hello = encode(Hello(protocol=PROTOCOL_VERSION, name=name, version="x", host=host)).decode()
+    with connect(f"ws://127.0.0.1:{barto.port}/v1/ws/worker", open_timeout=10) as ws:
+        ws.send(hello)
+        (answer,) = decode_to_worker(ws.recv(timeout=10))
+    assert isinstance(answer, Refused)
+    assert (answer.code, "worker name:" in answer.reason) == ("identity", True), answer
+    assert barto.rows("SELECT count(*) FROM workers") == [(0,)]
+    assert "\0" not in (barto.root / "bartos.log").read_text()
+    assert barto.cli_json("clients") == []  # and the server serves on
