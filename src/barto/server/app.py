@@ -31,7 +31,7 @@ from barto.server.gateway.ingest import Ingest
 from barto.server.gateway.ws import Parts, WorkerEndpoint
 from barto.server.operations import Core
 from barto.server.reload import Loader, Reloader
-from barto.server.standby import StandbyGate
+from barto.server.standby import StandbyGate, Watched
 from barto.server.state import ServerState
 from barto.store import Store, open_store
 from barto.store.cluster import Instance
@@ -44,6 +44,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
     tokens = principals(config)
     core = Core(open_server=not tokens)
     workers = WorkerEndpoint()
+    watched = Watched()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -51,7 +52,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
             config.database_url(env), query_url=config.query.url, concurrent_queries=config.query.concurrent
         ) as store:
             state = await _start(config, store, config_path)
-            app.state.barto = state
+            watched.state = state
             core.serve(state)
             workers.serve_with(_gateway_parts(state))
             try:
@@ -74,12 +75,13 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
             finally:  # the leader's work has stopped: a standby may take over at once
                 core.serve(None)
                 workers.serve_with(None)
+                watched.state = None
                 await state.leadership.stop()
 
     app = Starlette(
         routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers.serve)],
         lifespan=lifespan,
-        middleware=[Middleware(StandbyGate)],
+        middleware=[Middleware(StandbyGate, watched=watched)],
         exception_handlers=http.exception_handlers(),
     )
     return AuthGate(app, tokens, http.OPEN_PATHS)

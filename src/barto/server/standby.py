@@ -20,13 +20,15 @@ _OWN_PATHS = ("/healthz", "/openapi.json", "/v1/info", "/v1/ws/worker")
 
 
 class StandbyGate:
-    """ASGI middleware (inside the Starlette app, so the state is reachable from the scope)."""
+    """ASGI middleware: serves while this instance leads, else redirects or refuses. It learns
+    the state to watch from the app's lifespan (:meth:`watch`), not from the request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, watched: Watched) -> None:
         self._app = app
+        self._watched = watched
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: ServerState | None = getattr(scope["app"].state, "barto", None) if "app" in scope else None
+        state = self._watched.state
         if scope["type"] != "http" or state is None or state.leading or scope["path"] in _OWN_PATHS:
             await self._app(scope, receive, send)
             return
@@ -40,3 +42,10 @@ class StandbyGate:
             response.status_code = 307
             response.headers["Location"] = f"{found.url}{scope['path']}{query}"
         await response(scope, receive, send)
+
+
+class Watched:
+    """The server state the gate reads (None until the store is open, and after the stop)."""
+
+    def __init__(self) -> None:
+        self.state: ServerState | None = None

@@ -6,6 +6,7 @@ status :data:`STATUS` gives its kind — the one table of the REST door.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -131,7 +132,9 @@ def _put(data: dict[str, Any], key: str, value: Any) -> None:
     data[key] = value
 
 
+@functools.cache
 def _list_fields(kind: type) -> frozenset[str]:
+    """The fields of a request that take a list (a query parameter given several times)."""
     info = msgspec.inspect.type_info(kind)
     assert isinstance(info, msgspec.inspect.StructType)
     return frozenset(f.encode_name for f in info.fields if _is_list(f.type))
