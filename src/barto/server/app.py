@@ -30,6 +30,7 @@ from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
 from barto.server.gateway.ws import Parts, WorkerEndpoint
 from barto.server.operations import Core
+from barto.server.operations import Parts as OperationParts
 from barto.server.reload import Loader, Reloader
 from barto.server.standby import StandbyGate, Watched
 from barto.server.state import ServerState
@@ -53,7 +54,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
         ) as store:
             state = await _start(config, store, config_path)
             watched.state = state
-            core.serve(state)
+            core.serve(_operation_parts(state))
             workers.serve_with(_gateway_parts(state))
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -91,14 +92,13 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
     """This process's parts, as a standby: the leader's work starts once it holds the lease."""
     now = datetime.now(UTC)
     hub = Hub()
-    catalog, scheduler = await standby_view(config, store, hub, config.schedules, now)
+    term = await standby_view(config, store, hub, config.schedules, now)
     state = ServerState(
         config=config,
         store=store,
         hub=hub,
         ingest=Ingest(store, counters=hub.counters),
-        scheduler=scheduler,
-        catalog=catalog,
+        term=term,
         leadership=Leadership(
             store.cluster, _instance(config, now), config.lease_seconds, exclusive=store.dialect == "sqlite"
         ),
@@ -109,6 +109,22 @@ async def _start(config: ServerConfig, store: Store, config_path: Path) -> Serve
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
     return state
+
+
+def _operation_parts(state: ServerState) -> OperationParts:
+    """The operations' parts; what changes with each term is read through functions."""
+    return OperationParts(
+        config=state.config,
+        config_path=state.config_path,
+        started_at=state.started_at,
+        store=state.store,
+        hub=state.hub,
+        fleet=state.fleet,
+        ingest=state.ingest,
+        leadership=state.leadership,
+        term=lambda: state.term,
+        leading=lambda: state.leading,
+    )
 
 
 def _gateway_parts(state: ServerState) -> Parts:
@@ -123,7 +139,7 @@ def _gateway_parts(state: ServerState) -> Parts:
         leading=lambda: state.leading,
         leader=lambda: leader(state.leadership),
         programs_of=state.programs_of,
-        wake=lambda: state.scheduler.wake(),
+        wake=lambda: state.term.scheduler.wake(),
     )
 
 

@@ -16,38 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from barto.config import ConfigError, ServerConfig
-from barto.config.server import ScheduleDef
 from barto.protocol import Programs
-from barto.server.scheduling.catalog import Groups
+from barto.server.scheduling.rows import schedule_rows
 from barto.server.state import ServerState
-from barto.store import ScheduleRow
 
 log = logging.getLogger("barto.server.reload")
 
 _POLL = 0.5
 
 Loader = Callable[[], ServerConfig]
-
-
-def schedule_rows(groups: Groups, default_tz: str) -> list[ScheduleRow]:
-    """The config file's schedules as store rows."""
-    return [schedule_row(worker, s, default_tz) for worker, group in groups.items() for s in group.schedules]
-
-
-def schedule_row(worker: str, s: ScheduleDef, default_tz: str, source: str = "config") -> ScheduleRow:
-    """One schedule as a store row."""
-    return ScheduleRow(
-        worker=worker,
-        name=s.name,
-        calendar=s.expression,
-        timezone=s.timezone or default_tz,
-        cmds=s.cmds,
-        env=s.env,
-        cwd=s.cwd,
-        timeout_seconds=s.timeout,
-        enabled=s.enabled,
-        source=source,
-    )
 
 
 class Reloader:
@@ -93,8 +70,8 @@ class Reloader:
         except ConfigError as error:
             log.error("config reload rejected, the old schedules keep running: %s", error)
             return False
-        self._state.catalog.replace_config(config.schedules)
-        self._state.apply_schedules()
+        self._state.term.catalog.replace_config(config.schedules)
+        self._state.term.apply(config.timezone)
         self._push_programs(config.programs)
         if self._state.leading:  # the leader's file is the one in the store; a standby's waits its turn
             await self._state.store.replace_schedules(schedule_rows(config.schedules, config.timezone))

@@ -15,25 +15,22 @@ from barto.server.cluster.lease import Leadership
 from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
-from barto.server.scheduling.catalog import Catalog
-from barto.server.scheduling.scheduler import Scheduler
+from barto.server.scheduling.term import Term
 from barto.store import Store
 
 
 @dataclass
 class ServerState:
-    """The live parts of one bartos process.
-
-    ``scheduler`` and ``catalog`` are replaced each time this instance becomes the leader (they
-    are read back from the store then); on a standby they hold the view of its own start.
-    """
+    """The live parts of one bartos process, as the app, the takeover and the reloader share
+    them. ``term`` is replaced each time this instance becomes the leader (read back from the
+    store then); on a standby it is the view of its own start. Doors and operations never see
+    this object: they get narrow parts (barto.server.operations.Parts, gateway.ws.Parts)."""
 
     config: ServerConfig
     store: Store
     hub: Hub
     ingest: Ingest
-    scheduler: Scheduler
-    catalog: Catalog
+    term: Term
     leadership: Leadership
     config_path: str
     signer: Signer | None = None  # seals every frame to workers (signing_key)
@@ -52,7 +49,3 @@ class ServerState:
     def leading(self) -> bool:
         """Whether this instance is the scheduler leader now (and has finished taking over)."""
         return self.leader_ready and self.leadership.leading
-
-    def apply_schedules(self) -> None:
-        """Give the scheduler the catalog's schedules (after a reload or an API change)."""
-        self.scheduler.load(self.catalog.merged(), self.config.timezone, datetime.now(UTC), api=self.catalog.api_keys())

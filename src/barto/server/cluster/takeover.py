@@ -23,9 +23,10 @@ from barto.config import ServerConfig
 from barto.config.server import ScheduleDef, validate_schedule
 from barto.server.gateway.hub import Hub
 from barto.server.maintenance import cleanup
-from barto.server.reload import schedule_rows
 from barto.server.scheduling.catalog import Catalog, Groups, Key, definition
+from barto.server.scheduling.rows import schedule_rows
 from barto.server.scheduling.scheduler import Scheduler
+from barto.server.scheduling.term import Term
 from barto.server.state import ServerState
 from barto.store import Store
 
@@ -56,9 +57,10 @@ async def _lead(state: ServerState) -> None:
     since = datetime.now(UTC)
     await take_over(state, since)
     state.leader_ready = True
-    log.info("leading: %d schedules", len(state.scheduler.records()))
+    term = state.term  # this term's: the next takeover makes another
+    log.info("leading: %d schedules", len(term.records()))
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(state.scheduler.run())
+        tg.create_task(term.scheduler.run())
         tg.create_task(_retention(state))
         tg.create_task(_sweep_lost(state, since))
 
@@ -96,22 +98,20 @@ async def take_over(state: ServerState, now: datetime) -> None:
     await store.mark_all_disconnected(now)
     if missed := await store.server_down(now):
         log.warning("%d claimed runs whose slot passed while no leader ran are recorded as missed", missed)
-    await store.replace_schedules(schedule_rows(state.catalog.config, config.timezone))
-    state.catalog, state.scheduler = await standby_view(config, store, state.hub, state.catalog.config, now)
-    state.ingest.on_finished = state.scheduler.ended  # this term's scheduler hears of ended runs
+    await store.replace_schedules(schedule_rows(state.term.catalog.config, config.timezone))
+    state.term = term = await standby_view(config, store, state.hub, state.term.catalog.config, now)
+    state.ingest.on_finished = term.scheduler.ended  # this term's scheduler hears of ended runs
     window = timedelta(seconds=config.catchup_window_seconds)
-    await state.scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
-    await state.scheduler.recover_retries(now)
+    await term.scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
+    await term.scheduler.recover_retries(now)
 
 
-async def standby_view(
-    config: ServerConfig, store: Store, hub: Hub, groups: Groups, now: datetime
-) -> tuple[Catalog, Scheduler]:
+async def standby_view(config: ServerConfig, store: Store, hub: Hub, groups: Groups, now: datetime) -> Term:
     """The catalog and a loaded (not running) scheduler, as the store and ``groups`` say now."""
     catalog = Catalog(groups, await _api_schedules(store, config))
     scheduler = Scheduler(store, hub)
     scheduler.load(catalog.merged(), config.timezone, now, paused=await store.paused(), api=catalog.api_keys())
-    return catalog, scheduler
+    return Term(catalog, scheduler)
 
 
 async def _api_schedules(store: Store, config: ServerConfig) -> dict[Key, ScheduleDef]:

@@ -17,9 +17,9 @@ from barto.errors import Forbidden, Unauthenticated, Unavailable
 from barto.server.auth import Principal
 from barto.server.operations import maintenance, programs, runs, schedules
 from barto.server.operations._impl import IMPLEMENTATIONS
-from barto.server.state import ServerState
+from barto.server.operations._parts import Parts
 
-__all__ = ["Core", "refusal"]
+__all__ = ["Core", "Parts", "refusal"]
 
 _ = (maintenance, programs, runs, schedules)  # imported for their registrations
 
@@ -40,15 +40,15 @@ class Core:
     """The operations of one bartos process."""
 
     def __init__(self, *, open_server: bool) -> None:
-        self._state: ServerState | None = None  # set by :meth:`serve` once the store is open
+        self._parts: Parts | None = None  # set by :meth:`serve` once the store is open
         self._open = open_server  # no tokens configured: every caller may do everything, as in barto
         missing = set(OPERATIONS) - set(IMPLEMENTATIONS)
         if missing:  # a declaration without an implementation is a bug found at start, not at call
             raise RuntimeError(f"operations declared but not implemented: {sorted(missing)}")
 
-    def serve(self, state: ServerState | None) -> None:
-        """Do the operations on ``state`` from now on (None: refuse them, the server is stopping)."""
-        self._state = state
+    def serve(self, parts: Parts | None) -> None:
+        """Do the operations with ``parts`` from now on (None: refuse them, the server is stopping)."""
+        self._parts = parts
 
     def authorize(self, who: Principal | None, operation: Operation) -> None:
         """Refuse ``who`` unless its role is enough for ``operation``.
@@ -67,8 +67,8 @@ class Core:
         self.authorize(who, operation)
         if not isinstance(request, operation.request):
             raise TypeError(f"{operation.name} takes {operation.request.__name__}, not {type(request).__name__}")
-        implementation: Callable[[ServerState, Any], Awaitable[Any]] = IMPLEMENTATIONS[operation.name]
-        if self._state is None:
+        implementation: Callable[[Parts, Any], Awaitable[Any]] = IMPLEMENTATIONS[operation.name]
+        if self._parts is None:
             raise Unavailable("not_serving", "the server is starting or stopping")
         # A stream operation checks its request here, then answers with the iterator to follow.
-        return await implementation(self._state, request)
+        return await implementation(self._parts, request)

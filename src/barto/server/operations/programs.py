@@ -14,46 +14,46 @@ from barto.api.answers import ControlReply, ProgramRow, TailLine
 from barto.errors import Conflict, NotFound, TimedOut
 from barto.model import ProgramEvent
 from barto.server.operations._impl import implements
-from barto.server.state import ServerState
+from barto.server.operations._parts import Parts
 
 CONTROL_SECONDS = 120.0  # a stop waits for stopwaitsecs of every process it stops
 KEEPALIVE_SECONDS = 15.0
 
 
 @implements(ops.PROGRAMS)
-async def listing(state: ServerState, request: r.Programs) -> list[ProgramRow]:
+async def listing(parts: Parts, request: r.Programs) -> list[ProgramRow]:
     """Every supervised process of every worker (or of one), with its worker's link."""
     return [
-        ProgramRow(**row, connected=state.hub.is_connected(row["worker"]))
-        for row in state.fleet.listing(request.worker)
+        ProgramRow(**row, connected=parts.hub.is_connected(row["worker"]))
+        for row in parts.fleet.listing(request.worker)
     ]
 
 
 @implements(ops.EVENTS)
-async def events(state: ServerState, request: r.ProgramEvents) -> list[ProgramEvent]:
+async def events(parts: Parts, request: r.ProgramEvents) -> list[ProgramEvent]:
     """State changes, oldest first: the newest ``limit`` (of ``worker``, of ``name``)."""
-    return await state.store.program_events(request.worker, request.name, request.limit)
+    return await parts.store.program_events(request.worker, request.name, request.limit)
 
 
 @implements(ops.TAIL)
-async def tail(state: ServerState, request: r.Tail) -> list[TailLine]:
+async def tail(parts: Parts, request: r.Tail) -> list[TailLine]:
     """The last lines of a process (``limit``, after ``after``)."""
-    _known(state, request)
-    return state.fleet.tail(request.worker, request.name, request.after, request.limit)
+    _known(parts, request)
+    return parts.fleet.tail(request.worker, request.name, request.after, request.limit)
 
 
 @implements(ops.TAIL_FOLLOW)
-async def follow(state: ServerState, request: r.Tail) -> AsyncIterator[TailLine | None]:
+async def follow(parts: Parts, request: r.Tail) -> AsyncIterator[TailLine | None]:
     """:func:`tail`, then each new line, for ever; None now and then while nothing comes (a door
     keeps its connection alive with it)."""
-    _known(state, request)
-    return _follow(state, request)
+    _known(parts, request)
+    return _follow(parts, request)
 
 
-async def _follow(state: ServerState, request: r.Tail) -> AsyncIterator[TailLine | None]:
+async def _follow(parts: Parts, request: r.Tail) -> AsyncIterator[TailLine | None]:
     after = request.after
     while True:
-        lines = await state.fleet.wait_tail(request.worker, request.name, after, request.limit, KEEPALIVE_SECONDS)
+        lines = await parts.fleet.wait_tail(request.worker, request.name, after, request.limit, KEEPALIVE_SECONDS)
         for line in lines:
             yield line
         after = lines[-1].seq if lines else after
@@ -61,22 +61,22 @@ async def _follow(state: ServerState, request: r.Tail) -> AsyncIterator[TailLine
             yield None
 
 
-def _known(state: ServerState, request: r.Tail) -> None:
-    if not state.fleet.knows(request.worker, request.name):
+def _known(parts: Parts, request: r.Tail) -> None:
+    if not parts.fleet.knows(request.worker, request.name):
         raise NotFound(
             "program_not_found", f"worker {request.worker!r} has reported no program or process {request.name!r}"
         )
 
 
 def _relay(command: str) -> Any:
-    async def relay(state: ServerState, request: r.Control) -> ControlReply:
-        session = state.hub.session(request.worker)
+    async def relay(parts: Parts, request: r.Control) -> ControlReply:
+        session = parts.hub.session(request.worker)
         if session is None:
             raise Conflict("worker_offline", f"worker {request.worker!r} is not connected")
         fields = {"name": request.name, "signal": request.signal, "bytes": request.bytes}
         ask: dict[str, Any] = {"command": command, **{k: v for k, v in fields.items() if v is not None}}
         try:
-            answer = await state.fleet.ask(session, ask, CONTROL_SECONDS)
+            answer = await parts.fleet.ask(session, ask, CONTROL_SECONDS)
         except TimeoutError:
             raise TimedOut(
                 "worker_silent", f"worker {request.worker!r} did not answer in {CONTROL_SECONDS:g} s"

@@ -10,79 +10,79 @@ from barto.errors import Conflict, NotFound
 from barto.model import FINAL_STATES, OutputLine, Reason, RunRecord, RunState
 from barto.protocol import Cancel
 from barto.server.operations._impl import implements
-from barto.server.state import ServerState
+from barto.server.operations._parts import Parts
 
 FOLLOW_BATCH = 10_000
 
 
 @implements(ops.RUNS)
-async def listing(state: ServerState, request: r.Runs) -> list[RunRecord]:
+async def listing(parts: Parts, request: r.Runs) -> list[RunRecord]:
     """Runs, newest first, filtered by schedule, worker and states."""
-    return await state.store.runs(
+    return await parts.store.runs(
         schedule=request.schedule, worker=request.worker, states=[s.value for s in request.state], limit=request.limit
     )
 
 
 @implements(ops.RUN)
-async def one(state: ServerState, request: r.RunRef) -> RunRecord:
+async def one(parts: Parts, request: r.RunRef) -> RunRecord:
     """One run."""
-    return await _run(state, request.run_id)
+    return await _run(parts, request.run_id)
 
 
 @implements(ops.OUTPUT)
-async def output(state: ServerState, request: r.Output) -> list[OutputLine]:
+async def output(parts: Parts, request: r.Output) -> list[OutputLine]:
     """A run's output lines after ``after``."""
-    found = await _run(state, request.run_id)
-    return await state.store.output(found.id, after=request.after)
+    found = await _run(parts, request.run_id)
+    return await parts.store.output(found.id, after=request.after)
 
 
 @implements(ops.FOLLOW)
-async def follow(state: ServerState, request: r.Output) -> AsyncIterator[OutputLine]:
+async def follow(parts: Parts, request: r.Output) -> AsyncIterator[OutputLine]:
     """A run's output lines after ``after``, then each new one as it is stored, until it ends."""
-    found = await _run(state, request.run_id)  # a missing run is refused before the stream begins
-    return _follow(state, found.id, request.after)
+    found = await _run(parts, request.run_id)  # a missing run is refused before the stream begins
+    return _follow(parts, found.id, request.after)
 
 
-async def _follow(state: ServerState, run_id: int, after: int) -> AsyncIterator[OutputLine]:
+async def _follow(parts: Parts, run_id: int, after: int) -> AsyncIterator[OutputLine]:
     while True:
-        lines = await state.store.output(run_id, after=after, limit=FOLLOW_BATCH)
+        lines = await parts.store.output(run_id, after=after, limit=FOLLOW_BATCH)
         for line in lines:
             yield line
         after = lines[-1].seq if lines else after
         if not lines:
-            current = await state.store.run(run_id)
+            current = await parts.store.run(run_id)
             if current is None or current.state in FINAL_STATES:
                 return
-            await state.ingest.wait_commit(1.0)
+            await parts.ingest.wait_commit(1.0)
 
 
 @implements(ops.CANCEL)
-async def cancel(state: ServerState, request: r.RunRef) -> RunRecord:
+async def cancel(parts: Parts, request: r.RunRef) -> RunRecord:
     """Stop a run: its worker sends the stop signal to the run's process group, waits, then KILLs.
 
     A run no worker has accepted yet is cancelled at once; the run ends ``cancelled`` either way.
     """
-    found = await _run(state, request.run_id)
+    found = await _run(parts, request.run_id)
     if found.state in FINAL_STATES:
         raise Conflict("run_finished", f"run {found.id} already ended ({found.state})")
-    session = state.hub.session(found.worker)
+    session = parts.hub.session(found.worker)
     if found.state != RunState.PENDING and session is None:
         raise Conflict("worker_offline", f"worker {found.worker!r} is not connected; cannot stop run {found.id}")
     if session is not None:
         session.send(Cancel(run_id=found.id))
     if found.state == RunState.PENDING:
-        await state.store.settle_pending([found.id], RunState.CANCELLED, Reason.CANCELLED)
-    return await _run(state, found.id)
+        await parts.store.settle_pending([found.id], RunState.CANCELLED, Reason.CANCELLED)
+    return await _run(parts, found.id)
 
 
 @implements(ops.FAILED)
-async def failed(state: ServerState, request: r.Failed) -> list[RunRecord]:
+async def failed(parts: Parts, request: r.Failed) -> list[RunRecord]:
     """Runs that failed, timed out or were lost, newest first."""
-    return await state.store.failed(request.limit)
+    return await parts.store.failed(request.limit)
 
 
-async def _run(state: ServerState, run_id: int) -> RunRecord:
-    found = await state.store.run(run_id)
+async def _run(parts: Parts, run_id: int) -> RunRecord:
+    found = await parts.store.run(run_id)
     if found is None:
         raise NotFound("run_not_found", f"no run with id {run_id}")
     return found
