@@ -325,3 +325,25 @@ async def test_slots_of_an_absent_worker_follow_its_offline_policy_not_overlap(
 
 async def _slots_passed(store: Store, count: int) -> bool:
     return sum(r.slot < datetime.now(UTC) for r in await store.runs()) >= count
+
+
+async def test_a_takeover_reuses_the_calendars_the_standby_parsed(store: Store) -> None:
+    """The new term's scheduler takes the standby view's parsed calendars for unchanged
+    definitions (one parse less per schedule at every takeover) and parses the changed ones."""
+    now = datetime.now(UTC)
+    standby = Scheduler(store, Hub())
+    standby.load(every_second("a", "b"), "UTC", now)
+    paris = every_second("b", timezone="Europe/Paris")["w"].schedules
+    changed = {"w": WorkerSchedules(schedules=[*every_second("a")["w"].schedules, *paris])}
+    leader = Scheduler(store, Hub())
+    leader.load(changed, "UTC", now, parsed=standby)
+    seen, fresh = standby.find("w", "a"), leader.find("w", "a")
+    assert seen is not None
+    assert fresh is not None
+    assert fresh is not seen  # a new entry (its own state) ...
+    assert fresh.spec is seen.spec  # ... with the calendar parsed once
+    b_before, b_after = standby.find("w", "b"), leader.find("w", "b")
+    assert b_before is not None
+    assert b_after is not None
+    assert b_after.spec is not b_before.spec  # its definition changed: parsed anew
+    assert str(b_after.spec) != str(b_before.spec)

@@ -99,18 +99,23 @@ async def take_over(state: ServerState, now: datetime) -> None:
     if missed := await store.server_down(now):
         log.warning("%d claimed runs whose slot passed while no leader ran are recorded as missed", missed)
     await store.replace_schedules(schedule_rows(state.term.catalog.config, config.timezone))
-    state.term = term = await standby_view(config, store, state.hub, state.term.catalog.config, now)
+    previous = state.term.scheduler  # the standby's view: its calendars are parsed already
+    state.term = term = await standby_view(config, store, state.hub, state.term.catalog.config, now, previous)
     state.ingest.on_finished = term.scheduler.ended  # this term's scheduler hears of ended runs
     window = timedelta(seconds=config.catchup_window_seconds)
     await term.scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
     await term.scheduler.recover_retries(now)
 
 
-async def standby_view(config: ServerConfig, store: Store, hub: Hub, groups: Groups, now: datetime) -> Term:
-    """The catalog and a loaded (not running) scheduler, as the store and ``groups`` say now."""
+async def standby_view(
+    config: ServerConfig, store: Store, hub: Hub, groups: Groups, now: datetime, parsed: Scheduler | None = None
+) -> Term:
+    """The catalog and a loaded (not running) scheduler, as the store and ``groups`` say now
+    (``parsed``: a scheduler whose calendars it may reuse)."""
     catalog = Catalog(groups, await _api_schedules(store, config))
     scheduler = Scheduler(store, hub)
-    scheduler.load(catalog.merged(), config.timezone, now, paused=await store.paused(), api=catalog.api_keys())
+    paused = await store.paused()
+    scheduler.load(catalog.merged(), config.timezone, now, paused=paused, api=catalog.api_keys(), parsed=parsed)
     return Term(catalog, scheduler)
 
 

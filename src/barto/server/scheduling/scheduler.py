@@ -148,24 +148,30 @@ class Scheduler:
         now: datetime,
         paused: set[_Key] | None = None,
         api: frozenset[_Key] = frozenset(),
+        parsed: Scheduler | None = None,
     ) -> None:
         """Replace the live set. Unchanged schedules keep their state; new ones start after now.
 
         ``paused`` (at start-up, from the store) are the schedules an operator paused; ``api``
-        those added through the API (the rest come from the config file).
+        those added through the API (the rest come from the config file). ``parsed``: a scheduler
+        whose calendars may be reused (a takeover's new scheduler, from the standby's view), so
+        that an unchanged calendar is not parsed again.
         """
         if paused is not None:
             self._paused = set(paused)
         self._api = api
+        known = parsed._entries if parsed is not None else {}
         entries: dict[_Key, Entry] = {}
         for worker, group in groups.items():
             for definition in group.schedules:
-                old = self._entries.get((worker, definition.name))
-                entries[(worker, definition.name)] = (
-                    old
-                    if old is not None and old.definition == definition
-                    else _entry(worker, definition, default_tz, now, (worker, definition.name) in self._paused)
-                )
+                key = (worker, definition.name)
+                old = self._entries.get(key)
+                if old is not None and old.definition == definition:
+                    entries[key] = old
+                    continue
+                twin = known.get(key)
+                spec = twin.spec if twin is not None and twin.definition == definition else None
+                entries[key] = _entry(worker, definition, default_tz, now, key in self._paused, spec)
         previous, self._entries = self._entries, entries
         for entry in previous.values():
             self._drop_if_replaced(entry, now)
@@ -434,8 +440,10 @@ class Scheduler:
         return missed
 
 
-def _entry(worker: str, definition: ScheduleDef, default_tz: str, now: datetime, paused: bool) -> Entry:
-    spec = definition.spec(worker, default_tz)
+def _entry(
+    worker: str, definition: ScheduleDef, default_tz: str, now: datetime, paused: bool, spec: Spec | None = None
+) -> Entry:
+    spec = spec if spec is not None else definition.spec(worker, default_tz)
     return Entry(
         worker=worker,
         definition=definition,
