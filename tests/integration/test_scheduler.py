@@ -7,15 +7,18 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from barto.config.server import ScheduleDef, WorkerSchedules
+from barto.config import load_server, source
+from barto.config.server import Calendars, ScheduleDef, WorkerSchedules
 from barto.model import RunRecord, RunState
 from barto.protocol import Cancel, Dispatch, HostInfo, Job
+from barto.server.cluster.takeover import standby_view
 from barto.server.gateway.hub import Hub, Session
-from barto.server.scheduling.scheduler import LEAD, Scheduler
+from barto.server.scheduling.scheduler import LEAD, Scheduler, validated
 from barto.store import Batch, Claim, Store
 from barto.store.records import Finished as FinishedRow
 
@@ -336,7 +339,7 @@ async def test_a_takeover_reuses_the_calendars_the_standby_parsed(store: Store) 
     paris = every_second("b", timezone="Europe/Paris")["w"].schedules
     changed = {"w": WorkerSchedules(schedules=[*every_second("a")["w"].schedules, *paris])}
     leader = Scheduler(store, Hub())
-    leader.load(changed, "UTC", now, parsed=standby)
+    leader.load(changed, "UTC", now, parsed=standby.parsed)
     seen, fresh = standby.find("w", "a"), leader.find("w", "a")
     assert seen is not None
     assert fresh is not None
@@ -347,3 +350,19 @@ async def test_a_takeover_reuses_the_calendars_the_standby_parsed(store: Store) 
     assert b_after is not None
     assert b_after.spec is not b_before.spec  # its definition changed: parsed anew
     assert str(b_after.spec) != str(b_before.spec)
+
+
+async def test_the_calendars_validation_parsed_are_the_ones_that_fire(store: Store, tmp_path: Path) -> None:
+    """bartos parses each calendar once at start: the config's validation hands its parsed
+    calendars to the first view of the schedules."""
+    path = tmp_path / "bartos.toml"
+    path.write_text('[schedules.w]\nschedules = [{ name = "a", on_calendar = "*:0/5", cmds = ["true"] }]\n')
+    calendars: Calendars = {}
+    config = load_server(source("bartos", path, {}, {}), calendars=calendars)
+    ((definition, spec),) = calendars.values()
+    assert str(spec) == "*-*-* *:00/5:00 UTC"
+    term = await standby_view(config, store, Hub(), config.schedules, datetime.now(UTC), parsed=validated(calendars))
+    entry = term.scheduler.find("w", "a")
+    assert entry is not None
+    assert entry.spec is spec
+    assert entry.definition == definition

@@ -17,7 +17,7 @@ from barto.config.errors import ConfigError
 from barto.config.worker import WorkerConfig, check_running, check_worker
 
 if TYPE_CHECKING:
-    from barto.config.server import ScheduleDef, ServerConfig
+    from barto.config.server import Calendars, ScheduleDef, ServerConfig
 
 __all__ = [
     "CliConfig",
@@ -56,12 +56,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_server(src: Source, *, serving: bool = False) -> ServerConfig:
-    """Load and fully validate bartos' config (every calendar is parsed; with ``serving``, the
-    files it names are readable too)."""
+def load_server(src: Source, *, serving: bool = False, calendars: Calendars | None = None) -> ServerConfig:
+    """Load and fully validate bartos' config (every calendar is parsed, and handed over in
+    ``calendars`` when given; with ``serving``, the files it names are readable too)."""
     from barto.config.server import ServerConfig, check_server, check_serving
 
-    return load(src, ServerConfig, check_serving if serving else check_server)
+    check = check_serving if serving else check_server
+    return load(src, ServerConfig, lambda config: check(config, calendars))
 
 
 def load_worker(src: Source, *, running: bool = False) -> WorkerConfig:

@@ -215,8 +215,13 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
         return f"sqlite:///{data_home(env) / 'bartos' / 'bartos.db'}"
 
 
-def check_server(config: ServerConfig) -> None:
+# What validation parsed, so that it is not parsed again: (worker, name) -> (definition, spec).
+Calendars = dict[tuple[str, str], tuple[ScheduleDef, Spec]]
+
+
+def check_server(config: ServerConfig, calendars: Calendars | None = None) -> None:
     """Validate what types cannot: zones, calendars, unique names, one calendar per schedule.
+    ``calendars`` receives every parsed calendar (the scheduler takes them instead of parsing).
 
     Raises:
         KeyedError: at the first offending key.
@@ -242,17 +247,22 @@ def check_server(config: ServerConfig) -> None:
         if (value := getattr(config.database, key)) is not None:
             _positive(value, ("database", key))
     for worker, group in config.schedules.items():
-        check_name("worker", worker, ("schedules", worker))
-        seen: set[str] = set()
-        for index, schedule in enumerate(group.schedules):
-            at = ("schedules", worker, "schedules", index)
-            if schedule.name in seen:
-                raise KeyedError((*at, "name"), f"a second schedule named {schedule.name!r} for worker {worker!r}")
-            seen.add(schedule.name)
-            _check_schedule(schedule, worker, config.timezone, at)
+        _check_group(worker, group, config.timezone, {} if calendars is None else calendars)
 
 
-def check_serving(config: ServerConfig) -> None:
+def _check_group(worker: str, group: WorkerSchedules, default_tz: str, calendars: Calendars) -> None:
+    """One worker's schedules: a valid worker name, unique schedule names, each valid."""
+    check_name("worker", worker, ("schedules", worker))
+    seen: set[str] = set()
+    for index, schedule in enumerate(group.schedules):
+        at = ("schedules", worker, "schedules", index)
+        if schedule.name in seen:
+            raise KeyedError((*at, "name"), f"a second schedule named {schedule.name!r} for worker {worker!r}")
+        seen.add(schedule.name)
+        calendars[(worker, schedule.name)] = (schedule, _check_schedule(schedule, worker, default_tz, at))
+
+
+def check_serving(config: ServerConfig, calendars: Calendars | None = None) -> None:
     """What serving needs beyond :func:`check_server`: the files it names can be read and the
     signing key is a key. (Kept apart so that barto's example configs, which name files that are
     not there and hold placeholder keys, still load; serving with them is refused, where barto
@@ -261,7 +271,7 @@ def check_serving(config: ServerConfig) -> None:
     Raises:
         KeyedError: at the first file that cannot be read.
     """
-    check_server(config)
+    check_server(config, calendars)
     if config.signing_key is not None:
         check_key(config.signing_key, ("signing_key",))
     if (tls := config.actix.tls) is not None:
@@ -283,7 +293,7 @@ def validate_schedule(schedule: ScheduleDef, worker: str, default_tz: str, *, st
 
 def _check_schedule(
     schedule: ScheduleDef, worker: str, default_tz: str, at: tuple[str | int, ...], *, names: bool = True
-) -> None:
+) -> Spec:
     if names:
         check_name("schedule", schedule.name, (*at, "name"))
     if (schedule.on_calendar is None) == (schedule.cron is None):
@@ -297,7 +307,7 @@ def _check_schedule(
     except ValueError as error:
         raise KeyedError((*at, "stopsignal"), str(error)) from None
     try:
-        schedule.spec(worker, default_tz)
+        return schedule.spec(worker, default_tz)
     except CalendarError as error:
         raise KeyedError((*at, "on_calendar" if schedule.on_calendar is not None else "cron"), str(error)) from None
 

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 import barto
 from barto.config import ServerConfig
+from barto.config.server import Calendars
 from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
 from barto.server import http
@@ -32,6 +33,7 @@ from barto.server.gateway.ws import Parts, WorkerEndpoint
 from barto.server.operations import Core
 from barto.server.operations import Parts as OperationParts
 from barto.server.reload import Loader, Reloader
+from barto.server.scheduling.scheduler import validated
 from barto.server.standby import StandbyGate, Watched
 from barto.server.state import ServerState
 from barto.store import Store, open_store
@@ -40,8 +42,16 @@ from barto.store.cluster import Instance
 log = logging.getLogger("barto.server")
 
 
-def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: Mapping[str, str]) -> ASGIApp:
-    """The server application; its lifespan opens the store, then stands by or leads."""
+def create_app(
+    config: ServerConfig,
+    *,
+    config_path: Path,
+    loader: Loader,
+    env: Mapping[str, str],
+    calendars: Calendars | None = None,
+) -> ASGIApp:
+    """The server application; its lifespan opens the store, then stands by or leads.
+    ``calendars``: what the config's validation parsed, taken over instead of parsed again."""
     tokens = principals(config)
     core = Core(open_server=not tokens)
     workers = WorkerEndpoint()
@@ -52,7 +62,7 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
         async with open_store(
             config.database_url(env), query_url=config.query.url, concurrent_queries=config.query.concurrent
         ) as store:
-            state = await _start(config, store, config_path)
+            state = await _start(config, store, config_path, calendars or {})
             watched.state = state
             core.serve(_operation_parts(state))
             workers.serve_with(_gateway_parts(state))
@@ -88,11 +98,12 @@ def create_app(config: ServerConfig, *, config_path: Path, loader: Loader, env: 
     return AuthGate(app, tokens, http.OPEN_PATHS)
 
 
-async def _start(config: ServerConfig, store: Store, config_path: Path) -> ServerState:
+async def _start(config: ServerConfig, store: Store, config_path: Path, calendars: Calendars) -> ServerState:
     """This process's parts, as a standby: the leader's work starts once it holds the lease."""
     now = datetime.now(UTC)
     hub = Hub()
-    term = await standby_view(config, store, hub, config.schedules, now)
+    term = await standby_view(config, store, hub, config.schedules, now, parsed=validated(calendars))
+    calendars.clear()  # taken over by the scheduler: not held twice
     state = ServerState(
         config=config,
         store=store,

@@ -11,6 +11,7 @@ import typer
 
 from barto import logs, runner
 from barto.config import ConfigError, ServerConfig, data_home, load_server, source
+from barto.config.server import Calendars
 from barto.flags import logging_keys
 from barto.server import listeners
 from barto.server.app import create_app
@@ -40,7 +41,8 @@ def _main(
     Without a command it serves (migrating the database first)."""
     src = source("bartos", config_absolute_path, logging_keys(verbose, quiet, enable_std_output))
     try:
-        config = load_server(src, serving=ctx.invoked_subcommand is None)
+        calendars: Calendars = {}  # parsed once, by validation, then handed to the scheduler
+        config = load_server(src, serving=ctx.invoked_subcommand is None, calendars=calendars)
     except ConfigError as error:
         typer.echo(f"bartos: error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -59,7 +61,9 @@ def _main(
     except StoreError as error:
         typer.echo(f"bartos: error: {error}", err=True)
         raise typer.Exit(1) from None
-    asgi = create_app(config, config_path=src.path, loader=lambda: load_server(src), env=os.environ)
+    asgi = create_app(
+        config, config_path=src.path, loader=lambda: load_server(src), env=os.environ, calendars=calendars
+    )
     try:
         runner.run(lambda register: listeners.serve(asgi, listeners.listeners(config), register))
     except* (StoreError, OSError) as group:

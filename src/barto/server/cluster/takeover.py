@@ -25,7 +25,7 @@ from barto.server.gateway.hub import Hub
 from barto.server.maintenance import cleanup
 from barto.server.scheduling.catalog import Catalog, Groups, Key, definition
 from barto.server.scheduling.rows import schedule_rows
-from barto.server.scheduling.scheduler import Scheduler
+from barto.server.scheduling.scheduler import Parsed, Scheduler
 from barto.server.scheduling.term import Term
 from barto.server.state import ServerState
 from barto.store import Store
@@ -99,8 +99,8 @@ async def take_over(state: ServerState, now: datetime) -> None:
     if missed := await store.server_down(now):
         log.warning("%d claimed runs whose slot passed while no leader ran are recorded as missed", missed)
     await store.replace_schedules(schedule_rows(state.term.catalog.config, config.timezone))
-    previous = state.term.scheduler  # the standby's view: its calendars are parsed already
-    state.term = term = await standby_view(config, store, state.hub, state.term.catalog.config, now, previous)
+    parsed = state.term.scheduler.parsed  # the standby's view: its calendars are parsed already
+    state.term = term = await standby_view(config, store, state.hub, state.term.catalog.config, now, parsed)
     state.ingest.on_finished = term.scheduler.ended  # this term's scheduler hears of ended runs
     window = timedelta(seconds=config.catchup_window_seconds)
     await term.scheduler.catch_up(await store.last_slots(), now, config.catchup, window)
@@ -108,10 +108,10 @@ async def take_over(state: ServerState, now: datetime) -> None:
 
 
 async def standby_view(
-    config: ServerConfig, store: Store, hub: Hub, groups: Groups, now: datetime, parsed: Scheduler | None = None
+    config: ServerConfig, store: Store, hub: Hub, groups: Groups, now: datetime, parsed: Parsed | None = None
 ) -> Term:
     """The catalog and a loaded (not running) scheduler, as the store and ``groups`` say now
-    (``parsed``: a scheduler whose calendars it may reuse)."""
+    (``parsed``: finds calendars parsed already)."""
     catalog = Catalog(groups, await _api_schedules(store, config))
     scheduler = Scheduler(store, hub)
     paused = await store.paused()

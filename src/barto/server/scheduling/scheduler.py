@@ -26,7 +26,7 @@ import msgspec
 
 from barto.calendar import Spec
 from barto.config.common import parse_signal
-from barto.config.server import Catchup, ScheduleDef, WorkerSchedules
+from barto.config.server import Calendars, Catchup, ScheduleDef, WorkerSchedules
 from barto.model import Reason, RunRecord, RunState, ScheduleRecord
 from barto.protocol import Job
 from barto.server.gateway.hub import Hub
@@ -47,6 +47,8 @@ _MAX_SLEEP = 30.0
 _CLAIM_BATCH = 5_000
 _SLICE = 0.002  # seconds of next-slot computation (~50 us each) between yields to the event loop
 _Key = tuple[str, str]  # (worker, schedule name)
+# Finds a calendar already parsed for (worker, definition), or None.
+Parsed = Callable[[str, ScheduleDef], Spec | None]
 
 
 class Entry(msgspec.Struct, kw_only=True):
@@ -148,19 +150,18 @@ class Scheduler:
         now: datetime,
         paused: set[_Key] | None = None,
         api: frozenset[_Key] = frozenset(),
-        parsed: Scheduler | None = None,
+        parsed: Parsed | None = None,
     ) -> None:
         """Replace the live set. Unchanged schedules keep their state; new ones start after now.
 
         ``paused`` (at start-up, from the store) are the schedules an operator paused; ``api``
-        those added through the API (the rest come from the config file). ``parsed``: a scheduler
-        whose calendars may be reused (a takeover's new scheduler, from the standby's view), so
-        that an unchanged calendar is not parsed again.
+        those added through the API (the rest come from the config file). ``parsed`` finds a
+        calendar parsed already (by the config's validation, by the standby's view), so that an
+        unchanged one is not parsed again.
         """
         if paused is not None:
             self._paused = set(paused)
         self._api = api
-        known = parsed._entries if parsed is not None else {}
         entries: dict[_Key, Entry] = {}
         for worker, group in groups.items():
             for definition in group.schedules:
@@ -169,8 +170,7 @@ class Scheduler:
                 if old is not None and old.definition == definition:
                     entries[key] = old
                     continue
-                twin = known.get(key)
-                spec = twin.spec if twin is not None and twin.definition == definition else None
+                spec = parsed(worker, definition) if parsed is not None else None
                 entries[key] = _entry(worker, definition, default_tz, now, key in self._paused, spec)
         previous, self._entries = self._entries, entries
         for entry in previous.values():
@@ -185,6 +185,11 @@ class Scheduler:
             self._orphans.append(entry)
         else:
             self._released.append(entry.take().id)
+
+    def parsed(self, worker: str, definition: ScheduleDef) -> Spec | None:
+        """The calendar of ``definition`` if this scheduler holds it already (a :data:`Parsed`)."""
+        entry = self._entries.get((worker, definition.name))
+        return entry.spec if entry is not None and entry.definition == definition else None
 
     def find(self, worker: str, name: str) -> Entry | None:
         """The live schedule ``name`` of ``worker``."""
@@ -438,6 +443,16 @@ class Scheduler:
         held = len(pairs) - len(missed)
         log.warning("worker %s offline: %d slots missed, %d queued for it", pairs[0][0].worker, len(missed), held)
         return missed
+
+
+def validated(calendars: Calendars) -> Parsed:
+    """A :data:`Parsed` over the calendars the config's validation parsed."""
+
+    def parsed(worker: str, definition: ScheduleDef) -> Spec | None:
+        found = calendars.get((worker, definition.name))
+        return found[1] if found is not None and found[0] == definition else None
+
+    return parsed
 
 
 def _entry(
