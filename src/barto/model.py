@@ -146,3 +146,15 @@ class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     next_fire: datetime | None
     paused: bool = False
+
+
+class Instance(msgspec.Struct, frozen=True, kw_only=True):
+    """One bartos process sharing the database (``barto-cli info`` lists them)."""
+
+    id: str
+    name: str
+    url: str
+    pid: int
+    version: str
+    started_at: datetime
+    seen_at: datetime

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from barto.model import Instance
 from barto.server.cluster.lease import LEASE, Expiry, Leadership
 from barto.store import Store
-from barto.store.cluster import Instance, Lease
+from barto.store.cluster import Lease
 
 pytestmark = pytest.mark.anyio
 

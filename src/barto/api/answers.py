@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from barto.model import RunRecord
+from barto.model import Instance, RunRecord
 from barto.protocol import ProgramStatus
 
 
@@ -16,16 +16,9 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every answer."""
 
 
-class Member(Answer, frozen=True, kw_only=True):
+class Member(Instance, frozen=True, kw_only=True):
     """One bartos instance sharing the database, as the answering one sees it."""
 
-    id: str
-    name: str
-    url: str
-    pid: int
-    version: str
-    started_at: datetime
-    seen_at: datetime
     role: Literal["leader", "standby", "gone"]
     seen_seconds_ago: float
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 import barto
 from barto.config import ServerConfig
 from barto.config.server import Calendars
+from barto.model import Instance
 from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
 from barto.server import http
@@ -37,7 +38,6 @@ from barto.server.scheduling.scheduler import validated
 from barto.server.standby import StandbyGate, Watched
 from barto.server.state import ServerState
 from barto.store import Store, open_store
-from barto.store.cluster import Instance
 
 log = logging.getLogger("barto.server")
 

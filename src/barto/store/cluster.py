@@ -16,6 +16,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from barto.model import Instance
 from barto.store.tables import instances, leases
 
 
@@ -27,18 +28,6 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     acquired_at: datetime
     renewed_at: datetime
-
-
-class Instance(msgspec.Struct, frozen=True, kw_only=True):
-    """One bartos process sharing the database."""
-
-    id: str
-    name: str
-    url: str
-    pid: int
-    version: str
-    started_at: datetime
-    seen_at: datetime
 
 
 class Cluster:

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from barto.store.cluster import Cluster, Instance, Lease
+from barto.model import Instance
+from barto.store.cluster import Cluster, Lease
 
 log = logging.getLogger("barto.server.cluster.lease")
 

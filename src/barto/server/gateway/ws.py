@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import barto
 from barto import rules
 from barto.config import ServerConfig
+from barto.model import Instance
 from barto.protocol import (
     PROTOCOL_VERSION,
     Accepted,
@@ -43,7 +44,6 @@ from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub, Session
 from barto.server.gateway.ingest import Ingest
 from barto.store import Store
-from barto.store.cluster import Instance
 
 log = logging.getLogger("barto.server.gateway.ws")
 
