@@ -12,9 +12,8 @@ environment key never holds ``=`` (it would split differently on the other side)
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from barto.errors import Invalid
 
@@ -67,33 +66,3 @@ def env_problem(env: Mapping[str, str]) -> tuple[str, str] | None:
         if "\0" in value:
             return key, f"the value of {key[:40]!r} holds a NUL byte"
     return None
-
-
-def commands_problem(commands: Iterable[str]) -> tuple[int, str] | None:
-    """(index, why) of the first command that cannot be run (None: all can)."""
-    for index, command in enumerate(commands):
-        if (problem := command_problem(command)) is not None:
-            return index, problem
-    return None
-
-
-def finite(name: str, value: float, low: float, high: float) -> float:
-    """``value`` if it is a finite number in [low, high].
-
-    Raises:
-        Invalid: ``bad_number``, naming ``name`` and the range.
-    """
-    if not math.isfinite(value) or not low <= value <= high:
-        raise Invalid("bad_number", f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
-    return value
-
-
-def run_id(value: int) -> int:
-    """``value`` if it can be a run's id.
-
-    Raises:
-        Invalid: ``bad_number``.
-    """
-    if not 1 <= value <= ID_MAX:
-        raise Invalid("bad_number", f"a run id is an integer from 1 to {ID_MAX}, not {value}")
-    return value

@@ -20,7 +20,6 @@ from barto.model import RunState
 from barto.rules import ID_MAX
 
 LOOKUP_MAX = 1024
-NoNul = msgspec.Meta(pattern=r"^[^\x00]*$")
 Lookup = Annotated[str, msgspec.Meta(min_length=1, max_length=LOOKUP_MAX, pattern=r"^[^\x00]+$")]
 RunId = Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
