@@ -59,3 +59,17 @@ async def test_migrate_check_and_a_schema_newer_than_ours(backend: str, tmp_path
         assert refused.returncode == 1
         assert "schema is at revision 0999, newer than this barto knows" in refused.stderr
         assert "Traceback" not in refused.stderr
+
+
+async def test_a_sqlite_store_leaves_nothing_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-only engine's URL is ``file:/path?mode=ro``: it once made a folder named
+    ``file:`` (holding the database's directory path) wherever bartos was started."""
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    async with open_store(f"sqlite:///{tmp_path}/data/bartos.db") as store:
+        assert (await store.query("SELECT 1", limit=1, seconds=5)).rows == [[1]]
+    assert list(here.iterdir()) == []
+    assert (tmp_path / "data" / "bartos.db").exists()

@@ -39,7 +39,7 @@ def create_engine(url: URL, *, read_only: bool = False, pool_size: int = 5) -> A
         if read_only:
             event.listen(engine.sync_engine, "connect", _mariadb_read_only)
         return engine
-    if url.database and url.database != ":memory:":
+    if url.database and url.database != ":memory:" and not read_only:  # the reader's is a file: URI
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, pool_size=pool_size)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas(read_only))
