@@ -70,6 +70,16 @@ def test_nested_env_secret_reaches_its_key(tmp_path: Path) -> None:
     ("text", "where", "key", "message"),
     [
         ('[actix]\nport = "x20"\n', ":2", "actix.port", "Expected `int`"),
+        ("[actix]\nport = 70000\n", ":2", "actix.port", "<= 65535"),
+        ("[actix]\nport = -1\n", ":2", "actix.port", ">= 0"),
+        ('[actix]\nip = "not an ip"\n', ":2", "actix.ip", "neither an IP address nor a host name"),
+        (
+            '[actix.tls]\nip = "::1::2"\nport = 1\ncert_file_path = "c"\nkey_file_path = "k"\n',
+            ":2",
+            "actix.tls.ip",
+            "neither",
+        ),
+        ('[mariadb]\nhost = "h"\nport = 99999\nusername = "u"\ndatabase = "d"\n', ":3", "mariadb.port", "<= 65535"),
         ("[actix]\nworkers = 1\nprot = 2\n", ":3", "actix.prot", "unknown key"),
         (
             '[schedules.w]\nschedules = [\n  { name = "a", cmds = ["x"], on_calendar = "*-*-* 25:00" },\n]\n',
@@ -271,3 +281,24 @@ def test_program_log_paths_expand_supervisords_names(tmp_path: Path, monkeypatch
     plain = "name = 'w'\n[programs.a]\ncmd = 'x'\nstdout = '/l/50%.log'\n"
     config = load_worker(source("bartoc", _write(tmp_path, plain), {}, {}))
     assert config.programs["a"].log_paths("a", ("a", 0), tmp_path)[0] == Path("/l/50%.log")  # no %(: as written
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "key", "message"),
+    [
+        ('name = "w"\nretry_count = -1\n', ":2", "retry_count", ">= 0"),
+        ('name = "w"\nreplay_window_secs = -5\n', ":2", "replay_window_secs", ">= 1"),
+        ('name = "w"\n[bartos]\nport = 65536\n', ":3", "bartos.port", "<= 65535"),
+        ('name = "a/b"\n', ":1", "name", "not a valid name"),
+        ('name = "w"\n[programs.web]\ncmd = "x\\u0000"\n', ":3", "programs.web.cmd", "NUL"),
+    ],
+)
+def test_worker_config_errors_name_file_line_and_key(
+    tmp_path: Path, text: str, where: str, key: str, message: str
+) -> None:
+    """What would break later (a bind, a retry loop, a spawn) is refused when the config loads."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_worker(source("bartoc", path, {}, {}))
+    assert str(caught.value).startswith(f"{path}{where}: {key}"), str(caught.value)
+    assert message in str(caught.value), str(caught.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import ssl
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -15,6 +15,7 @@ from barto.config._load import KeyedError
 from barto.protocol.keys import InvalidKey, decode_key
 
 WORKER_PATH = "/v1/ws/worker"
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]  # 0: any free port (a listener's)
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -56,7 +57,7 @@ class BartosLink(_Section, frozen=True, kw_only=True):
 
     prefix: Literal["ws", "wss", "http", "https"] = "ws"
     host: str = "127.0.0.1"
-    port: int = 20000
+    port: Port = 20000
     urls: list[str] = []
     ca_cert: str | None = None
     client_cert: str | None = None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import math
 import os
+import re
 import socket
 from collections.abc import Mapping
 from datetime import timedelta
@@ -16,7 +19,7 @@ import msgspec
 from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
-from barto.config.common import Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
+from barto.config.common import Port, Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
 from barto.config.programs import ProgramDef, check_programs
 
 
@@ -24,7 +27,7 @@ class Tls(_Section, frozen=True, kw_only=True):
     """``[actix.tls]``: the HTTPS/WSS listener; with ``client_ca_cert``, clients need a certificate."""
 
     ip: str
-    port: int
+    port: Port
     cert_file_path: str
     key_file_path: str
     client_ca_cert: str | None = None
@@ -47,7 +50,7 @@ class Actix(_Section, frozen=True, kw_only=True):
 
     workers: int = 1
     ip: str = "127.0.0.1"
-    port: int = 20000
+    port: Port = 20000
     tls: Tls | None = None
     plaintext: bool = False  # ours: with [actix.tls], also serve plain HTTP here (barto always did)
 
@@ -56,7 +59,7 @@ class MariaDb(_Section, frozen=True, kw_only=True):
     """barto's ``[mariadb]`` table; turned into a URL when ``[database] url`` is not set."""
 
     host: str
-    port: int = 3306
+    port: Port = 3306
     username: str
     password: str = ""
     database: str
@@ -227,6 +230,9 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
         KeyedError: at the first offending key.
     """
     _check_zone(config.timezone, ("timezone",))
+    _check_address(config.actix.ip, ("actix", "ip"))
+    if config.actix.tls is not None:
+        _check_address(config.actix.tls.ip, ("actix", "tls", "ip"))
     _positive(config.heartbeat_seconds, ("heartbeat_seconds",))
     _positive(config.peer_timeout, ("peer_timeout_seconds",))
     _positive(config.lost_after_seconds, ("lost_after_seconds",))
@@ -344,6 +350,19 @@ _SCHEDULE_LIMITS = {
     "retry_delay": 30 * 86_400.0,
 }
 _MAX_RETRIES = 1000
+
+
+def _check_address(ip: str, at: tuple[str | int, ...]) -> None:
+    """A listener's address: an IP address, or a host name (resolved when it binds)."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(ip)
+        return
+    if not _HOST_NAME.fullmatch(ip):
+        raise KeyedError(at, f"{ip[:60]!r} is neither an IP address nor a host name")
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
 
 def _check_zone(name: str, at: tuple[str | int, ...]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -33,7 +33,7 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     """
 
     name: str
-    retry_count: int = 0
+    retry_count: Annotated[int, msgspec.Meta(ge=0)] = 0
     client_timeout: float | None = None
     missed_tick: Literal["Burst", "Delay", "Skip"] | None = None
     bartos: BartosLink = BartosLink()
@@ -44,7 +44,7 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     redb_path: str | None = None
     server_public_key: str | None = None
     hmac_key: str | None = None
-    replay_window_secs: int = 60
+    replay_window_secs: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
     programs: dict[str, ProgramDef] = msgspec.field(default_factory=dict)
     unix_http_server: UnixHttpServer | None = None
 
