@@ -99,3 +99,20 @@ async def test_programs_of_a_fleet_without_workers(tmp_path: Path) -> None:
         for command in ("status", "pid", "tail", "start", "stop", "restart", "signal", "reload", "shutdown"):
             offline = await _json(client, "POST", f"/v1/workers/w1/ctl/{command}", 409, {})
             assert offline["error"]["code"] == "worker_offline", command
+
+
+async def test_a_backfill_too_large_is_refused_without_counting_every_slot(tmp_path: Path) -> None:
+    """80 days of a 10-second schedule is 691,200 slots: refused at the 10,001st, nothing made."""
+    every_ten = {"name": "often", "cmds": ["true"], "on_calendar": "*:*:0/10"}
+    async with serving(tmp_path) as client:
+        await _json(client, "POST", "/v1/schedules/w1", 201, every_ten)
+        window = {"from": "2026-09-01T00:00:00Z", "to": "2026-11-20T00:00:00Z"}
+        refused = await _json(client, "POST", "/v1/schedules/w1/often/backfill", 400, window)
+        assert refused["error"]["code"] == "too_many_slots"
+        assert refused["error"]["message"].startswith("more than 10000 slots in that range")
+        assert await _json(client, "GET", "/v1/runs", 200) == []
+        window = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-01T00:59:59Z"}
+        made = await _json(client, "POST", "/v1/schedules/w1/often/backfill", 201, window)
+        assert len(made) == 360  # an hour of them is fine: every slot, none lost at a slice's edge
+        assert made[0]["slot"] == "2026-11-01T00:00:00Z"
+        assert made[-1]["slot"] == "2026-11-01T00:59:50Z"

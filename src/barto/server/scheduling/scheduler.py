@@ -296,9 +296,9 @@ class Scheduler:
         A slot with no run gets attempt 1; a slot that failed, was missed or skipped gets its next
         attempt. Slots that succeeded, or have a run going, are left alone.
         """
-        slots = list(slots_between(entry.spec, start - timedelta(microseconds=1), min(end, self._clock()), entry.label))
+        slots = await self._slots_between(entry, start - timedelta(microseconds=1), min(end, self._clock()))
         if len(slots) > BACKFILL_MAX:
-            raise ValueError(f"{len(slots)} slots in that range; backfill at most {BACKFILL_MAX} at a time")
+            raise ValueError(f"more than {BACKFILL_MAX} slots in that range; backfill at most {BACKFILL_MAX} at a time")
         attempts = await self._store.attempts(entry.worker, entry.definition.name, slots)
         claims = [
             Claim(schedule=entry.definition.name, worker=entry.worker, slot=slot, attempt=last + 1, trigger="backfill")
@@ -309,6 +309,21 @@ class Scheduler:
         self._overlaps.backlog([(run, entry.definition) for run in sorted(runs, key=lambda r: r.slot)])
         self._changed.set()
         return runs
+
+    async def _slots_between(self, entry: Entry, last: datetime, now: datetime) -> list[datetime]:
+        """The slots of ``entry`` after ``last`` up to ``now``, at most one past
+        :data:`BACKFILL_MAX` (the range is never enumerated whole), computed in slices that let
+        the event loop run between them."""
+        found: list[datetime] = []
+        slice_end = time.monotonic() + _SLICE
+        for slot in slots_between(entry.spec, last, now, entry.label):
+            found.append(slot)
+            if len(found) > BACKFILL_MAX:
+                break
+            if time.monotonic() >= slice_end:
+                await asyncio.sleep(0)
+                slice_end = time.monotonic() + _SLICE
+        return found
 
     async def _deliver_waiting(self, now: datetime) -> bool:
         """Send waiting runs whose worker is ready; record expired ones as missed; apply the
