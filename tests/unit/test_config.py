@@ -291,6 +291,19 @@ def test_program_log_paths_expand_supervisords_names(tmp_path: Path, monkeypatch
         ('name = "w"\n[bartos]\nport = 65536\n', ":3", "bartos.port", "<= 65535"),
         ('name = "a/b"\n', ":1", "name", "not a valid name"),
         ('name = "w"\n[programs.web]\ncmd = "x\\u0000"\n', ":3", "programs.web.cmd", "NUL"),
+        ('name = "w"\n[programs.web]\ncmd = "x"\nuser = "no-such-user-here"\n', ":4", "programs.web.user", "no user"),
+        (
+            'name = "w"\n[unix_http_server]\nfile = "s"\nchown = "no-such-user-here"\n',
+            ":4",
+            "unix_http_server.chown",
+            "no user",
+        ),
+        (
+            'name = "w"\n[unix_http_server]\nfile = "s"\nchown = "root:no-such-group"\n',
+            ":4",
+            "unix_http_server.chown",
+            "no group",
+        ),
     ],
 )
 def test_worker_config_errors_name_file_line_and_key(
@@ -302,3 +315,9 @@ def test_worker_config_errors_name_file_line_and_key(
         load_worker(source("bartoc", path, {}, {}))
     assert str(caught.value).startswith(f"{path}{where}: {key}"), str(caught.value)
     assert message in str(caught.value), str(caught.value)
+
+
+def test_users_and_groups_that_exist_are_accepted(tmp_path: Path) -> None:
+    text = 'name = "w"\n[programs.web]\ncmd = "x"\nuser = "root"\n[unix_http_server]\nfile = "s"\nchown = "root:root"\n'
+    config = load_worker(source("bartoc", _write(tmp_path, text), {}, {}))
+    assert config.programs["web"].user == "root"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grp
+import pwd
 import signal
 import ssl
 from collections.abc import Mapping
@@ -159,3 +161,33 @@ def check_env(env: Mapping[str, str], at: tuple[str | int, ...]) -> None:
     """
     if (wrong := rules.env_problem(env)) is not None:
         raise KeyedError((*at, wrong[0]), wrong[1])
+
+
+def check_user(user: str, at: tuple[str | int, ...]) -> None:
+    """``user`` names an account of this machine (a name or a uid), as supervisord requires.
+
+    Raises:
+        KeyedError: at ``at``, naming the user.
+    """
+    if user.isdigit():
+        return  # a uid needs no account entry
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise KeyedError(at, f"no user named {user!r} on this machine") from None
+
+
+def check_owner(owner: str, at: tuple[str | int, ...]) -> None:
+    """``user`` or ``user:group`` (either may be empty in the pair) names accounts of this machine.
+
+    Raises:
+        KeyedError: at ``at``, naming what is missing.
+    """
+    user, _, group = owner.partition(":")
+    if user:
+        check_user(user, at)
+    if group and not group.isdigit():
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise KeyedError(at, f"no group named {group!r} on this machine") from None

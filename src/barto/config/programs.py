@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 from barto.config._load import KeyedError
-from barto.config.common import _Section, check_command, check_env, check_name, parse_signal
+from barto.config.common import _Section, check_command, check_env, check_name, check_user, parse_signal
 
 Scalar = str | int | float | bool
 
@@ -124,6 +124,8 @@ def _check_process_input(name: str, program: ProgramDef, at: tuple[str, ...]) ->
         if "\0" in arg:
             raise KeyedError((*at, "args", index), "an argument cannot hold a NUL byte")
     check_env(program.environment(), (*at, "env"))
+    if program.user is not None:
+        check_user(program.user, (*at, "user"))
 
 
 _KEYS = "program_name, process_name, process_num, group_name, host_node_name, ENV_<variable>"

@@ -11,7 +11,7 @@ import msgspec
 
 from barto.config._load import KeyedError
 from barto.config._paths import state_home
-from barto.config.common import BartosLink, Tracing, _Section, check_key, check_name
+from barto.config.common import BartosLink, Tracing, _Section, check_key, check_name, check_owner
 from barto.config.programs import ProgramDef, check_programs
 
 
@@ -73,6 +73,8 @@ def check_worker(config: WorkerConfig) -> None:
     """
     check_name("worker", config.name, ("name",))
     check_programs(config.programs)
+    if config.unix_http_server is not None and config.unix_http_server.chown:
+        check_owner(config.unix_http_server.chown, ("unix_http_server", "chown"))
     for index, url in enumerate(config.bartos.urls):
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
