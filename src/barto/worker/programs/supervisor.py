@@ -2,9 +2,10 @@
 pidfd per process via process.exit_future: no thread per child), and drives each
 process's supervisord state machine (``machine.py``), ticking only at deadlines.
 
-Processes are made by barto.worker.process (``subprocess.Popen`` in a thread; in C after the
-fork: its own process group, the program's user and umask), which uvloop's subprocess API cannot
-do.
+Processes are made by barto.worker.process (``subprocess.Popen``; in C after the fork: its own
+process group, the program's user and umask), which uvloop's subprocess API cannot do. A
+program is spawned on the event loop, not in a thread: its process group is recorded (for a
+bartoc that restarts after a kill -9) before the loop runs anything else.
 
 Their output comes through pipes bartoc reads (``logs.py``): into log files rotated by size,
 and line by line to whoever listens (the feed to the server).
@@ -32,7 +33,7 @@ from barto.config.common import parse_signal
 from barto.config.programs import ProgramDef, start_order, start_waves
 from barto.protocol import ProgramStatus
 from barto.worker.executor import public_env
-from barto.worker.process import exit_future, program_popen, spawn
+from barto.worker.process import exit_future, program_popen
 from barto.worker.programs.logs import Capture, RotatingFile
 from barto.worker.programs.machine import Action, Process, Rules, State
 
@@ -332,7 +333,7 @@ class Supervisor:
             umask=definition.umask,
             stderr_apart=err_path is not None,
         )
-        proc = await spawn(popen)
+        proc = popen()  # on the loop, as before: hooks.spawned records it before anything else runs
         self._captures = [c for c in self._captures if not c.closed]
         pipes: list[tuple[Stream, IO[bytes] | None]] = [("stdout", proc.stdout), ("stderr", proc.stderr)]
         for stream, pipe in pipes:
