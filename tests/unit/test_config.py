@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,11 +134,9 @@ def test_nested_env_secret_reaches_its_key(tmp_path: Path) -> None:
 )
 def test_errors_name_file_line_and_key(tmp_path: Path, text: str, where: str, key: str, message: str) -> None:
     """Every kind of mistake is reported as file:line: key: message."""
-    path = _write(tmp_path, text)
-    with pytest.raises(ConfigError) as caught:
-        load_server(source("bartos", path, {}, {}))
-    assert str(caught.value).startswith(f"{path}{where}: {key}")
-    assert message in str(caught.value)
+    _assert_located(
+        lambda path: load_server(source("bartos", path, {}, {})), _write(tmp_path, text), where, key, message
+    )
 
 
 def test_env_errors_name_the_variable(tmp_path: Path) -> None:
@@ -310,9 +309,15 @@ def test_worker_config_errors_name_file_line_and_key(
     tmp_path: Path, text: str, where: str, key: str, message: str
 ) -> None:
     """What would break later (a bind, a retry loop, a spawn) is refused when the config loads."""
-    path = _write(tmp_path, text)
+    _assert_located(
+        lambda path: load_worker(source("bartoc", path, {}, {})), _write(tmp_path, text), where, key, message
+    )
+
+
+def _assert_located(load: Callable[[Path], object], path: Path, where: str, key: str, message: str) -> None:
+    """Loading ``path`` fails with ``path<where>: <key>: ...<message>...``."""
     with pytest.raises(ConfigError) as caught:
-        load_worker(source("bartoc", path, {}, {}))
+        load(path)
     assert str(caught.value).startswith(f"{path}{where}: {key}"), str(caught.value)
     assert message in str(caught.value), str(caught.value)
 

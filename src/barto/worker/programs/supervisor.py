@@ -305,7 +305,7 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         definition = child.definition
         try:
-            proc = await self._exec(child)
+            proc = self._exec(child)
         except (OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
             log.warning("cannot spawn %s: %s", child.name, error)
             await self._apply(child, child.machine.spawn_failed(self._clock(), f"spawn error: {error}"))
@@ -319,7 +319,7 @@ class Supervisor:
         child.waiter.add_done_callback(self._watchers.discard)
         await self._apply(child, child.machine.spawned(self._clock()))
 
-    async def _exec(self, child: Child) -> subprocess.Popen[bytes]:
+    def _exec(self, child: Child) -> subprocess.Popen[bytes]:
         definition = child.definition
         out_path, err_path = definition.log_paths(child.program, (child.name, child.num), self._log_dir)
         files: dict[Stream, RotatingFile] = {"stdout": self._file(out_path, definition.rotation("stdout"))}
