@@ -31,6 +31,18 @@ class Invalid(BartoError):
     kind = "invalid"
 
 
+class TooLarge(Invalid):
+    """The request is bigger than this door accepts (a body past its limit)."""
+
+    kind = code = "too_large"
+
+
+class TooSlow(Invalid):
+    """The caller took longer to send its request than this door waits."""
+
+    kind = code = "too_slow"
+
+
 class NotFound(BartoError):
     """What the request names does not exist."""
 

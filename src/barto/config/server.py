@@ -99,6 +99,23 @@ class Query(_Section, frozen=True, kw_only=True):
     concurrent: int = 2  # queries at once; more wait for none, they are refused as busy
 
 
+class Limits(_Section, frozen=True, kw_only=True):
+    """``[limits]`` (ours): what one client may cost bartos (docs/operations.md, "Limits").
+
+    A request must send its line and headers within ``header_seconds`` of its first byte (of the
+    connection, for the first request) and its body within ``body_seconds``; an idle keep-alive
+    connection is closed after ``idle_seconds``. Past ``connections`` in all, or
+    ``connections_per_peer`` from one address, a new connection is answered 503 and closed.
+    """
+
+    body_bytes: int = 1024 * 1024
+    header_seconds: float = 10.0
+    body_seconds: float = 30.0
+    idle_seconds: int = 5
+    connections: int = 10_000
+    connections_per_peer: int = 1_000
+
+
 Catchup = Literal["none", "latest", "all"]
 # barto's bartoc ``missed_tick`` (tokio's MissedTickBehavior) read as a catch-up policy.
 MISSED_TICK: dict[str, Catchup] = {"Skip": "none", "Delay": "latest", "Burst": "all"}
@@ -170,6 +187,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     database: Database = Database()
     mariadb: MariaDb | None = None
     query: Query = Query()
+    limits: Limits = Limits()
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
     heartbeat_seconds: float = 5.0
@@ -249,11 +267,29 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
     for key, high in (("seconds", 3600.0), ("max_rows", 1_000_000), ("concurrent", 64)):
         if not 0 < getattr(config.query, key) <= high:
             raise KeyedError(("query", key), f"must be greater than 0 and at most {high:g}")
+    _check_limits(config.limits)
     for key in ("retention_failed_days", "keep_runs", "keep_failed_runs"):
         if (value := getattr(config.database, key)) is not None:
             _positive(value, ("database", key))
     for worker, group in config.schedules.items():
         _check_group(worker, group, config.timezone, {} if calendars is None else calendars)
+
+
+# The largest value of each limit: beyond it, it is a mistake (or no limit at all).
+_LIMITS_MAX = {
+    "body_bytes": float(1 << 30),
+    "header_seconds": 3600.0,
+    "body_seconds": 3600.0,
+    "idle_seconds": 3600.0,
+    "connections": 1_000_000.0,
+    "connections_per_peer": 1_000_000.0,
+}
+
+
+def _check_limits(limits: Limits) -> None:
+    for key, high in _LIMITS_MAX.items():
+        if not 0 < getattr(limits, key) <= high:
+            raise KeyedError(("limits", key), f"must be greater than 0 and at most {high:g}")
 
 
 def _check_group(worker: str, group: WorkerSchedules, default_tz: str, calendars: Calendars) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import ssl
@@ -24,8 +25,9 @@ from websockets.http11 import Request
 
 from barto import runner
 from barto.config import ServerConfig
-from barto.config.server import Tls
+from barto.config.server import Limits, Tls
 from barto.protocol import MAX_FRAME_BYTES
+from barto.server.guard import GuardedHttp, Peers, Releasing, raise_open_files
 
 log = logging.getLogger("barto.server")
 
@@ -57,9 +59,12 @@ def listeners(config: ServerConfig) -> list[Listener]:
     return found
 
 
-async def serve(asgi: ASGIApp, found: list[Listener], register: Callable[[runner.Stop], None]) -> None:
-    """Serve every listener until stopped; the first runs the lifespan, the others start after it."""
-    servers = [_server(asgi, listener.tls, lifespan=i == 0) for i, listener in enumerate(found)]
+async def serve(asgi: ASGIApp, found: list[Listener], limits: Limits, register: Callable[[runner.Stop], None]) -> None:
+    """Serve every listener until stopped; the first runs the lifespan, the others start after it.
+    ``limits`` hold for all listeners together."""
+    raise_open_files(limits.connections + 256)  # the database, logs and workers' files beside them
+    peers = Peers(limits)
+    servers = [_server(asgi, listener.tls, peers, lifespan=i == 0) for i, listener in enumerate(found)]
 
     def stop() -> None:
         for server in servers:
@@ -93,7 +98,7 @@ class _LoggedHandshake(ssl.SSLObject):
             raise
 
 
-class _PeerCertWebSockets(WebSocketsSansIOProtocol):
+class _PeerCertWebSockets(Releasing, WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, plus the verified client certificate in the scope, as
     ``scope["extensions"]["tls"]["client_cert"]`` (the dict of ``SSLSocket.getpeercert()``).
 
@@ -108,10 +113,12 @@ class _PeerCertWebSockets(WebSocketsSansIOProtocol):
             self.scope["extensions"]["tls"] = {"client_cert": ssl_object.getpeercert() or None}
 
 
-def _server(asgi: ASGIApp, tls: Tls | None, *, lifespan: bool) -> uvicorn.Server:
+def _server(asgi: ASGIApp, tls: Tls | None, peers: Peers, *, lifespan: bool) -> uvicorn.Server:
     # No permessage-deflate: compressing every output frame cost more CPU than the whole ingest.
     settings = uvicorn.Config(
         asgi,
+        http=functools.partial(GuardedHttp, peers=peers),  # type: ignore[arg-type]
+        timeout_keep_alive=peers.limits.idle_seconds,
         log_config=None,
         access_log=False,
         ws_max_size=MAX_FRAME_BYTES,

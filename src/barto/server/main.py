@@ -65,7 +65,7 @@ def _main(
         config, config_path=src.path, loader=lambda: load_server(src), env=os.environ, calendars=calendars
     )
     try:
-        runner.run(lambda register: listeners.serve(asgi, listeners.listeners(config), register))
+        runner.run(lambda register: listeners.serve(asgi, listeners.listeners(config), config.limits, register))
     except* (StoreError, OSError) as group:
         typer.echo(f"bartos: error: {group.exceptions[0]}", err=True)
         raise typer.Exit(1) from None

@@ -23,6 +23,8 @@ from barto.errors import (
     Invalid,
     NotFound,
     TimedOut,
+    TooLarge,
+    TooSlow,
     Unauthenticated,
     Unavailable,
 )
@@ -32,6 +34,8 @@ from barto.server.operations import Core
 
 STATUS: dict[type[BartoError], int] = {
     Invalid: 400,
+    TooSlow: 408,
+    TooLarge: 413,
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
