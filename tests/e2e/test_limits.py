@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.e2e.harness import Barto, wait_for
+from tests.e2e.harness import BIN, Barto, wait_for
 
 LIMITS = """
 [limits]
@@ -150,3 +152,26 @@ def test_workers_connect_as_before(limited: Barto) -> None:
     limited.kill("w1")
     limited.start_worker("w1")  # its old connection was released: no leak towards the cap
     assert {c["name"] for c in limited.cli_json("clients") if c["connected"]} == {"w1", "w2"}
+
+
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+def test_sigterm_stops_bartos_during_a_runaway_query_and_a_slow_client(barto: Barto) -> None:
+    barto.start_server("[query]\nseconds = 600\n[limits]\ndrain_seconds = 1\nheader_seconds = 600\n")
+    wait_for(lambda: barto.cli_json("info")["cluster"]["role"] == "leader", 20, "bartos to lead")
+    command = [str(BIN / "barto-cli"), "-c", str(barto.root / "barto-cli.toml"), "query", "-q", RUNAWAY]
+    query = subprocess.Popen(command, env=barto.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _connect(barto) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+        time.sleep(1.5)  # the query is running (its CPU is the server's thread's)
+        assert query.poll() is None
+        started = time.monotonic()
+        barto.named["bartos"].send_signal(signal.SIGTERM)
+        status, _ = barto.wait_exit("bartos", timeout=15)
+        assert time.monotonic() - started < 8  # drain 1 s, then cancel; never the query's 600 s
+    assert status == 0
+    _, stderr = query.communicate(timeout=10)
+    assert "bartos is stopping" in stderr and "HTTP 503" in stderr
+    log = (barto.root / "bartos.log").read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log

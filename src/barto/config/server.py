@@ -106,12 +106,14 @@ class Limits(_Section, frozen=True, kw_only=True):
     connection, for the first request) and its body within ``body_seconds``; an idle keep-alive
     connection is closed after ``idle_seconds``. Past ``connections`` in all, or
     ``connections_per_peer`` from one address, a new connection is answered 503 and closed.
+    A stop gives requests in flight (a query, a follow stream) ``drain_seconds``, then cancels them.
     """
 
     body_bytes: int = 1024 * 1024
     header_seconds: float = 10.0
     body_seconds: float = 30.0
     idle_seconds: int = 5
+    drain_seconds: int = 5  # a stop waits this long for requests in flight, then cancels them
     connections: int = 10_000
     connections_per_peer: int = 1_000
 
@@ -281,6 +283,7 @@ _LIMITS_MAX = {
     "header_seconds": 3600.0,
     "body_seconds": 3600.0,
     "idle_seconds": 3600.0,
+    "drain_seconds": 3600.0,
     "connections": 1_000_000.0,
     "connections_per_peer": 1_000_000.0,
 }

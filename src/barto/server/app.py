@@ -31,7 +31,7 @@ from barto.server.cluster.takeover import lead_forever, standby_view
 from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
 from barto.server.gateway.ws import Parts, WorkerEndpoint
-from barto.server.guard import BodyLimit
+from barto.server.guard import RequestGuard
 from barto.server.operations import Core
 from barto.server.operations import Parts as OperationParts
 from barto.server.reload import Loader, Reloader
@@ -96,7 +96,7 @@ def create_app(
         middleware=[Middleware(StandbyGate, watched=watched)],
         exception_handlers=http.exception_handlers(),
     )
-    return BodyLimit(AuthGate(app, tokens, http.OPEN_PATHS), config.limits)
+    return RequestGuard(AuthGate(app, tokens, http.OPEN_PATHS), config.limits)
 
 
 async def _start(config: ServerConfig, store: Store, config_path: Path, calendars: Calendars) -> ServerState:

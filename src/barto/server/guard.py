@@ -3,7 +3,7 @@
 uvicorn bounds neither the time a client takes to send its headers (a connection that sends
 one byte a minute is kept forever) nor the number of connections one address holds, and it
 hands the app whatever body arrives. :class:`GuardedHttp` adds the first two at the connection,
-before any of the app runs; :class:`BodyLimit` the third, as every request's body is read, so
+before any of the app runs; :class:`RequestGuard` the third, as every request's body is read, so
 that no route can forget it. The settings are ``[limits]`` (barto.config.server.Limits).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import resource
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from barto.config.server import Limits
-from barto.errors import BartoError, TooLarge, TooSlow
+from barto.errors import BartoError, TooLarge, TooSlow, Unavailable
 
 log = logging.getLogger("barto.server")
 
@@ -140,36 +141,46 @@ def _close_with(transport: asyncio.Transport, status: int, message: str) -> None
 _REASONS = {408: "Request Timeout", 503: "Service Unavailable"}
 
 
-class BodyLimit:
+class RequestGuard:
     """ASGI middleware: a request body larger than ``body_bytes`` is refused with 413 (at once
     when its ``content-length`` says so, else when the byte past the limit arrives), and one not
     sent within ``body_seconds`` of the request with 408. Reading stops there: nothing more of
-    the body is held."""
+    the body is held.
+
+    A request still going when a stop's drain time is over is cancelled by uvicorn, which would
+    log the cancellation as a crash and answer 500: here it is answered 503 ("stopping") when
+    nothing was sent yet, and the cancellation ends the request quietly, as it is meant to.
+    """
 
     def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self._app = app
         self._limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self._app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")  # h11 refused a malformed one
-        if declared.isdigit() and int(declared) > self._limits.body_bytes:
-            await _send_error(send, self._too_large())
+        if scope["type"] == "http" and declared.isdigit() and int(declared) > self._limits.body_bytes:
+            await _send_error(send, 413, self._too_large())
             return
         started = False
 
         async def watched(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            started = started or message["type"] in ("http.response.start", "websocket.accept")
             await send(message)
 
+        http = scope["type"] == "http"
         try:
-            await self._app(scope, self._bounded(receive), watched)
+            await self._app(scope, self._bounded(receive) if http else receive, watched)
         except (TooLarge, TooSlow) as error:
             if not started:
-                await _send_error(send, error)
+                await _send_error(send, 408 if isinstance(error, TooSlow) else 413, error)
+        except asyncio.CancelledError:
+            if http and not started:
+                with contextlib.suppress(Exception):
+                    await _send_error(send, 503, Unavailable("stopping", "bartos is stopping; try again"))
 
     def _bounded(self, receive: Receive) -> Receive:
         deadline = asyncio.get_running_loop().time() + self._limits.body_seconds
@@ -196,8 +207,7 @@ class BodyLimit:
         return TooLarge(f"the request's body is larger than {self._limits.body_bytes} bytes (limits.body_bytes)")
 
 
-async def _send_error(send: Send, error: BartoError) -> None:
-    status = 408 if isinstance(error, TooSlow) else 413
+async def _send_error(send: Send, status: int, error: BartoError) -> None:
     body = msgspec.json.encode({"error": {"code": error.code, "kind": error.kind, "message": str(error)}})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers.append((b"connection", b"close"))

@@ -119,6 +119,7 @@ def _server(asgi: ASGIApp, tls: Tls | None, peers: Peers, *, lifespan: bool) -> 
         asgi,
         http=functools.partial(GuardedHttp, peers=peers),  # type: ignore[arg-type]
         timeout_keep_alive=peers.limits.idle_seconds,
+        timeout_graceful_shutdown=peers.limits.drain_seconds,
         log_config=None,
         access_log=False,
         ws_max_size=MAX_FRAME_BYTES,
