@@ -44,7 +44,7 @@ def _strategy(kind: Any) -> st.SearchStrategy[Any]:
     """Values of a message field's type (msgspec structs are built field by field)."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is typing.Annotated:
-        return _TIMES  # the only Annotated type on the wire is the aware Time
+        return _bounded(args[0], next(m for m in args[1:] if isinstance(m, msgspec.Meta)))
     if origin in (typing.Union, types.UnionType):
         return st.one_of(*(_strategy(a) for a in args))
     if origin is list:
@@ -62,6 +62,16 @@ def _strategy(kind: Any) -> st.SearchStrategy[Any]:
         StopReason: st.sampled_from(StopReason),
     }
     return simple[kind] if kind is not type(None) else st.none()
+
+
+def _bounded(kind: Any, meta: msgspec.Meta) -> st.SearchStrategy[Any]:
+    """Values of an annotated type, within its bounds (so out-of-range ones are tested apart)."""
+    if kind is datetime:
+        return _TIMES
+    low = meta.ge if meta.ge is not None else meta.gt
+    if kind is int:
+        return st.integers(min_value=low, max_value=meta.le)
+    return st.floats(min_value=low, max_value=meta.le, exclude_min=meta.gt is not None)
 
 
 def _struct(cls: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
@@ -115,6 +125,45 @@ def test_output_numbers_its_lines() -> None:
 def test_malformed_frames_are_protocol_errors(frame: bytes, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
         decode_to_server(frame)
+
+
+_JOB = '"run_id":1,"schedule":"s","slot":"2026-01-01T00:00:00Z","attempt":1,"cmds":["true"]'
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        '"run_id":0',
+        '"run_id":9223372036854775808',  # one past a signed 64-bit column
+        '"attempt":-1',
+        '"timeout_seconds":0',
+        '"timeout_seconds":-5',
+        '"timeout_seconds":1e999',  # infinity, for a timer
+        '"stop_signal":0',
+        '"stop_signal":65',
+        '"stop_wait_seconds":-1',
+        '"stop_wait_seconds":1e300',
+        '"max_output_bytes":-1',
+    ],
+)
+def test_numbers_out_of_range_are_refused_at_the_decoder(field: str) -> None:
+    job = "{" + ",".join(p for p in _JOB.split(",") if not p.startswith(field.split(":")[0])) + "," + field + "}"
+    with pytest.raises(ProtocolError, match="invalid message"):
+        decode_to_worker('{"type":"dispatch","jobs":[' + job + "]}")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"ack","eid":-1}',
+        '{"type":"ack","eid":99999999999999999999}',
+        '{"type":"cancel","run_id":-3}',
+        '{"type":"control","id":1e3,"request":{}}',
+    ],
+)
+def test_server_messages_out_of_range_are_refused(frame: str) -> None:
+    with pytest.raises(ProtocolError, match="invalid message"):
+        decode_to_worker(frame)
 
 
 def test_job_defaults_keep_old_dispatches_readable() -> None:

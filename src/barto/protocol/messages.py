@@ -20,6 +20,15 @@ PROTOCOL_VERSION = 1
 
 # Every time on the wire is RFC 3339 with an offset (we send UTC, "Z"); naive times are refused.
 Time = Annotated[datetime, msgspec.Meta(tz=True)]
+# Numbers are bounded where they are decoded, so that nothing a peer sends reaches SQL, a timer
+# or a system call out of range: ids fit a signed 64-bit column, times are finite and sane.
+_INT64 = 2**63 - 1
+Id = Annotated[int, msgspec.Meta(ge=1, le=_INT64)]  # run ids
+Count = Annotated[int, msgspec.Meta(ge=0, le=_INT64)]  # event ids, line numbers, counters
+Int64 = Annotated[int, msgspec.Meta(ge=-_INT64 - 1, le=_INT64)]  # exit codes, request ids
+Signal = Annotated[int, msgspec.Meta(ge=1, le=64)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=366 * 86_400)]
+Wait = Annotated[float, msgspec.Meta(ge=0, le=86_400)]
 
 
 class _Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -43,8 +52,8 @@ class Hello(_Message, tag="hello", frozen=True, kw_only=True):
     name: str
     version: str
     host: HostInfo
-    runs: list[int] = []  # runs it still knows: executing, or with events not yet acknowledged
-    owed: int = 0  # the highest eid it will (re)send that the server has not acknowledged; 0: none
+    runs: list[Id] = []  # runs it still knows: executing, or with events not yet acknowledged
+    owed: Count = 0  # the highest eid it will (re)send that the server has not acknowledged; 0: none
 
 
 class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):
@@ -53,8 +62,8 @@ class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):
     protocol: int
     server_version: str
     session: str
-    heartbeat_seconds: float
-    timeout_seconds: float
+    heartbeat_seconds: Seconds
+    timeout_seconds: Seconds
     programs: dict[str, Any] = {}  # the server's [programs.<this worker>.<name>] definitions
 
 
@@ -80,17 +89,17 @@ class Heartbeat(_Message, tag="heartbeat", frozen=True, kw_only=True):
 class Job(msgspec.Struct, frozen=True, kw_only=True):
     """One run to execute: the commands of one schedule for one slot, run in order."""
 
-    run_id: int
+    run_id: Id
     schedule: str
     slot: Time
-    attempt: int
+    attempt: Count
     cmds: list[str]
     env: dict[str, str] = {}
     cwd: str | None = None
-    timeout_seconds: float | None = None
-    stop_signal: int = 15  # sent to the run's process group on timeout, cancel or shutdown
-    stop_wait_seconds: float = 10.0  # then KILL
-    max_output_bytes: int | None = None  # None: keep everything
+    timeout_seconds: Seconds | None = None
+    stop_signal: Signal = 15  # sent to the run's process group on timeout, cancel or shutdown
+    stop_wait_seconds: Wait = 10.0  # then KILL
+    max_output_bytes: Annotated[int, msgspec.Meta(ge=0, le=2**40)] | None = None  # None: keep everything
 
 
 class Dispatch(_Message, tag="dispatch", frozen=True, kw_only=True):
@@ -102,7 +111,7 @@ class Dispatch(_Message, tag="dispatch", frozen=True, kw_only=True):
 class Cancel(_Message, tag="cancel", frozen=True, kw_only=True):
     """Stop a run as its timeout would (stop signal, wait, KILL); it ends ``cancelled``."""
 
-    run_id: int
+    run_id: Id
 
 
 class _Event(_Message, frozen=True, kw_only=True):
@@ -111,19 +120,19 @@ class _Event(_Message, frozen=True, kw_only=True):
     ``eid`` numbers the worker's events; it only grows, across restarts of the worker.
     """
 
-    eid: int = 0
+    eid: Count = 0
 
 
 class Accepted(_Event, tag="accepted", frozen=True, kw_only=True):
     """The worker has taken these runs (it answers every Dispatch at once)."""
 
-    run_ids: list[int]
+    run_ids: list[Id]
 
 
 class Started(_Event, tag="started", frozen=True, kw_only=True):
     """The first command of a run has been spawned."""
 
-    run_id: int
+    run_id: Id
     ts: Time
 
 
@@ -135,8 +144,8 @@ class Output(_Event, tag="output", frozen=True, kw_only=True):
     which is why those are stated once per message rather than per line.
     """
 
-    run_id: int
-    seq: int
+    run_id: Id
+    seq: Count
     stream: Stream
     ts: Time
     lines: list[str]
@@ -156,12 +165,12 @@ class Finished(_Event, tag="finished", frozen=True, kw_only=True):
     worker stopped the run, ``error`` why a command could not be started.
     """
 
-    run_id: int
+    run_id: Id
     started_at: Time
     finished_at: Time
-    lines: int | None
-    exit_code: int | None
-    signal: int | None = None
+    lines: Count | None
+    exit_code: Int64 | None
+    signal: Signal | None = None
     stopped: StopReason | None = None
     error: str | None = None
 
@@ -169,7 +178,7 @@ class Finished(_Event, tag="finished", frozen=True, kw_only=True):
 class Ack(_Message, tag="ack", frozen=True, kw_only=True):
     """The server has committed every event of this session up to and including ``eid``."""
 
-    eid: int
+    eid: Count
 
 
 class Rejection(_Message, tag="rejected", frozen=True, kw_only=True):
@@ -185,11 +194,11 @@ class ProgramStatus(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     program: str
     state: str
-    pid: int | None
+    pid: Count | None
     uptime_seconds: float | None
-    restarts: int
+    restarts: Count
     description: str
-    exit_status: int | None
+    exit_status: Int64 | None
 
 
 class ProgramTransition(msgspec.Struct, frozen=True, kw_only=True):
@@ -201,10 +210,10 @@ class ProgramTransition(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     previous: str
     at: Time
-    pid: int | None
+    pid: Count | None
     description: str
-    exit_status: int | None
-    suppressed: int = 0
+    exit_status: Int64 | None
+    suppressed: Count = 0
 
 
 class ProgramStates(_Message, tag="program_states", frozen=True, kw_only=True):
@@ -229,20 +238,20 @@ class ProgramOutput(_Message, tag="program_output", frozen=True, kw_only=True):
     stream: Stream
     ts: Time
     lines: list[str]
-    dropped: int = 0
+    dropped: Count = 0
 
 
 class Control(_Message, tag="control", frozen=True, kw_only=True):
     """A control request for the worker's programs, as its local socket takes them."""
 
-    id: int
+    id: Int64
     request: dict[str, Any]
 
 
 class ControlReply(_Message, tag="control_reply", frozen=True, kw_only=True):
     """The worker's answer to :class:`Control` ``id``, as its local socket gives it."""
 
-    id: int
+    id: Int64
     response: dict[str, Any]
 
 

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+import msgspec
+
 from barto.model import StopReason
 from barto.protocol import Accepted, Finished, Job, RunEvent
 from barto.worker.executor import execute
@@ -52,19 +54,15 @@ class Jobs:
             if kill_leftover(pgid, ticks):
                 log.warning("killed process group %d, left running by the previous bartoc", pgid)
             self._outbox.untrack_program(pgid)  # a program's record goes now; a run's with its report
-        now = datetime.now(UTC)
         for run_id in self._outbox.interrupted:
             log.warning("run %d was interrupted by the previous bartoc's death; reporting it lost", run_id)
-            self._emit(
-                Finished(
-                    run_id=run_id,
-                    started_at=now,
-                    finished_at=now,
-                    lines=None,
-                    exit_code=None,
-                    stopped=StopReason.RESTART,
-                )
-            )
+            self._emit(msgspec.structs.replace(self._failed(run_id, None), stopped=StopReason.RESTART))
+
+    @staticmethod
+    def _failed(run_id: int, error: str | None) -> Finished:
+        """The report of a run whose outcome this worker does not know (``error``: why)."""
+        now = datetime.now(UTC)
+        return Finished(run_id=run_id, started_at=now, finished_at=now, lines=None, exit_code=None, error=error)
 
     async def drain(self, connected: Callable[[], bool], deliver_seconds: float) -> None:
         """Stop every run, save their reports, and give the server (while ``connected``) up to
@@ -87,7 +85,10 @@ class Jobs:
         """Take the runs: the acceptance is on disk (and on its way) before any of them starts,
         so a run that started is never one this worker could forget. A run it already has (sent
         again by a second server that briefly also believed it led) is not run twice."""
-        fresh = [job for job in jobs if job.run_id not in self._executing and not self._outbox.holds(job.run_id)]
+        unique: dict[int, Job] = {}
+        for job in jobs:  # a run twice in one frame runs once
+            unique.setdefault(job.run_id, job)
+        fresh = [j for j in unique.values() if j.run_id not in self._executing and not self._outbox.holds(j.run_id)]
         if self.stopping or not fresh:
             return  # the server accounts for runs a stopping worker did not accept
         self._emit(Accepted(run_ids=[job.run_id for job in fresh]))
@@ -108,6 +109,10 @@ class Jobs:
                 request=request,
                 on_spawn=lambda pid: self._outbox.track(job.run_id, pid),
             )
+        except Exception as error:  # a bug, or a job nothing could run: that run fails, not bartoc
+            log.exception("run %d (%s) could not be executed", job.run_id, job.schedule)
+            finished = self._failed(job.run_id, f"bartoc could not execute it: {type(error).__name__}: {error}")
+            self._emit(finished)
         finally:
             del self._executing[job.run_id]
         log.info(

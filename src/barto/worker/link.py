@@ -212,15 +212,27 @@ class Link:
                 raise SessionError(f"server silent for {timeout:g} s") from None
             try:
                 messages = decode_to_worker(self._open(frame))
-            except Rejected as error:  # acted on not at all; the server hears of it
+            except (Rejected, ProtocolError) as error:  # acted on not at all; the server hears of it
                 log.warning("dropped a frame from the server: %s", error)
-                await ws.send(encode(Rejection(reason=str(error))).decode())
+                await ws.send(encode(Rejection(reason=str(error)[:1000])).decode())
                 continue
             for message in messages:
                 if isinstance(message, Control):
                     self._tasks().create_task(self._answer(ws, message))
                 else:
-                    await self._on_message(message)
+                    await self._handle(ws, message)
+
+    async def _handle(self, ws: ClientConnection, message: object) -> None:
+        """Act on one message. Whatever goes wrong with it is this message's failure, said to
+        the server as a rejection: the session, the runs and the programs go on."""
+        try:
+            await self._on_message(message)
+        except SessionError:
+            raise
+        except Exception as error:
+            log.exception("could not handle %s from the server", type(message).__name__)
+            reason = f"bartoc could not handle {type(message).__name__}: {type(error).__name__}: {error}"
+            await ws.send(encode(Rejection(reason=reason[:1000])).decode())
 
     def _open(self, frame: str | bytes) -> str | bytes:
         """The frame to decode: with ``server_public_key``, only what a valid seal carried.

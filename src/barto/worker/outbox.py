@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
@@ -31,6 +32,8 @@ import msgspec
 from barto.errors import Unavailable
 from barto.protocol import Accepted, Finished, RunEvent, encode
 from barto.worker.process import start_ticks
+
+log = logging.getLogger("barto.worker")
 
 _CACHE_BYTES = 8 * 1024 * 1024  # saved, unacknowledged events kept in memory for the sender
 _PAGE_BYTES = 1024 * 1024  # at most this much is handed to the sender at once
@@ -163,8 +166,13 @@ class Outbox:
         self._changed.set()
 
     def ack(self, eid: int) -> None:
-        """The server has committed every event up to ``eid``."""
+        """The server has committed every event up to ``eid``. An acknowledgement past the
+        last saved event cannot be true (only saved events are sent): it is ignored, so that a
+        confused or hostile server cannot make the worker forget events it never had."""
         if eid <= self._acked:
+            return
+        if eid > self._saved:
+            log.warning("the server acknowledged event %d, past the last one saved (%d): ignored", eid, self._saved)
             return
         self._acked = eid
         cut = 0

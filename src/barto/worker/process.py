@@ -223,6 +223,8 @@ async def run_command(
         proc = await spawn(job_popen(argv, env, cwd))
     except OSError as error:
         return CommandResult(exit_code=None, error=f"cannot start {argv[0]!r}: {error.strerror or error}")
+    except ValueError as error:  # a NUL byte or "=" in a name: what the kernel cannot be given
+        return CommandResult(exit_code=None, error=f"cannot start {argv[0]!r}: {error}")
     spawned(proc.pid)
     child = _Child(proc, sink)
     try:
