@@ -295,3 +295,28 @@ def test_the_ctl_shell_through_the_server(barto: Barto) -> None:
         expect(controller, "no program or process named 'nope'")
         os.write(controller, b"quit\n")
     assert [p["state"] for p in fleet(barto)] == ["STOPPED"]
+
+
+def test_taskmasterd_section_applies_to_bartoc_itself(barto: Barto, tmp_path: Path) -> None:
+    """The taskmaster seed's [taskmasterd]: pid file, umask, directory and env as it documents."""
+    seen, home = tmp_path / "seen", tmp_path / "home"
+    home.mkdir()
+    settings = (
+        "[taskmasterd]\npidfile = 'bartoc.pid'\numask = 0o027\nnodaemon = true\nminfds = 256\nminprocs = 50\n"
+        f"directory = '{home}'\n[taskmasterd.env]\nANSWER = 42\nTEST = true\n"
+        "[programs.probe]\ncmd = '/bin/sh'\n"
+        f"args = ['-c', 'echo $ANSWER $TEST $(umask) $(pwd) > {seen}; exec sleep 300']\nstartsecs = 0\n"
+    )
+    barto.start_worker("w1", wait=False, settings=settings)
+    pidfile = tmp_path / "bartoc.pid"  # relative: beside the config file
+    assert wait_for(lambda: seen.exists() and seen.read_text(), 20, "the probe's line") == f"42 true 0027 {home}\n"
+    assert int(pidfile.read_text()) == barto.named["w1"].pid
+    barto.kill("w1", signal.SIGTERM)
+    assert not pidfile.exists()
+
+
+def test_taskmasterd_nodaemon_false_is_refused_by_name(barto: Barto, tmp_path: Path) -> None:
+    barto.start_worker("w1", wait=False, settings="[taskmasterd]\nnodaemon = false\n")
+    status, stderr = barto.wait_exit("w1", 20)
+    assert status == 2
+    assert "w1.toml:3: taskmasterd.nodaemon: bartoc does not daemonize" in stderr

@@ -71,5 +71,5 @@ def load_worker(src: Source, *, running: bool = False) -> WorkerConfig:
 
 
 def load_cli(src: Source) -> CliConfig:
-    """Load barto-cli's config."""
-    return load(src, CliConfig)
+    """Load barto-cli's config (the files it names must be readable: it uses them at once)."""
+    return load(src, CliConfig, lambda config: config.bartos.check_files())

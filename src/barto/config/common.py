@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import os
 import pwd
 import signal
 import ssl
@@ -85,6 +86,22 @@ class BartosLink(_Section, frozen=True, kw_only=True):
         if self.client_cert and self.client_key:
             context.load_cert_chain(self.client_cert, self.client_key)
         return context
+
+    def check_files(self) -> None:
+        """The files a TLS link reads can be read, and a client certificate has its key.
+
+        Raises:
+            KeyedError: naming the key of the first file that cannot be read.
+        """
+        if self.client_cert is not None and self.client_key is None:
+            raise KeyedError(("bartos", "client_key"), "client_cert needs client_key (the certificate's private key)")
+        if self.client_key is not None and self.client_cert is None:
+            raise KeyedError(("bartos", "client_cert"), "client_key needs client_cert")
+        for key in ("ca_cert", "client_cert", "client_key"):
+            path = getattr(self, key)
+            if path is not None and not os.access(path, os.R_OK):
+                why = "no such file" if not os.path.exists(path) else "not readable by this user"
+                raise KeyedError(("bartos", key), f"cannot read {path}: {why}")
 
     def worker_urls(self) -> list[str]:
         """The worker endpoints to try, in order."""

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -66,10 +66,64 @@ class MariaDb(_Section, frozen=True, kw_only=True):
     options: str | None = None
 
     def url(self) -> str:
-        """A SQLAlchemy URL with user and password percent-encoded (barto did not encode them)."""
+        """A SQLAlchemy URL with user and password percent-encoded (barto did not encode them),
+        and ``options`` translated to the driver's (:func:`mariadb_options`)."""
         credentials = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}"
-        query = f"?{self.options}" if self.options else ""
+        options = mariadb_options(self.options or "")
+        query = f"?{urlencode(options)}" if options else ""
         return f"mysql+asyncmy://{credentials}@{self.host}:{self.port}/{quote(self.database, safe='')}{query}"
+
+
+# barto's ``options`` are MariaDB/MySQL connection options as its Rust driver (sqlx) and the
+# MariaDB connectors spell them; the values are what the driver we use (asyncmy, through
+# SQLAlchemy) takes for each. ``ssl-mode=preferred`` cannot fall back as sqlx does: it
+# connects without TLS, like ``disabled`` (docs/configuration.md).
+_SSL_MODES: dict[str, dict[str, str]] = {
+    "disabled": {},
+    "preferred": {},
+    "required": {"ssl_check_hostname": "false"},  # TLS, certificate not checked
+    "verify_ca": {"ssl_check_hostname": "false"},  # TLS, certificate checked against ssl-ca
+    "verify_identity": {"ssl_check_hostname": "true"},  # and its name against the host
+}
+_FILES = {"ssl-ca": "ssl_ca", "ssl-cert": "ssl_cert", "ssl-key": "ssl_key", "ssl-capath": "ssl_capath"}
+_PLAIN = {"charset": "charset", "connect-timeout": "connect_timeout", "ssl-cipher": "ssl_cipher"}
+
+
+def mariadb_options(text: str) -> dict[str, str]:
+    """``key=value[&key=value]`` (barto's ``[mariadb] options``) as the driver's URL query.
+    Names are read with ``-`` or ``_`` and in any case.
+
+    Raises:
+        ValueError: naming an option that is unknown, malformed, or given a value it cannot take.
+    """
+    given: dict[str, str] = {}
+    for part in filter(None, text.split("&")):
+        key, sep, value = part.partition("=")
+        name = key.strip().lower().replace("_", "-")
+        if not sep or not name:
+            raise ValueError(f"{part[:60]!r} is not key=value")
+        given[name] = value.strip()
+    found: dict[str, str] = {}
+    for name, value in given.items():
+        if name in ("ssl-mode", "sslmode"):
+            mode = value.lower()
+            if mode not in _SSL_MODES:
+                raise ValueError(f"ssl-mode {value[:40]!r} is not one of {', '.join(_SSL_MODES)}")
+            found.update(_SSL_MODES[mode])
+        elif name == "ssl":
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"ssl {value[:40]!r} is not true or false")
+            found.update(_SSL_MODES["required" if value.lower() in ("true", "1") else "disabled"])
+        elif name in _FILES or name in _PLAIN:
+            found[_FILES.get(name) or _PLAIN[name]] = value
+        else:
+            known = ["ssl-mode", "ssl", *_FILES, *_PLAIN]
+            raise ValueError(f"unknown option {name[:40]!r} (known: {', '.join(known)})")
+    if given.get("ssl-mode", "").lower() in ("verify_ca", "verify_identity") and "ssl_ca" not in found:
+        raise ValueError(f"ssl-mode={given['ssl-mode']} needs ssl-ca (the CA file to check the server against)")
+    if "connect_timeout" in found and not found["connect_timeout"].isdigit():
+        raise ValueError(f"connect-timeout {found['connect_timeout'][:20]!r} is not a whole number of seconds")
+    return found
 
 
 class Database(_Section, frozen=True, kw_only=True):
@@ -250,6 +304,7 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
         KeyedError: at the first offending key.
     """
     _check_zone(config.timezone, ("timezone",))
+    _check_database(config)
     _check_address(config.actix.ip, ("actix", "ip"))
     if config.actix.tls is not None:
         _check_address(config.actix.tls.ip, ("actix", "tls", "ip"))
@@ -287,6 +342,26 @@ _LIMITS_MAX = {
     "connections": 1_000_000.0,
     "connections_per_peer": 1_000_000.0,
 }
+
+
+_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
+
+
+def _check_database(config: ServerConfig) -> None:
+    """A URL of a database barto can use, and ``[mariadb] options`` it can translate."""
+    if config.database.url is not None:
+        scheme = config.database.url.partition("://")[0] if "://" in config.database.url else ""
+        if scheme.partition("+")[0].lower() not in _BACKENDS:
+            raise KeyedError(
+                ("database", "url"),
+                f"{scheme[:40] or config.database.url[:40]!r} is not a database barto can use "
+                "(sqlite:///PATH, postgresql://..., mysql://... or mariadb://...)",
+            )
+    if config.mariadb is not None and config.mariadb.options:
+        try:
+            mariadb_options(config.mariadb.options)
+        except ValueError as error:
+            raise KeyedError(("mariadb", "options"), str(error)) from None
 
 
 def _check_limits(limits: Limits) -> None:

@@ -11,8 +11,17 @@ import msgspec
 
 from barto.config._load import KeyedError
 from barto.config._paths import state_home
-from barto.config.common import BartosLink, Tracing, _Section, check_key, check_name, check_owner
-from barto.config.programs import ProgramDef, check_programs
+from barto.config.common import (
+    BartosLink,
+    Tracing,
+    _Section,
+    check_env,
+    check_key,
+    check_name,
+    check_owner,
+    check_user,
+)
+from barto.config.programs import ProgramDef, Scalar, check_programs
 
 
 class UnixHttpServer(_Section, frozen=True, kw_only=True):
@@ -21,6 +30,27 @@ class UnixHttpServer(_Section, frozen=True, kw_only=True):
     file: str
     chmod: int = 0o700
     chown: str | None = None  # "user" or "user:group"
+
+
+class Taskmasterd(_Section, frozen=True, kw_only=True):
+    """``[taskmasterd]`` (the taskmaster seed's; supervisord's ``[supervisord]``): what bartoc
+    does to itself at start, before any program runs (docs/programs.md, "[taskmasterd]").
+    Relative paths are relative to the config file's directory. bartoc never daemonizes: run it
+    under systemd (or another supervisor), so ``nodaemon = false`` is refused."""
+
+    logfile: str | None = None  # bartoc's log file, unless -t names one
+    pidfile: str | None = None  # written at start, removed at exit
+    umask: Annotated[int, msgspec.Meta(ge=0, le=0o777)] = 0o022
+    nodaemon: bool = True
+    minfds: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 1024
+    minprocs: Annotated[int, msgspec.Meta(ge=0, le=1 << 22)] = 200
+    user: str | None = None  # switch to this user at start (bartoc started as root)
+    directory: str | None = None  # bartoc's working directory
+    env: dict[str, Scalar] = msgspec.field(default_factory=dict)  # added to every child's environment
+
+    def environment(self) -> dict[str, str]:
+        """``[taskmasterd.env]`` with every value as text, as a program's ``env``."""
+        return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
 
 
 class WorkerConfig(_Section, frozen=True, kw_only=True):
@@ -47,6 +77,7 @@ class WorkerConfig(_Section, frozen=True, kw_only=True):
     replay_window_secs: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
     programs: dict[str, ProgramDef] = msgspec.field(default_factory=dict)
     unix_http_server: UnixHttpServer | None = None
+    taskmasterd: Taskmasterd = Taskmasterd()
 
     def program_logs(self, env: Mapping[str, str]) -> Path:
         """Where program output goes unless ``stdout``/``stderr`` say otherwise."""
@@ -75,15 +106,26 @@ def check_worker(config: WorkerConfig) -> None:
     check_programs(config.programs)
     if config.unix_http_server is not None and config.unix_http_server.chown:
         check_owner(config.unix_http_server.chown, ("unix_http_server", "chown"))
+    _check_taskmasterd(config.taskmasterd)
     for index, url in enumerate(config.bartos.urls):
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise KeyedError(("bartos", "urls", index), f"expected ws://HOST:PORT or wss://HOST:PORT, not {url!r}")
 
 
+def _check_taskmasterd(section: Taskmasterd) -> None:
+    at = ("taskmasterd",)
+    if not section.nodaemon:
+        raise KeyedError((*at, "nodaemon"), "bartoc does not daemonize: run it under systemd; set nodaemon = true")
+    if section.user is not None:
+        check_user(section.user, (*at, "user"))
+    check_env(section.environment(), (*at, "env"))
+
+
 def check_running(config: WorkerConfig) -> None:
     """What running needs beyond :func:`check_worker`: the server key is a key (barto's example
     configs hold a placeholder; they load, but a worker does not run with it)."""
     check_worker(config)
+    config.bartos.check_files()
     if config.server_public_key is not None:
         check_key(config.server_public_key, ("server_public_key",))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from barto import __version__, flags, logs, runner
 from barto.config import ConfigError, WorkerConfig, data_home, load_worker, source
 from barto.config._load import Source
+from barto.worker import daemon
 from barto.worker.agent import Agent, GaveUpError
 from barto.worker.outbox import Outbox, OutboxError
 
@@ -39,12 +40,19 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         sys.stderr.write(f"bartoc: error: {error}\n")
         return 2
-    logs.start(config, src.path, args.tracing_absolute_path or data_home(os.environ) / "bartoc" / "logs" / "bartoc.log")
+    own = config.taskmasterd.logfile
+    default_log = src.path.parent / own if own else data_home(os.environ) / "bartoc" / "logs" / "bartoc.log"
+    logs.start(config, src.path, args.tracing_absolute_path or default_log)
     try:
-        outbox = Outbox.open(config.outbox_path(os.environ))
-    except OutboxError as error:
+        with daemon.prepared(config.taskmasterd, src.path.parent):
+            return _run(config, src)
+    except (daemon.StartError, OutboxError) as error:
         sys.stderr.write(f"bartoc: error: {error}\n")
         return 1
+
+
+def _run(config: WorkerConfig, src: Source) -> int:
+    outbox = Outbox.open(config.outbox_path(os.environ))
     status = 0
     try:
         runner.run(lambda register: _serve(config, outbox, register, src))
@@ -58,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(config: WorkerConfig, outbox: Outbox, register: Callable[[runner.Stop], None], src: Source) -> None:
     log.info("bartoc %s starting as %r", __version__, config.name)
-    agent = Agent(config, dict(os.environ), outbox, src.path.parent, reload=lambda: load_worker(src, running=True))
+    env = {**os.environ, **config.taskmasterd.environment()}
+    agent = Agent(config, env, outbox, src.path.parent, reload=lambda: load_worker(src, running=True))
     register(agent.stop)
     await agent.run()
 
