@@ -34,12 +34,13 @@ def parser(prog: str, description: str, *extra: Flag) -> argparse.ArgumentParser
     found = argparse.ArgumentParser(prog=prog, description=description, usage="%(prog)s [OPTIONS]")
     for flag in (*COMMON, *extra):
         dest = flag.long.removeprefix("--").replace("-", "_")
+        names = [name for name in (flag.short, flag.long) if name]  # a flag may have no short form
         if flag.kind == "count":
-            found.add_argument(flag.short, flag.long, dest=dest, action="count", default=0, help=flag.help)
+            found.add_argument(*names, dest=dest, action="count", default=0, help=flag.help)
         elif flag.kind == "switch":
-            found.add_argument(flag.short, flag.long, dest=dest, action="store_true", help=flag.help)
+            found.add_argument(*names, dest=dest, action="store_true", help=flag.help)
         else:
-            found.add_argument(flag.short, flag.long, dest=dest, type=Path, metavar="PATH", help=flag.help)
+            found.add_argument(*names, dest=dest, type=Path, metavar="PATH", help=flag.help)
     return found
 
 

@@ -16,6 +16,7 @@ from barto.calendar.preview import Preview, preview, render
 from barto.cli import commands, ctl, keys, programs
 from barto.cli.client import Client, CliError
 from barto.config import ConfigError, load_cli, source
+from barto.config._load import Source
 from barto.flags import logging_keys
 from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose
 
@@ -27,7 +28,7 @@ app = typer.Typer(
 )
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
     verbose: Verbose = 0,
@@ -35,9 +36,14 @@ def _root(
     enable_std_output: StdOut = False,
     config_absolute_path: ConfigPath = None,
     tracing_absolute_path: TracingPath = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Validate the config (and the files it names) and exit.")
+    ] = False,
 ) -> None:
     """barto command-line client: query and control schedules, runs and workers."""
     flags = logging_keys(verbose, quiet, enable_std_output)
+    if check or ctx.invoked_subcommand is None:
+        _check_or_help(ctx, source("barto-cli", config_absolute_path, flags) if check else None)
 
     def client() -> Client:
         # Loaded on first use, so that `calendar` works without any config.
@@ -49,6 +55,21 @@ def _root(
         return Client(config)
 
     ctx.obj = client
+
+
+def _check_or_help(ctx: typer.Context, src: Source | None) -> None:
+    """``--check``: load the config and say so (exit 2 naming file:line:key if it does not
+    load); without it and without a command: the help."""
+    if src is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    try:
+        load_cli(src)
+    except ConfigError as error:
+        typer.echo(f"barto-cli: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{src.path}: ok")
+    raise typer.Exit(0)
 
 
 @app.command()

@@ -8,12 +8,14 @@ the environment and strings in the file are converted to the key's type (``port 
 
 from __future__ import annotations
 
+import typing
+import types
 import logging
 import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -67,8 +69,43 @@ def load(source: Source, schema: type[T], check: Callable[[T], None] | None = No
     except msgspec.ValidationError as error:
         path, message = _split(str(error))
         path = _resolve(path, data, schema, str(error))
+        if message.startswith("Invalid enum value") and (choices := _choices(schema, path)):
+            message = f"{message} (one of {', '.join(repr(c) for c in choices)})"
         raise _located(path, message, text, source.path, origin) from None
     return config
+
+
+def _choices(schema: Any, path: tuple[str | int, ...]) -> list[Any]:
+    """The values a ``Literal`` field at ``path`` of ``schema`` takes (empty: not a Literal)."""
+    kind: Any = schema
+    for part in path:
+        kind = next((k for k in _members(kind) if _child(k, part) is not None), None)
+        if kind is None:
+            return []
+        kind = _child(kind, part)
+    return [value for member in _members(kind) if typing.get_origin(member) is Literal for value in member.__args__]
+
+
+def _members(kind: Any) -> list[Any]:
+    """The types a field may hold: the members of a union, the type under ``Annotated``."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(kind)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(kind) for m in _members(arg)]
+    return [kind]
+
+
+def _child(kind: Any, part: str | int) -> Any:
+    """The type of ``part`` inside ``kind`` (a struct's field, a list's item, a dict's value)."""
+    origin = typing.get_origin(kind)
+    if origin is list and isinstance(part, int):
+        return typing.get_args(kind)[0]
+    if origin is dict and isinstance(part, str):
+        return typing.get_args(kind)[1]
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(part, str):
+        return typing.get_type_hints(kind, include_extras=True).get(part)
+    return None
 
 
 class KeyedError(Invalid, ValueError):

@@ -94,9 +94,9 @@ class BartosLink(_Section, frozen=True, kw_only=True):
             KeyedError: naming the key of the first file that cannot be read.
         """
         if self.client_cert is not None and self.client_key is None:
-            raise KeyedError(("bartos", "client_key"), "client_cert needs client_key (the certificate's private key)")
+            raise KeyedError(("bartos", "client_cert"), "client_cert needs client_key (the certificate's private key)")
         if self.client_key is not None and self.client_cert is None:
-            raise KeyedError(("bartos", "client_cert"), "client_key needs client_cert")
+            raise KeyedError(("bartos", "client_key"), "client_key needs client_cert (the certificate it belongs to)")
         for key in ("ca_cert", "client_cert", "client_key"):
             path = getattr(self, key)
             if path is not None and not os.access(path, os.R_OK):

@@ -22,6 +22,7 @@ from barto.worker.outbox import Outbox, OutboxError
 log = logging.getLogger("barto.worker")
 
 OUTBOX = flags.Flag("-r", "--redb-absolute-path", "Local outbox file (barto's redb path).", "path")
+CHECK = flags.Flag("", "--check", "Validate the config (and the files it names) and exit.", "switch")
 DESCRIPTION = (
     "bartoc: the barto worker. It connects to bartos, runs the commands bartos dispatches to it in "
     "their own process groups, and streams every output line and exit status back."
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         sys.stderr.write(f"bartoc: error: {error}\n")
         return 2
+    if args.check:
+        sys.stdout.write(f"{src.path}: ok ({len(config.programs)} programs)\n")
+        return 0
     own = config.taskmasterd.logfile
     default_log = src.path.parent / own if own else data_home(os.environ) / "bartoc" / "logs" / "bartoc.log"
     logs.start(config, src.path, args.tracing_absolute_path or default_log)
@@ -74,4 +78,4 @@ async def _serve(config: WorkerConfig, outbox: Outbox, register: Callable[[runne
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(run(flags.parser("bartoc", DESCRIPTION, OUTBOX).parse_args(argv)))
+    sys.exit(run(flags.parser("bartoc", DESCRIPTION, OUTBOX, CHECK).parse_args(argv)))
