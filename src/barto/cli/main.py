@@ -48,7 +48,7 @@ def _root(
     def client() -> Client:
         # Loaded on first use, so that `calendar` works without any config.
         src = source("barto-cli", config_absolute_path, flags)
-        config = load_cli(src)
+        config = load_cli(src, using=True)
         # A one-shot command logs warnings only, unless asked (-v, -e, -t).
         quieter = 0 if config.enable_std_output or tracing_absolute_path else 1
         logs.start(config, src.path, tracing_absolute_path, quieter=quieter)
@@ -64,7 +64,7 @@ def _check_or_help(ctx: typer.Context, src: Source | None) -> None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     try:
-        load_cli(src)
+        load_cli(src, using=True)
     except ConfigError as error:
         typer.echo(f"barto-cli: error: {error}", err=True)
         raise typer.Exit(2) from None

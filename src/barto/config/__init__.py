@@ -70,6 +70,7 @@ def load_worker(src: Source, *, running: bool = False) -> WorkerConfig:
     return load(src, WorkerConfig, check_running if running else check_worker)
 
 
-def load_cli(src: Source) -> CliConfig:
-    """Load barto-cli's config (the files it names must be readable: it uses them at once)."""
-    return load(src, CliConfig, lambda config: config.bartos.check_files())
+def load_cli(src: Source, *, using: bool = False) -> CliConfig:
+    """Load barto-cli's config (with ``using``, the files it names must be readable too;
+    barto's documented examples name placeholders, and load)."""
+    return load(src, CliConfig, (lambda config: config.bartos.check_files()) if using else None)

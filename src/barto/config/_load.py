@@ -8,11 +8,11 @@ the environment and strings in the file are converted to the key's type (``port 
 
 from __future__ import annotations
 
-import typing
-import types
 import logging
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
