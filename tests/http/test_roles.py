@@ -26,6 +26,7 @@ PROMISED = {
     ("GET", "/healthz"): "open",
     ("GET", "/v1/info"): "read",
     ("GET", "/v1/clients"): "read",
+    ("DELETE", "/v1/clients/{worker}"): "admin",
     ("GET", "/v1/schedules"): "read",
     ("POST", "/v1/schedules/{worker}"): "admin",
     ("DELETE", "/v1/schedules/{worker}/{name:path}"): "admin",

@@ -57,6 +57,14 @@ class Health(Answer, frozen=True, kw_only=True):
     ok: bool
 
 
+class Forgotten(Answer, frozen=True, kw_only=True):
+    """A worker forgotten, and how many of its runs went with it (0 unless asked)."""
+
+    worker: str
+    runs_removed: int
+    output_lines_removed: int
+
+
 class Removed(Answer, frozen=True, kw_only=True):
     """A schedule removed."""
 

@@ -59,6 +59,9 @@ READ, OPERATE, ADMIN = Role.READ, Role.OPERATE, Role.ADMIN
 HEALTH = _op("health", Role.OPEN, "Liveness probe", r.Nothing, a.Health)
 INFO = _op("info", READ, "Server version, uptime, store, counters and cluster", r.Nothing, a.Info)
 CLIENTS = _op("clients", READ, "Workers seen, and whether connected", r.Nothing, list[WorkerRecord])
+FORGET = _op(
+    "clients.forget", ADMIN, "Forget a worker that is not connected (with_runs: its runs too)", r.Forget, a.Forgotten
+)
 WORKER_SCHEDULES = _op("worker.schedules", READ, "Schedules that ran on a worker", r.WorkerRef, list[str])
 UPDATES = _op("worker.updates", READ, "Package updates from the newest successful run", r.Updates, a.UpdatesReport)
 

@@ -42,6 +42,12 @@ class WorkerRef(Request, frozen=True, kw_only=True):
     worker: Lookup
 
 
+class Forget(WorkerRef, frozen=True, kw_only=True):
+    """A worker to forget; ``with_runs``: its runs and their output too."""
+
+    with_runs: bool = False
+
+
 class ScheduleRef(Request, frozen=True, kw_only=True):
     """One schedule of one worker."""
 

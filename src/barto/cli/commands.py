@@ -10,7 +10,7 @@ import msgspec
 import typer
 from rich.text import Text
 
-from barto.api.answers import CleanupProgress, Cluster, Info, QueryResult, UpdatesReport
+from barto.api.answers import CleanupProgress, Cluster, Forgotten, Info, QueryResult, UpdatesReport
 from barto.cli import options, render, schedules
 from barto.cli.client import Client, segment
 from barto.cli.options import Json
@@ -47,12 +47,18 @@ def _leader_line(cluster: Cluster) -> str:
     )
 
 
+clients_app = typer.Typer(help="List the workers the server knows, and whether each is connected.")
+
+
+@clients_app.callback(invoke_without_command=True)
 def clients(
     ctx: typer.Context,
     versions: Annotated[bool, typer.Option("--versions", help="Only names and versions.")] = False,
     as_json: Json = False,
 ) -> None:
-    """List the workers the server knows, and whether each is connected."""
+    """List the workers the server knows, and whether each is connected (``forget W``: drop one)."""
+    if ctx.invoked_subcommand is not None:
+        return
     data = options.client(ctx).get("/v1/clients", list[WorkerRecord])
     if as_json:
         render.emit_json(data)
@@ -315,10 +321,29 @@ def cancel(
     print(f"run {run_id}: cancel sent (state now {data.state.value})")
 
 
+@clients_app.command("forget")
+def forget(
+    ctx: typer.Context,
+    worker: Annotated[str, typer.Argument(help="A worker that is not connected.")],
+    with_runs: Annotated[bool, typer.Option("--with-runs", help="Delete its runs and their output too.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Forget a worker that is not connected (admin); its runs are kept unless --with-runs."""
+    data = options.client(ctx).delete(f"/v1/clients/{segment(worker)}?with_runs={str(with_runs).lower()}", Forgotten)
+    if as_json:
+        render.emit_json(data)
+        return
+    print(
+        f"forgot {worker}"
+        + (f" and {data.runs_removed} runs ({data.output_lines_removed} output lines)" if with_runs else "")
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the server commands to ``app``."""
-    for function in (info, clients, runs, output, tail, failed, cmd, updates, cleanup, query, cancel):
+    for function in (info, runs, output, tail, failed, cmd, updates, cleanup, query, cancel):
         app.command()(function)
+    app.add_typer(clients_app, name="clients")
     app.add_typer(schedules.app, name="schedules")
     app.command("list")(list_)
     app.command("run-now")(run_now)

@@ -127,6 +127,21 @@ class Store:
             where = and_(workers.c.name == name, workers.c.session == session)
             await conn.execute(update(workers).where(where).values(connected=False, last_seen=datetime.now(UTC)))
 
+    async def forget_worker(self, name: str, *, with_runs: bool) -> tuple[int | None, int]:
+        """Delete a worker's record (and with ``with_runs`` its runs and their output, in
+        batches): (runs deleted, output lines deleted), or (None, 0) when there was no worker."""
+        async with self._engine.begin() as conn:
+            if not (await conn.execute(delete(workers).where(workers.c.name == name))).rowcount:
+                return None, 0
+        if not with_runs:
+            return 0, 0
+        async with self._reader.connect() as conn:
+            ids = list((await conn.execute(select(runs.c.id).where(runs.c.worker == name))).scalars())
+        deleted, lines = 0, 0
+        async for batch_runs, batch_lines in self.delete_runs(ids):
+            deleted, lines = deleted + batch_runs, lines + batch_lines
+        return deleted, lines
+
     async def mark_all_disconnected(self, now: datetime) -> None:
         """When a server starts leading, no worker is connected to it; the ones connected to the
         previous leader were seen until ``now`` (their lost-after time counts from here)."""

@@ -34,6 +34,7 @@ DOORS = [
     Door("GET", "/healthz", ops.HEALTH),
     Door("GET", "/v1/info", ops.INFO),
     Door("GET", "/v1/clients", ops.CLIENTS),
+    Door("DELETE", "/v1/clients/{worker}", ops.FORGET),
     Door("GET", "/v1/schedules", ops.SCHEDULES),
     Door("POST", "/v1/schedules/{worker}", ops.ADD, status=201, body="schedule"),
     Door("DELETE", "/v1/schedules/{worker}/{name:path}", ops.REMOVE),  # a grandfathered name may hold "/"

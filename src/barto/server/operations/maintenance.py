@@ -12,8 +12,8 @@ import msgspec
 import barto
 from barto.api import operations as ops
 from barto.api import requests as r
-from barto.api.answers import CleanupProgress, Cluster, Health, Info, Member, QueryResult, UpdatesReport
-from barto.errors import Invalid
+from barto.api.answers import CleanupProgress, Cluster, Forgotten, Health, Info, Member, QueryResult, UpdatesReport
+from barto.errors import Conflict, Invalid, NotFound
 from barto.model import WorkerRecord
 from barto.server.maintenance import cleanup as cleanups
 from barto.server.maintenance import updates
@@ -74,6 +74,23 @@ async def _cluster(parts: Parts, now: datetime) -> Cluster:
 async def clients(parts: Parts, _: r.Nothing) -> list[WorkerRecord]:
     """Every worker seen, with whether it is connected now."""
     return [msgspec.structs.replace(w, connected=parts.hub.is_connected(w.name)) for w in await parts.store.workers()]
+
+
+@implements(ops.FORGET)
+async def forget(parts: Parts, request: r.Forget) -> Forgotten:
+    """Forget a worker that is not connected (a fake hello, a retired machine). Its runs stay,
+    unless ``with_runs``; a worker that comes back later is simply seen again.
+
+    Raises:
+        Conflict: the worker is connected now.
+        NotFound: no worker of that name was ever seen.
+    """
+    if parts.hub.is_connected(request.worker):
+        raise Conflict("worker_connected", f"worker {request.worker!r} is connected; stop it first")
+    runs, lines = await parts.store.forget_worker(request.worker, with_runs=request.with_runs)
+    if runs is None:
+        raise NotFound("worker_not_found", f"no worker named {request.worker!r} was ever seen")
+    return Forgotten(worker=request.worker, runs_removed=runs, output_lines_removed=lines)
 
 
 @implements(ops.WORKER_SCHEDULES)
