@@ -320,3 +320,28 @@ def test_taskmasterd_nodaemon_false_is_refused_by_name(barto: Barto, tmp_path: P
     status, stderr = barto.wait_exit("w1", 20)
     assert status == 2
     assert "w1.toml:3: taskmasterd.nodaemon: bartoc does not daemonize" in stderr
+
+
+def test_supervisord_habits_cat_stays_up_env_names_and_status_words(barto: Barto, tmp_path: Path) -> None:
+    """supervisord's sample program is /bin/cat: its stdin is a pipe kept open, so it runs; the
+    child sees SUPERVISOR_* (and BARTO_* twins); status says "pid N, uptime H:MM:SS"."""
+    sock, seen = tmp_path / "c.sock", tmp_path / "env"
+    programs = (
+        "[programs.cat]\ncmd = '/bin/cat'\nstartsecs = 1\n"
+        "[programs.probe]\ncmd = '/bin/sh'\nstartsecs = 0\n"
+        "args = ['-c', 'echo $SUPERVISOR_ENABLED $SUPERVISOR_PROCESS_NAME $SUPERVISOR_GROUP_NAME "
+        f"$BARTO_ENABLED $BARTO_GROUP_NAME > {seen}; exec sleep 300']\n"
+        f"[unix_http_server]\nfile = '{sock}'\n"
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+
+    def status() -> dict[str, dict[str, object]]:
+        answer = barto.cli("ctl", "-s", str(sock), "status", "--json")
+        return {p["name"]: p for p in json.loads(answer.stdout)} if answer.returncode == 0 else {}
+
+    cat = wait_for(lambda: status().get("cat", {}).get("state") == "RUNNING" and status()["cat"], 20, "cat RUNNING")
+    time.sleep(1.5)  # past startsecs: /dev/null would have ended it at once (EXITED, then FATAL)
+    cat = status()["cat"]
+    assert cat["state"] == "RUNNING"
+    assert str(cat["description"]).startswith(f"pid {cat['pid']}, uptime 0:00:0")
+    assert wait_for(lambda: seen.exists() and seen.read_text(), 20, "env") == "1 probe probe 1 probe\n"

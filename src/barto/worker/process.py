@@ -279,12 +279,14 @@ def program_popen(
     stderr_apart: bool,
 ) -> Callable[[], subprocess.Popen[bytes]]:
     """How a supervised program is made: its own process group (not session: supervisord's
-    way), the program's user and umask set in C after the fork, stderr apart or into stdout."""
+    way), the program's user and umask set in C after the fork, stderr apart or into stdout,
+    and stdin a pipe that bartoc keeps open (supervisord's: ``cat`` waits on it instead of
+    ending at once on /dev/null)."""
 
     def popen() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             list(argv),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT,
             cwd=cwd,

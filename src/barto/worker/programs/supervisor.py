@@ -61,14 +61,20 @@ class Child:
     def status(self, now: float) -> dict[str, Any]:
         """What ``status`` shows for it."""
         up = self.machine.state == State.RUNNING and self.since is not None
+        pid = self.proc.pid if self.proc and self.machine.alive else None
+        uptime = round(now - self.since, 3) if up and self.since else None
+        description = self.machine.description
+        if uptime is not None and not description:  # supervisorctl's words for a running process
+            hours, rest = divmod(int(uptime), 3600)
+            description = f"pid {pid}, uptime {hours}:{rest // 60:02d}:{rest % 60:02d}"
         return {
             "name": self.name,
             "program": self.program,
             "state": self.machine.state.value,
-            "pid": self.proc.pid if self.proc and self.machine.alive else None,
-            "uptime_seconds": round(now - self.since, 3) if up and self.since else None,
+            "pid": pid,
+            "uptime_seconds": uptime,
             "restarts": max(0, self.spawns - 1),
-            "description": self.machine.description,
+            "description": description,
             "exit_status": self.machine.exit_status,
         }
 
@@ -353,8 +359,13 @@ class Supervisor:
     def _child_env(self, child: Child) -> dict[str, str]:
         env = dict(self._env)
         env.update(
+            SUPERVISOR_ENABLED="1",  # supervisord's names, so that programs written for it work
+            SUPERVISOR_PROCESS_NAME=child.name,
+            SUPERVISOR_GROUP_NAME=child.program,
             TASKMASTER_ENABLED="1",
             TASKMASTER_PROCESS_NAME=child.name,
+            BARTO_ENABLED="1",
+            BARTO_GROUP_NAME=child.program,
             BARTO_PROGRAM_NAME=child.program,
             BARTO_PROCESS_NAME=child.name,
             BARTO_PROCESS_NUM=str(child.num),
@@ -366,6 +377,8 @@ class Supervisor:
         """Await the process's end (its pidfd turns readable at once) and tell its machine."""
         await exit_future(proc)
         status = proc.wait()  # reaped already: returns at once
+        if proc.stdin is not None:
+            proc.stdin.close()  # held open while it ran, as supervisord does
         log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
         if self._stopping:  # what it left in its group goes too; now, before its pid can be reused
             _send(proc.pid, signal.SIGKILL, group=True)
