@@ -115,8 +115,8 @@ class Worker:
                         self.replies[message.id] = message.response
                     elif isinstance(message, Rejection):
                         self.rejections += 1
-                    if getattr(message, "eid", 0):
-                        await self.ws.send(encode(Ack(eid=message.eid)).decode())  # type: ignore[attr-defined]
+                    if eid := getattr(message, "eid", 0):
+                        await self.ws.send(encode(Ack(eid=eid)).decode())
 
 
 _probe = iter(range(10**6, 10**7))

@@ -70,7 +70,7 @@ def _bounded(kind: Any, meta: msgspec.Meta) -> st.SearchStrategy[Any]:
         return _TIMES
     low = meta.ge if meta.ge is not None else meta.gt
     if kind is int:
-        return st.integers(min_value=low, max_value=meta.le)
+        return st.integers(min_value=int(low) if low is not None else None, max_value=int(meta.le or 2**63 - 1))
     return st.floats(min_value=low, max_value=meta.le, exclude_min=meta.gt is not None)
 
 

@@ -76,6 +76,8 @@ def decode_to_worker(frame: bytes | str) -> list[ToWorker]:
 def _messages(decoder: msgspec.json.Decoder[Any], frame: bytes | str) -> Any:
     try:
         decoded = decoder.decode(frame)
+    except UnicodeEncodeError as error:  # a str holding a lone surrogate (never from a WebSocket)
+        raise ProtocolError(f"not a JSON message: {error.reason}") from None
     except msgspec.ValidationError as error:
         raise ProtocolError(f"invalid message: {error}") from None
     except msgspec.DecodeError as error:

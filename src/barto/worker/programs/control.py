@@ -101,7 +101,7 @@ class Control:
         """The response to one request line (from the socket)."""
         try:
             request = msgspec.json.decode(line, type=Request)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as error:
             return _malformed(error)
         return await self._do(request)
 
