@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -95,13 +96,23 @@ def runs(
 
 
 def output(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: Json = False) -> None:
-    """Print a run's output lines in order."""
-    data = options.client(ctx).get(f"/v1/runs/{segment(run_id)}/output", list[OutputLine])
+    """Print a run's output lines in order (every one: the server's pages are followed)."""
+    pages = _pages(options.client(ctx), run_id)
     if as_json:
-        render.emit_json(data)
+        render.emit_json([line for page in pages for line in page])
         return
-    for line in render.output_lines(data):
-        print(line)
+    for page in pages:
+        for line in render.output_lines(page):
+            print(line)
+
+
+def _pages(client: Client, run_id: int) -> Iterator[list[OutputLine]]:
+    """A run's output, page after page (the server answers at most 100,000 lines at once),
+    until a page comes back empty."""
+    after = 0
+    while page := client.get(f"/v1/runs/{segment(run_id)}/output", list[OutputLine], after=after):
+        yield page
+        after = page[-1].seq
 
 
 def tail(
@@ -112,8 +123,9 @@ def tail(
     """Print a run's output; with -f, follow it live until the run ends."""
     client = options.client(ctx)
     if not follow:
-        for text in render.output_lines(client.get(f"/v1/runs/{segment(run_id)}/output", list[OutputLine])):
-            print(text)
+        for page in _pages(client, run_id):
+            for text in render.output_lines(page):
+                print(text)
         return
     for record in client.stream(f"/v1/runs/{segment(run_id)}/output", OutputLine, follow=1):
         print(render.output_lines([record])[0], flush=True)
