@@ -95,13 +95,44 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
 
 
+# Flags of an output line (the protocol's ``Output.flags``, the store's ``run_output.flags``).
+CONTINUES = 1  # a piece of a line longer than the worker's split size: the next line continues it
+ESCAPED = 2  # ``data`` is escaped: the line held NUL or bytes that are not UTF-8 (see line_bytes)
+
+
 class OutputLine(msgspec.Struct, frozen=True, kw_only=True):
-    """One stored output line of a run."""
+    """One stored output line of a run. ``continues``: the next line is the rest of this one
+    (a line longer than the split size travels in pieces). ``escaped``: the original bytes
+    held NUL or invalid UTF-8, and ``data`` is their escaped text (:func:`line_bytes`)."""
 
     seq: int
     stream: Stream
     ts: datetime
     data: str
+    continues: bool = False
+    escaped: bool = False
+
+
+def escape_bytes(data: bytes) -> str:
+    r"""Text for bytes that are not plain UTF-8 text: ``\\`` for a backslash, ``\xHH`` for NUL
+    and for each byte that is not part of valid UTF-8; everything else as it is."""
+    return data.replace(b"\\", b"\\\\").replace(b"\0", b"\\x00").decode("utf-8", "backslashreplace")
+
+
+def line_bytes(line: OutputLine) -> bytes:
+    """The bytes the command wrote for ``line`` (without its newline)."""
+    if not line.escaped:
+        return line.data.encode()
+    found, text, i = bytearray(), line.data, 0
+    while (j := text.find("\\", i)) >= 0:
+        found += text[i:j].encode()
+        if text.startswith("\\\\", j):
+            found += b"\\"
+            i = j + 2
+        else:
+            found.append(int(text[j + 2 : j + 4], 16))
+            i = j + 4
+    return bytes(found + text[i:].encode())
 
 
 class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -56,13 +56,14 @@ def test_runs_fire_on_their_seconds(running: Barto) -> None:
 
 
 def test_output_arrives_complete_and_in_order(running: Barto) -> None:
-    """Every line of every command is stored once, numbered 1..N in order, bad UTF-8 replaced."""
+    """Every line of every command is stored once, numbered 1..N in order, bad UTF-8 escaped."""
     run = wait_for(lambda: _finished(running, "even", 1), 30, "a run of 'even'")[0]
     lines = running.cli_json("output", str(run["id"]))
     assert [line["seq"] for line in lines] == list(range(1, 303))
     assert [line["data"] for line in lines[:300]] == [str(i) for i in range(1, 301)]
     assert lines[300] == {**lines[300], "stream": "stderr", "data": "oops"}
-    assert lines[301]["data"] == "bad \ufffd byte"
+    assert lines[301]["data"] == "bad \\xff byte"
+    assert lines[301]["escaped"] is True
     assert run["lines"] == 302
 
 

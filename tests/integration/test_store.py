@@ -45,9 +45,9 @@ async def test_a_slot_is_claimed_once(store: Store) -> None:
 async def test_resent_output_is_stored_once(store: Store) -> None:
     run_id = await claim_one(store)
     now = datetime.now(UTC)
-    chunk = (run_id, 1, "stdout", now, ["a", "b", "c"])
+    chunk = (run_id, 1, "stdout", now, ["a", "b", "c"], [0, 0, 0])
     await store.apply(Batch(lines=[chunk]))
-    await store.apply(Batch(lines=[chunk, (run_id, 3, "stdout", now, ["c", "d"])]))  # overlaps: resent 3
+    await store.apply(Batch(lines=[chunk, (run_id, 3, "stdout", now, ["c", "d"], [0, 0])]))  # overlaps: resent 3
     assert [(line.seq, line.data) for line in await store.output(run_id)] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
     assert [line.seq for line in await store.output(run_id, after=2, limit=1)] == [3]
     assert (await store.output(run_id))[0].ts == now
@@ -128,9 +128,9 @@ async def test_retention_by_count_keeps_the_newest_per_schedule_and_class(store:
 
 async def test_deleting_runs_takes_their_output_and_reports_progress(store: Store) -> None:
     old = await ended(store, "old", "succeeded", timedelta(days=40))
-    await store.apply(Batch(lines=[(old, 1, "stdout", datetime.now(UTC), ["x"] * 10)]))
+    await store.apply(Batch(lines=[(old, 1, "stdout", datetime.now(UTC), ["x"] * 10, [0] * 10)]))
     new = await claim_one(store, "new", SLOT + timedelta(seconds=1))
-    await store.apply(Batch(lines=[(new, 1, "stdout", datetime.now(UTC), ["y"])]))
+    await store.apply(Batch(lines=[(new, 1, "stdout", datetime.now(UTC), ["y"], [0])]))
     ids = await store.expired(Retention(max_age=timedelta(days=30)), datetime.now(UTC))
     assert [step async for step in store.delete_runs(ids)] == [(1, 10)]
     assert await store.run(old) is None
@@ -142,7 +142,7 @@ async def test_barto_views_answer_barto_queries(store: Store) -> None:
     run_id = await claim_one(store, "backup")
     now = datetime.now(UTC)
     await store.apply(Batch(accepted=[{"run_id": run_id, "at": now, "session": SESSION}]))
-    await store.apply(Batch(lines=[(run_id, 1, "stdout", now, ["done"])]))
+    await store.apply(Batch(lines=[(run_id, 1, "stdout", now, ["done"], [0])]))
     await store.apply(finished(run_id, lines=1))
     found = await store.query(
         "SELECT output.bartoc_name, output.cmd_name, output.data, exit_status.exit_code, exit_status.success "
@@ -247,7 +247,7 @@ async def test_cancel_pending_and_a_finish_without_a_line_count(store: Store) ->
     await store.settle_pending([waiting], RunState.CANCELLED, Reason.CANCELLED)
     assert await states(store, waiting) == [("cancelled", "cancelled")]
     now = datetime.now(UTC)
-    await store.apply(Batch(lines=[(interrupted, 1, "stdout", now, ["x", "y", "z"])]))
+    await store.apply(Batch(lines=[(interrupted, 1, "stdout", now, ["x", "y", "z"], [0, 0, 0])]))
     await store.apply(finished(interrupted, lines=None))  # type: ignore[arg-type]
     run = await store.run(interrupted)
     assert run is not None

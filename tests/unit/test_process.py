@@ -8,13 +8,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from barto.model import StopReason, Stream
+from barto.model import CONTINUES, ESCAPED, OutputLine, StopReason, Stream, escape_bytes, line_bytes
 from barto.worker.process import (
     MAX_LINE_BYTES,
     CommandResult,
@@ -115,7 +116,9 @@ async def test_crlf_invalid_utf8_and_long_lines() -> None:
     long = MAX_LINE_BYTES + 10
     result, sink = await sh(f"printf 'a\\r\\nb\\377c\\n'; head -c {long} /dev/zero | tr '\\0' x; echo")
     assert result.exit_code == 0
-    assert sink.lines[Stream.STDOUT] == ["a", "b\ufffdc", "x" * MAX_LINE_BYTES, "x" * 10]
+    got = sink.lines[Stream.STDOUT]
+    assert got == ["a", "b\\xffc", "x" * MAX_LINE_BYTES, "x" * 10]  # the bad byte escaped, not replaced
+    assert [getattr(line, "flags", 0) for line in got] == [0, ESCAPED, CONTINUES, 0]
 
 
 async def test_timeout_kills_the_forked_grandchild(tmp_path: Path) -> None:
@@ -173,17 +176,27 @@ async def test_output_of_a_descendant_holding_the_pipe_does_not_hang_the_run() -
     assert time.monotonic() - started < 5
 
 
-def _reference(chunks: Sequence[bytes]) -> list[str]:
-    """The rule, line by line: a line ends at \n or at the end; one trailing \r is dropped; a
-    line longer than the limit becomes several; invalid UTF-8 is replaced."""
+def _lines_of(chunks: Sequence[bytes]) -> list[bytes]:
+    """The lines of the whole output: split at \n, one trailing \r dropped from each."""
     lines = b"".join(chunks).split(b"\n")
     if lines[-1] == b"":
         lines.pop()  # the output ended with a newline: no unfinished last line
+    return [line.removesuffix(b"\r") for line in lines]
+
+
+def _reference(chunks: Sequence[bytes]) -> list[tuple[str, int]]:
+    """The rule, line by line: a line longer than the limit becomes pieces, each but the last
+    marked CONTINUES; a piece with NUL or bytes that are not UTF-8 is escaped, marked ESCAPED."""
     out = []
-    for line in lines:
-        body = line.removesuffix(b"\r")
+    for body in _lines_of(chunks):
         pieces = [body[i : i + MAX_LINE_BYTES] for i in range(0, len(body), MAX_LINE_BYTES)] or [b""]
-        out += [piece.decode("utf-8", "replace") for piece in pieces]
+        for index, piece in enumerate(pieces):
+            more = CONTINUES if index < len(pieces) - 1 else 0
+            try:
+                assert b"\0" not in piece
+                out.append((piece.decode(), more))
+            except (UnicodeDecodeError, AssertionError):
+                out.append((escape_bytes(piece), more | ESCAPED))
     return out
 
 
@@ -199,6 +212,9 @@ _PIECES = st.sampled_from(
         b"\xc3\xa9",
         b"y" * 40_000,
         b"z" * (MAX_LINE_BYTES - 2),
+        b"\0",
+        b"\\",
+        b"\\x41",
     ]
 )
 
@@ -209,7 +225,24 @@ def test_framing_is_independent_of_how_the_bytes_arrive(chunks: list[bytes]) -> 
     """Whatever the chunk boundaries, the lines are those of the rule applied to the whole output."""
     framer = _Framer()
     got = [line for chunk in chunks for line in framer.feed(chunk)] + framer.flush()
-    assert got == _reference(chunks)
+    assert [(str(line), getattr(line, "flags", 0)) for line in got] == _reference(chunks)
+
+
+@given(st.lists(st.lists(_PIECES, max_size=8).map(b"".join), max_size=6))
+def test_the_original_bytes_of_every_line_can_be_recovered(chunks: list[bytes]) -> None:
+    """Joining the pieces and undoing the escapes gives back exactly the bytes of each line."""
+    framer = _Framer()
+    got = [line for chunk in chunks for line in framer.feed(chunk)] + framer.flush()
+    now = datetime.now(UTC)
+    recovered, pending = [], b""
+    for line in got:
+        flags = getattr(line, "flags", 0)
+        stored = OutputLine(seq=1, stream=Stream.STDOUT, ts=now, data=str(line), escaped=bool(flags & ESCAPED))
+        pending += line_bytes(stored)
+        if not flags & CONTINUES:
+            recovered.append(pending)
+            pending = b""
+    assert recovered == _lines_of(chunks)
 
 
 def test_a_leftover_group_is_killed_only_if_it_is_still_ours() -> None:

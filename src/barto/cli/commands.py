@@ -97,13 +97,12 @@ def runs(
 
 def output(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: Json = False) -> None:
     """Print a run's output lines in order (every one: the server's pages are followed)."""
-    pages = _pages(options.client(ctx), run_id)
+    lines = (line for page in _pages(options.client(ctx), run_id) for line in page)
     if as_json:
-        render.emit_json([line for page in pages for line in page])
+        render.emit_json(list(lines))
         return
-    for page in pages:
-        for line in render.output_lines(page):
-            print(line)
+    for text in render.output_lines(lines):
+        print(text)
 
 
 def _pages(client: Client, run_id: int) -> Iterator[list[OutputLine]]:
@@ -123,12 +122,11 @@ def tail(
     """Print a run's output; with -f, follow it live until the run ends."""
     client = options.client(ctx)
     if not follow:
-        for page in _pages(client, run_id):
-            for text in render.output_lines(page):
-                print(text)
+        for text in render.output_lines(line for page in _pages(client, run_id) for line in page):
+            print(text)
         return
-    for record in client.stream(f"/v1/runs/{segment(run_id)}/output", OutputLine, follow=1):
-        print(render.output_lines([record])[0], flush=True)
+    for text in render.output_lines(client.stream(f"/v1/runs/{segment(run_id)}/output", OutputLine, follow=1)):
+        print(text, flush=True)
 
 
 def failed(ctx: typer.Context, as_json: Json = False) -> None:
@@ -168,7 +166,7 @@ def cmd(
 
 def _runs_with_output(client: Client, params: dict[str, Any], as_json: bool) -> None:
     found = client.get("/v1/runs", list[RunRecord], **params)
-    full = [(run, client.get(f"/v1/runs/{segment(run.id)}/output", list[OutputLine])) for run in found]
+    full = [(run, [line for page in _pages(client, run.id) for line in page]) for run in found]
     if as_json:
         render.emit_json([{**msgspec.to_builtins(run), "output": lines} for run, lines in full])
         return

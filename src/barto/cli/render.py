@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -110,9 +110,19 @@ def _height(renderables: Sequence[Any]) -> int:
     return sum(getattr(r, "row_count", 1) + 4 for r in renderables)
 
 
-def output_lines(lines: Iterable[OutputLine]) -> list[str]:
-    """``ts [stream] data`` per line."""
-    return [f"{when(line.ts)} [{line.stream.value}] {line.data}" for line in lines]
+def output_lines(lines: Iterable[OutputLine]) -> Iterator[str]:
+    """``ts [stream] data`` per line, as lines arrive; the pieces of a line longer than the
+    worker's split size are joined back into it (an escaped line shows its escapes)."""
+    head: OutputLine | None = None
+    pieces: list[str] = []
+    for line in lines:
+        head = head or line
+        pieces.append(line.data)
+        if not line.continues:
+            yield f"{when(head.ts)} [{head.stream.value}] {''.join(pieces)}"
+            head, pieces = None, []
+    if head is not None:  # the output ended inside a long line (the run was cut short)
+        yield f"{when(head.ts)} [{head.stream.value}] {''.join(pieces)}"
 
 
 def progress(steps: Iterable[CleanupProgress]) -> CleanupProgress:

@@ -149,6 +149,9 @@ class Output(_Event, tag="output", frozen=True, kw_only=True):
     stream: Stream
     ts: Time
     lines: list[str]
+    # Per line, when any is set: 1 the next line continues this one, 2 the line is escaped
+    # (barto.model.CONTINUES, ESCAPED). Empty: every line is whole and as written.
+    flags: list[Annotated[int, msgspec.Meta(ge=0, le=3)]] = []
 
     @property
     def last(self) -> int:

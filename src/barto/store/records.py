@@ -54,7 +54,7 @@ class Started(TypedDict):
 
 # Consecutive output lines of one run and stream, read at one time, as the worker sends them:
 # (run_id, seq of the first line, stream, ts, texts). The store expands them into rows.
-LineChunk = tuple[int, int, str, datetime, list[str]]
+LineChunk = tuple[int, int, str, datetime, list[str], list[int]]  # run, first seq, stream, ts, lines, flags
 
 
 class Finished(TypedDict):

@@ -13,7 +13,17 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barto.errors import Unavailable
-from barto.model import FAILED_STATES, OutputLine, ProgramEvent, Reason, RunRecord, RunState, WorkerRecord
+from barto.model import (
+    CONTINUES,
+    ESCAPED,
+    FAILED_STATES,
+    OutputLine,
+    ProgramEvent,
+    Reason,
+    RunRecord,
+    RunState,
+    WorkerRecord,
+)
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
 from barto.store.cluster import Cluster
 from barto.store.query import Queries, QueryRows
@@ -22,7 +32,7 @@ from barto.store.retention import Retention, expired
 from barto.store.tables import program_events, run_output, runs, schedule_state, schedules, workers
 
 _CLEANUP_BATCH = 1_000  # runs per delete transaction: ~0.1 s with 10 lines each (bench/store.py)
-LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data")
+LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data", "flags")
 
 
 class StoreError(Unavailable):
@@ -352,9 +362,9 @@ class Store:
 
     def _line_rows(self, chunks: Sequence[LineChunk]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
-        for run_id, seq, stream, ts, texts in chunks:
+        for run_id, seq, stream, ts, texts, flags in chunks:
             stamp = self._insert_lines.bind("ts", ts)
-            rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts))
+            rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts, flags))
         return rows
 
     async def attempts(self, worker: str, schedule: str, slots: Sequence[datetime]) -> dict[datetime, int]:
@@ -424,13 +434,23 @@ class Store:
     async def output(self, run_id: int, *, after: int = 0, limit: int = 100_000) -> list[OutputLine]:
         """A run's lines with ``seq > after``, in seq order."""
         query = (
-            select(run_output.c.seq, run_output.c.stream, run_output.c.ts, run_output.c.data)
+            select(run_output.c.seq, run_output.c.stream, run_output.c.ts, run_output.c.data, run_output.c.flags)
             .where(run_output.c.run_id == run_id, run_output.c.seq > after)
             .order_by(run_output.c.seq)
             .limit(limit)
         )
         async with self._reader.connect() as conn:
-            return [OutputLine(seq=r.seq, stream=r.stream, ts=r.ts, data=r.data) for r in await conn.execute(query)]
+            return [
+                OutputLine(
+                    seq=r.seq,
+                    stream=r.stream,
+                    ts=r.ts,
+                    data=r.data,
+                    continues=bool(r.flags & CONTINUES),
+                    escaped=bool(r.flags & ESCAPED),
+                )
+                for r in await conn.execute(query)
+            ]
 
     async def latest_successes(self, worker: str) -> list[RunRecord]:
         """The newest succeeded run of each schedule of ``worker``, newest first."""

@@ -16,11 +16,13 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 
 from barto.store.types import UtcDateTime
 
@@ -107,6 +109,10 @@ runs = Table(
     Index(None, "state", "slot"),  # newest of one state first (failed, runs --state)
 )
 
+# A line is at most 64 KiB of output, and up to four times that once escaped: MariaDB's TEXT
+# holds 65,535 bytes (and cuts the rest without strict mode), MEDIUMTEXT 16 MiB.
+LineText = Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
+
 run_output = Table(
     "run_output",
     metadata,
@@ -115,7 +121,9 @@ run_output = Table(
     Column("seq", Integer, nullable=False),
     Column("stream", String(6), nullable=False),
     Column("ts", UtcDateTime, nullable=False),
-    Column("data", Text, nullable=False),
+    Column("data", LineText, nullable=False),
+    # barto.model.CONTINUES | ESCAPED: a piece of a longer line; escaped bytes (NUL, not UTF-8).
+    Column("flags", SmallInteger, nullable=False, server_default="0"),
     # Ingest is idempotent on (run, seq): a resent line is ignored.
     UniqueConstraint("run_id", "seq"),
     Index(None, "ts"),

@@ -103,7 +103,19 @@ class _Run:
     def _send(self, stream: Stream, ts: datetime, texts: Sequence[str]) -> None:
         """Number ``texts`` and emit them in frames of bounded size."""
         for chunk in _chunks(texts):
-            self._emit(Output(run_id=self.run_id, seq=self.seq + 1, stream=stream, ts=ts, lines=list(chunk)))
+            flags = [getattr(text, "flags", 0) for text in chunk]  # process.Line carries them
+            marked = any(flags)
+            lines = [str(text) for text in chunk] if marked else list(chunk)
+            self._emit(
+                Output(
+                    run_id=self.run_id,
+                    seq=self.seq + 1,
+                    stream=stream,
+                    ts=ts,
+                    lines=lines,
+                    flags=flags if marked else [],
+                )
+            )
             self.seq += len(chunk)
 
 

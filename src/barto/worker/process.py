@@ -1,8 +1,9 @@
 """Running one command: spawn it in its own process group, pump its output, stop it for good.
 
 This is the one module that starts child processes. Output is read as bytes and framed into
-lines here (``\\n``, one trailing ``\\r`` stripped, invalid UTF-8 replaced, a line longer than
-:data:`MAX_LINE_BYTES` split into several), so no byte of output is ever dropped.
+lines here (``\\n``, one trailing ``\\r`` stripped; a line longer than :data:`MAX_LINE_BYTES`
+split into pieces marked ``CONTINUES``; a line with NUL or bytes that are not UTF-8 escaped and
+marked ``ESCAPED``), so no byte of output is ever dropped or changed beyond recovery.
 
 Children are spawned with :class:`subprocess.Popen` (vfork + exec, the cheapest spawn Python
 has) and then watched by the event loop itself: the pipes with ``add_reader``, the exit with a
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 import msgspec
 
-from barto.model import StopReason, Stream
+from barto.model import CONTINUES, ESCAPED, StopReason, Stream, escape_bytes
 
 log = logging.getLogger("barto.worker.process")
 
@@ -57,6 +58,13 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class Line(str):
+    """An output line that carries flags (``CONTINUES``, ``ESCAPED`` of barto.model); it is a
+    plain ``str`` to everything that does not look."""
+
+    flags: int = 0
+
+
 class _Framer:
     """Bytes in, complete lines out; whatever follows the last newline waits for more."""
 
@@ -70,39 +78,65 @@ class _Framer:
         # A long unfinished line leaves in pieces as it grows; one byte is held back in case it
         # is the \r of a \r\n still to come (the pieces must not depend on chunk boundaries).
         while len(rest) > MAX_LINE_BYTES + 1:
-            lines.append(_text(rest[:MAX_LINE_BYTES]))
+            lines.append(_line(rest[:MAX_LINE_BYTES], CONTINUES))
             rest = rest[MAX_LINE_BYTES:]
         self._pending = rest
         return lines
 
     def flush(self) -> list[str]:
         rest, self._pending = self._pending, b""
-        return [_text(piece) for piece in _pieces(rest)] if rest else []
+        return _pieces(rest) if rest else []
 
 
 def _lines(complete: bytes) -> list[str]:
     """The lines of ``complete`` (which ends with a newline, or is empty).
 
     Decoding the whole block at once gives the same text as decoding line by line (a newline
-    is never part of a UTF-8 sequence) at a fraction of the cost; lines over the limit take the
-    slow path, split on byte boundaries.
+    is never part of a UTF-8 sequence) at a fraction of the cost; a block with a line over the
+    limit, a NUL or bytes that are not UTF-8 takes the slow path, line by line.
     """
-    if len(complete) > MAX_LINE_BYTES and max(map(len, complete.split(b"\n"))) > MAX_LINE_BYTES:
-        return [_text(piece) for line in complete.split(b"\n")[:-1] for piece in _pieces(line)]
-    lines = _text(complete).replace("\r\n", "\n").split("\n")
-    lines.pop()  # what follows the last newline: nothing
-    return lines
+    if b"\0" not in complete and (len(complete) <= MAX_LINE_BYTES or _short_lines(complete)):
+        try:
+            lines = complete.decode().replace("\r\n", "\n").split("\n")
+        except UnicodeDecodeError:
+            pass
+        else:
+            lines.pop()  # what follows the last newline: nothing
+            return lines
+    return [piece for line in complete.split(b"\n")[:-1] for piece in _pieces(line)]
 
 
-def _pieces(line: bytes) -> list[bytes]:
-    """A line without its trailing \r, in pieces of at most :data:`MAX_LINE_BYTES` bytes."""
+def _short_lines(block: bytes) -> bool:
+    return max(map(len, block.split(b"\n"))) <= MAX_LINE_BYTES
+
+
+def _pieces(line: bytes) -> list[str]:
+    """A line without its trailing \r, in pieces of at most :data:`MAX_LINE_BYTES` bytes, each
+    but the last marked as continued by the next."""
     line = line.removesuffix(b"\r")
-    return [line[i : i + MAX_LINE_BYTES] for i in range(0, len(line), MAX_LINE_BYTES)] or [b""]
+    cuts = range(0, len(line), MAX_LINE_BYTES)
+    return [_line(line[i : i + MAX_LINE_BYTES], CONTINUES if i + MAX_LINE_BYTES < len(line) else 0) for i in cuts] or [
+        ""
+    ]
 
 
-def _text(data: bytes) -> str:
-    """Text of output bytes; invalid UTF-8 becomes U+FFFD, so nothing is ever dropped."""
-    return data.decode("utf-8", errors="replace")
+def _line(data: bytes, flags: int = 0) -> str:
+    """The text of one line's bytes: as it is when it is UTF-8 without NUL, else escaped (and
+    marked so), so that the original bytes can be recovered (barto.model.line_bytes)."""
+    if b"\0" not in data:
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            pass
+        else:
+            return _flagged(text, flags) if flags else text
+    return _flagged(escape_bytes(data), flags | ESCAPED)
+
+
+def _flagged(text: str, flags: int) -> Line:
+    line = Line(text)
+    line.flags = flags
+    return line
 
 
 class _Pipe:
