@@ -345,3 +345,27 @@ def test_supervisord_habits_cat_stays_up_env_names_and_status_words(barto: Barto
     assert cat["state"] == "RUNNING"
     assert str(cat["description"]).startswith(f"pid {cat['pid']}, uptime 0:00:0")
     assert wait_for(lambda: seen.exists() and seen.read_text(), 20, "env") == "1 probe probe 1 probe\n"
+
+
+def test_supervisord_expansions_in_command_directory_and_env(barto: Barto, tmp_path: Path) -> None:
+    seen = tmp_path / "expanded"
+    programs = (
+        "[programs.exp]\ncmd = '/bin/sh'\nstartsecs = 0\nautorestart = false\ndirectory = '%(here)s'\n"
+        f"args = ['-c', 'echo %(program_name)s %(process_num)d %(ENV_HOME)s %(here)s $X $(pwd) 100%% > {seen}']\n"
+        "[programs.exp.env]\nX = '%(process_name)s-%(group_name)s'\n"
+        "[programs.plain]\ncmd = '/bin/sh'\nstartsecs = 0\nautorestart = false\n"
+        f"args = ['-c', 'date +%s > /dev/null && echo 100%% > {seen}.plain']\n"  # no %( : taken as it is
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+    line = wait_for(lambda: seen.exists() and seen.read_text(), 20, "the expanded line")
+    assert line == f"exp 0 {tmp_path} {tmp_path} exp-exp {tmp_path} 100%\n"
+    assert (
+        wait_for(lambda: Path(f"{seen}.plain").exists() and Path(f"{seen}.plain").read_text(), 20, "plain") == "100%%\n"
+    )
+
+
+def test_an_unknown_expansion_is_a_config_error(barto: Barto) -> None:
+    barto.start_worker("w1", wait=False, settings="[programs.x]\ncmd = '/bin/echo'\nargs = ['%(nope)s']\n")
+    status, stderr = barto.wait_exit("w1", 20)
+    assert status == 2
+    assert "w1.toml:4: programs.x.args[0]: cannot expand 'nope'" in stderr

@@ -78,6 +78,20 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
             return byte_size(self.stdout_logfile_maxbytes), self.stdout_logfile_backups
         return byte_size(self.stderr_logfile_maxbytes), self.stderr_logfile_backups
 
+    def expanded(
+        self, program: str, process: tuple[str, int], here: str
+    ) -> tuple[list[str], str | None, dict[str, str]]:
+        """(argv, directory, env) of ``process`` with supervisord's expansions applied
+        (:func:`expand`; ``here``: the config file's directory).
+
+        Raises:
+            KeyError, ValueError, TypeError: for an unknown name or a bad format.
+        """
+        argv = [expand(part, program, process, here) for part in (self.cmd, *self.args)]
+        directory = expand(self.directory, program, process, here) if self.directory is not None else None
+        env = {key: expand(value, program, process, here) for key, value in self.environment().items()}
+        return argv, directory, env
+
     def environment(self) -> dict[str, str]:
         """``[programs.<name>.env]`` with every value as text (TOML numbers and booleans allowed)."""
         return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
@@ -102,11 +116,7 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
                 (parse_signal if key == "stopsignal" else byte_size)(getattr(program, key))
             except ValueError as error:
                 raise KeyedError((*at, key), str(error)) from None
-        for key in ("stdout", "stderr"):
-            try:
-                expand(getattr(program, key) or "", name, program.process_names(name)[0])
-            except (KeyError, ValueError, TypeError) as error:
-                raise KeyedError((*at, key), f"cannot expand {error} (supervisord's %(name)s keys: {_KEYS})") from None
+        _check_expansions(name, program, at)
         for index, other in enumerate(program.depends_on):
             if other not in programs:
                 raise KeyedError((*at, "depends_on", index), f"no program named {other!r}")
@@ -128,13 +138,31 @@ def _check_process_input(name: str, program: ProgramDef, at: tuple[str, ...]) ->
         check_user(program.user, (*at, "user"))
 
 
-_KEYS = "program_name, process_name, process_num, group_name, host_node_name, ENV_<variable>"
+_KEYS = "program_name, process_name, process_num, group_name, host_node_name, here, ENV_<variable>"
 
 
-def expand(text: str, program: str, process: tuple[str, int]) -> str:
-    """supervisord's expansions in a path: ``%(program_name)s``, ``%(process_name)s``,
-    ``%(process_num)02d``, ``%(group_name)s``, ``%(host_node_name)s``, ``%(ENV_HOME)s`` (``%%``
-    for a percent sign). Text without ``%(`` is left as it is.
+def _check_expansions(name: str, program: ProgramDef, at: tuple[str, ...]) -> None:
+    """Every expansion of the program names a key supervisord has, in a valid format."""
+    process = program.process_names(name)[0]
+    texts: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("stdout",), program.stdout),
+        (("stderr",), program.stderr),
+    ]
+    texts += [(("cmd",), program.cmd), (("directory",), program.directory)]
+    texts += [(("args", i), arg) for i, arg in enumerate(program.args)]
+    texts += [(("env", key), value) for key, value in program.environment().items()]
+    for where, text in texts:
+        try:
+            expand(text or "", name, process, ".")
+        except (KeyError, ValueError, TypeError) as error:
+            raise KeyedError((*at, *where), f"cannot expand {error} (supervisord's %(name)s keys: {_KEYS})") from None
+
+
+def expand(text: str, program: str, process: tuple[str, int], here: str = ".") -> str:
+    """supervisord's expansions: ``%(program_name)s``, ``%(process_name)s``,
+    ``%(process_num)02d``, ``%(group_name)s``, ``%(host_node_name)s``, ``%(here)s`` (the config
+    file's directory), ``%(ENV_HOME)s`` (bartoc's environment), ``%%`` for a percent sign.
+    Text without ``%(`` is left as it is (so ``date +%s`` needs no doubling, unlike supervisord).
 
     Raises:
         KeyError, ValueError, TypeError: for an unknown name or a bad format.
@@ -144,7 +172,7 @@ def expand(text: str, program: str, process: tuple[str, int]) -> str:
     name, num = process
     values: dict[str, object] = {f"ENV_{key}": value for key, value in os.environ.items()}
     values |= {"program_name": program, "group_name": program, "process_name": name, "process_num": num}
-    values["host_node_name"] = socket.gethostname()
+    values |= {"host_node_name": socket.gethostname(), "here": here}
     return text % values
 
 

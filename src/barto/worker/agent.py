@@ -65,7 +65,9 @@ class Agent:
             output=self._feed.output,
             updated=self._feed.programs_changed,
         )
-        self.programs = Supervisor(config.programs, log_dir=config.program_logs(env), env=env, hooks=hooks)
+        self.programs = Supervisor(
+            config.programs, log_dir=config.program_logs(env), env=env, hooks=hooks, here=config_dir
+        )
         self._controls = control.Control(self.programs, shutdown=self.stop, reread=self._reread_programs)
         self._jobs = Jobs(env, outbox, self._tasks)
         self._link = Link(

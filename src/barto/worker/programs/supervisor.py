@@ -138,8 +138,10 @@ class Supervisor:
         env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
         hooks: Hooks = Hooks(),
+        here: Path = Path(),
     ) -> None:
         self.hooks = hooks
+        self._here = here  # the config file's directory: supervisord's %(here)s
         self._files: dict[Path, RotatingFile] = {}  # shared by every process writing that path
         self._captures: list[Capture] = []
         self._watchers: set[asyncio.Task[None]] = set()
@@ -331,10 +333,11 @@ class Supervisor:
         files: dict[Stream, RotatingFile] = {"stdout": self._file(out_path, definition.rotation("stdout"))}
         if err_path is not None:
             files["stderr"] = self._file(err_path, definition.rotation("stderr"))
+        argv, directory, env = definition.expanded(child.program, (child.name, child.num), str(self._here.resolve()))
         popen = program_popen(
-            [definition.cmd, *definition.args],
-            env=self._child_env(child),
-            cwd=definition.directory,
+            argv,
+            env=self._child_env(child) | env,
+            cwd=directory,
             user=definition.user,
             umask=definition.umask,
             stderr_apart=err_path is not None,
@@ -370,7 +373,6 @@ class Supervisor:
             BARTO_PROCESS_NAME=child.name,
             BARTO_PROCESS_NUM=str(child.num),
         )
-        env.update(child.definition.environment())
         return env
 
     async def _watch(self, child: Child, proc: subprocess.Popen[bytes]) -> None:
