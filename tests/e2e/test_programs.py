@@ -369,3 +369,32 @@ def test_an_unknown_expansion_is_a_config_error(barto: Barto) -> None:
     status, stderr = barto.wait_exit("w1", 20)
     assert status == 2
     assert "w1.toml:4: programs.x.args[0]: cannot expand 'nope'" in stderr
+
+
+def test_programs_stop_in_reverse_priority_order_each_group_waiting(barto: Barto, tmp_path: Path) -> None:
+    """supervisord's shutdown: highest priority first, the next group once the previous is down."""
+    trace = tmp_path / "trace"
+    programs = "".join(
+        f"[programs.p{n}]\ncmd = '/bin/sh'\nstartsecs = 0\npriority = {n}\n"
+        f"args = ['-c', 'trap \"echo term {n} >> {trace}; sleep 0.3; echo down {n} >> {trace}; exit 0\" TERM; "
+        "while :; do sleep 0.05; done']\n"
+        for n in (1, 3, 2)
+    )
+    sock = tmp_path / "s.sock"
+    barto.start_worker("w1", wait=False, settings=programs + f"[unix_http_server]\nfile = '{sock}'\n")
+    wait_for(lambda: barto.cli("ctl", "-s", str(sock), "status").stdout.count("RUNNING") == 3, 20, "all running")
+    barto.kill("w1", signal.SIGTERM)
+    assert trace.read_text().split("\n")[:-1] == ["term 3", "down 3", "term 2", "down 2", "term 1", "down 1"]
+
+
+def test_a_stopped_program_leaves_no_child_in_its_group(barto: Barto, tmp_path: Path) -> None:
+    pids, sock = tmp_path / "pids", tmp_path / "s.sock"
+    programs = (
+        "[programs.forks]\ncmd = '/bin/sh'\nstartsecs = 0\n"
+        f"args = ['-c', 'sleep 300 & echo $! > {pids}; trap \"exit 0\" TERM; while :; do sleep 0.05; done']\n"
+        f"[unix_http_server]\nfile = '{sock}'\n"
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+    grandchild = int(wait_for(lambda: pids.exists() and pids.read_text().strip(), 20, "the grandchild's pid"))
+    assert barto.cli("ctl", "-s", str(sock), "stop", "forks").returncode == 0
+    wait_for(lambda: not alive(grandchild), 10, "the grandchild to go with its program")

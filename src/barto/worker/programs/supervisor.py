@@ -266,9 +266,12 @@ class Supervisor:
         self._captures, self._files = [], {}
 
     async def stop_all(self) -> None:
-        """Stop every program: dependents before what they depend on, each wave at once."""
+        """Stop every program: dependents before what they depend on and, among programs free
+        to stop, the highest ``priority`` first, as supervisord does; each group of one
+        priority stops together, and the next waits until it is down."""
         for wave in reversed(start_waves(self._programs)):
-            await self.stop(*wave)
+            for priority in sorted({self._programs[p].priority for p in wave}, reverse=True):
+                await self.stop(*[p for p in wave if self._programs[p].priority == priority])
 
     def start_all(self) -> None:
         """Start every program, each once what it depends on runs (as at bartoc's start)."""
@@ -382,7 +385,9 @@ class Supervisor:
         if proc.stdin is not None:
             proc.stdin.close()  # held open while it ran, as supervisord does
         log.info("%s (pid %d) ended with status %d", child.name, proc.pid, status)
-        if self._stopping:  # what it left in its group goes too; now, before its pid can be reused
+        if self._stopping or child.machine.state == State.STOPPING:
+            # Stopped by us (ctl stop, a restart, bartoc's stop): what it left in its process
+            # group goes too, now, before its pid can be reused; a stopped program leaves no child.
             _send(proc.pid, signal.SIGKILL, group=True)
         self.hooks.reaped(proc.pid)
         await self._apply(child, child.machine.exited(self._clock(), status))
