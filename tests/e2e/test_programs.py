@@ -398,3 +398,17 @@ def test_a_stopped_program_leaves_no_child_in_its_group(barto: Barto, tmp_path: 
     grandchild = int(wait_for(lambda: pids.exists() and pids.read_text().strip(), 20, "the grandchild's pid"))
     assert barto.cli("ctl", "-s", str(sock), "stop", "forks").returncode == 0
     wait_for(lambda: not alive(grandchild), 10, "the grandchild to go with its program")
+
+
+def test_none_and_auto_log_files_as_supervisord(barto: Barto, tmp_path: Path) -> None:
+    programs = (
+        "[programs.quiet]\ncmd = '/bin/sh'\nargs = ['-c', 'echo hidden; exec sleep 300']\nstartsecs = 0\n"
+        "stdout = 'NONE'\nstderr = 'AUTO'\nstdout_logfile_maxbytes = '1KB'\n"
+    )
+    barto.start_worker("w1", wait=False, settings=programs)
+    logs = tmp_path / "state" / "bartoc" / "programs" / "w1"
+    wait_for(lambda: (logs / "quiet.stderr").exists(), 20, "the AUTO stderr file")
+    time.sleep(0.5)
+    assert not (logs / "quiet.stdout").exists()
+    assert not list(tmp_path.glob("**/NONE")) + list(tmp_path.glob("**/AUTO"))  # never file names
+    assert Path(os.devnull).is_char_device()  # and /dev/null was never rotated away

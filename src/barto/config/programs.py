@@ -67,13 +67,15 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
         """Where stdout and stderr of ``process`` (name, number) go (stderr None: into stdout);
         ``stdout``/``stderr`` may name it with supervisord's ``%(process_num)02d`` and friends."""
         name, _ = process
-        out = Path(expand(self.stdout, program, process)) if self.stdout else directory / f"{name}.stdout"
+        out = _log_path(self.stdout, program, process, directory / f"{name}.stdout")
         if self.redirect_stderr:
             return out, None
-        return out, Path(expand(self.stderr, program, process)) if self.stderr else directory / f"{name}.stderr"
+        return out, _log_path(self.stderr, program, process, directory / f"{name}.stderr")
 
     def rotation(self, stream: Literal["stdout", "stderr"]) -> tuple[int, int]:
         """(max bytes, backups) of a stream's log file; checked by :func:`check_programs`."""
+        if (self.stdout if stream == "stdout" else self.stderr) in _NONE:
+            return 0, 0  # os.devnull: never rotated
         if stream == "stdout":
             return byte_size(self.stdout_logfile_maxbytes), self.stdout_logfile_backups
         return byte_size(self.stderr_logfile_maxbytes), self.stderr_logfile_backups
@@ -95,6 +97,20 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
     def environment(self) -> dict[str, str]:
         """``[programs.<name>.env]`` with every value as text (TOML numbers and booleans allowed)."""
         return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
+
+
+_NONE = ("NONE", "none")
+_AUTO = ("AUTO", "auto")
+
+
+def _log_path(value: str | None, program: str, process: tuple[str, int], default: Path) -> Path:
+    """A log file as supervisord reads ``stdout_logfile``: ``AUTO`` (or unset) the default
+    file, ``NONE`` no file (os.devnull; the lines are still forwarded), else the expanded path."""
+    if value is None or value in _AUTO or not value:
+        return default
+    if value in _NONE:
+        return Path(os.devnull)
+    return Path(expand(value, program, process))
 
 
 def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = ("programs",)) -> None:
