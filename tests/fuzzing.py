@@ -210,6 +210,41 @@ class ConfigTarget:
         self._load(source(self._program, self._path, {}, {}))
 
 
+ENV_KEYS = {
+    "bartos": [
+        "BARTOS_ACTIX__PORT",
+        "BARTOS_ACTIX__IP",
+        "BARTOS_DATABASE__URL",
+        "BARTOS_MARIADB__OPTIONS",
+        "BARTOS_HEARTBEAT_SECONDS",
+        "BARTOS_LIMITS__BODY_BYTES",
+        "BARTOS_TOKENS__X__TOKEN",
+        "BARTOS_TIMEZONE",
+    ],
+    "bartoc": [
+        "BARTOC_NAME",
+        "BARTOC_RETRY_COUNT",
+        "BARTOC_BARTOS__PORT",
+        "BARTOC_BARTOS__URLS",
+        "BARTOC_PROGRAMS__WEB__NUMPROCS",
+        "BARTOC_TASKMASTERD__UMASK",
+        "BARTOC_REPLAY_WINDOW_SECS",
+    ],
+    "barto-cli": ["BARTO_CLI_BARTOS__PORT", "BARTO_CLI_BARTOS__PREFIX", "BARTO_CLI_BARTOS__HOST"],
+}
+
+
+class ConfigEnvTarget(ConfigTarget):
+    """One program's loader on its valid seed file, with one environment override set to the
+    input (the key chosen by the input itself, so runs are reproducible)."""
+
+    def __call__(self, text: str) -> None:
+        self._path.write_text(CONFIG_SEEDS[self._program], encoding="utf-8")
+        keys = ENV_KEYS[self._program]
+        env = {keys[len(text) % len(keys)]: text}
+        self._load(source(self._program, self._path, {}, env))
+
+
 class ControlTarget:
     """The control socket's line handler, on a supervisor with one program that never starts."""
 
@@ -249,4 +284,5 @@ def targets() -> dict[str, tuple[Callable[[str], None], tuple[type[BaseException
     }
     for program, seed in CONFIG_SEEDS.items():
         found[f"config:{program}"] = (ConfigTarget(program), (ConfigError,), [seed])
+        found[f"config-env:{program}"] = (ConfigEnvTarget(program), (ConfigError,), ["20000", "127.0.0.1", "x", "[1]"])
     return found

@@ -152,8 +152,19 @@ def _overlay_env(data: dict[str, Any], schema: type, source: Source, origin: Ori
         for part in path[:-1]:
             child = node.get(part)
             node = node.setdefault(part, {}) if not isinstance(child, dict) else child
-        node[path[-1]] = source.env[name]
+        value = source.env[name]
+        if not value.isascii() and not _is_utf8(value):  # undecodable bytes (surrogateescape)
+            raise ConfigError(f"environment variable {name}", _dotted(path), "not valid UTF-8")
+        node[path[-1]] = value
         origin[path] = f"environment variable {name}"
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_secret_files(data: dict[str, Any], at: tuple[str, ...]) -> None:

@@ -99,6 +99,10 @@ class ProgramDef(_Section, frozen=True, kw_only=True):
         return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in self.env.items()}
 
 
+# Upper bounds (others: 1000): past them a value is a mistake, and numprocs copies are made
+# for real (a numprocs of 10**12 would fill memory before anything ran).
+_MAXIMA = {"numprocs": 1000, "numprocs_start": 1_000_000, "startsecs": 86_400, "stopwaitsecs": 86_400}
+
 _NONE = ("NONE", "none")
 _AUTO = ("AUTO", "auto")
 
@@ -124,9 +128,9 @@ def check_programs(programs: Mapping[str, ProgramDef], where: tuple[str, ...] = 
         at = (*where, name)
         _check_process_input(name, program, at)
         for key in ("numprocs", "startretries", "startsecs", "stopwaitsecs", "numprocs_start", *_BACKUPS):
-            minimum = 1 if key == "numprocs" else 0
-            if getattr(program, key) < minimum:
-                raise KeyedError((*at, key), f"must be at least {minimum}")
+            minimum, maximum = 1 if key == "numprocs" else 0, _MAXIMA.get(key, 1000)
+            if not minimum <= getattr(program, key) <= maximum:  # also refuses NaN
+                raise KeyedError((*at, key), f"must be at least {minimum} and at most {maximum}")
         for key in ("stopsignal", *_SIZES):
             try:
                 (parse_signal if key == "stopsignal" else byte_size)(getattr(program, key))

@@ -482,7 +482,7 @@ _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 def _check_zone(name: str, at: tuple[str | int, ...]) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise KeyedError(at, f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from None
 
 

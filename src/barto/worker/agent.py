@@ -60,6 +60,7 @@ class Agent:
         self._feed = Feed(lambda: self.programs.snapshot())
         hooks = Hooks(
             spawned=outbox.track_program,
+            saved=outbox.flush,
             reaped=outbox.untrack_program,
             changed=self._feed.changed,
             output=self._feed.output,

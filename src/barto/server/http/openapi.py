@@ -113,6 +113,11 @@ def _responses(door: Door, lookup: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(door.status): ok}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     codes = dict(_ERRORS) if operation.role is Role.OPEN else {**_ERRORS, **_SECURED}
+    if door.method == "POST":  # [limits]: a body too large, or too slow to arrive
+        codes["408"] = "the request's body took longer than [limits] body_seconds"
+        codes["413"] = "the request's body is larger than [limits] body_bytes"
+    if operation.name == "query":
+        codes["504"] = "the statement ran longer than [query] seconds and was cancelled"
     if operation.name.startswith("programs.ctl."):
         codes["502"] = "the worker's supervisor failed or the worker disconnected"
         codes["504"] = "the worker did not answer in time"

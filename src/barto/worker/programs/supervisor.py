@@ -24,7 +24,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -114,6 +114,10 @@ def _rules(definition: ProgramDef) -> Rules:
 Stream = Literal["stdout", "stderr"]
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Hooks:
     """Who hears what happens: ``spawned``/``reaped`` (a process group's leader pid: the outbox
@@ -125,6 +129,7 @@ class Hooks:
     changed: Callable[[Child, State, State], None] = lambda _child, _previous, _state: None
     output: Callable[[str, Stream, list[str]], None] = lambda _name, _stream, _lines: None
     updated: Callable[[], None] = lambda: None  # the set of programs changed
+    saved: Callable[[], Awaitable[None]] = _nothing  # what spawned() recorded is on disk once awaited
 
 
 class Supervisor:
@@ -324,6 +329,7 @@ class Supervisor:
         child.proc, child.since = proc, time.time()
         child.spawns += 1
         self.hooks.spawned(proc.pid)
+        await self.hooks.saved()  # on disk before anything else: a kill -9 now leaves no unknown orphan
         log.info("spawned %s (pid %d): %s", child.name, proc.pid, " ".join([definition.cmd, *definition.args]))
         child.waiter = asyncio.create_task(self._watch(child, proc))
         self._watchers.add(child.waiter)  # owned here: shutdown waits for every one
