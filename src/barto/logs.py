@@ -58,6 +58,15 @@ def setup(*, verbose: int, quiet: int, to_stderr: bool, file: Path | None, secre
     logging.basicConfig(level=chosen, handlers=[queued], force=True)
     for name in _CHATTY:  # their INFO lines repeat what ours say; -v brings them back
         logging.getLogger(name).setLevel(chosen if chosen == logging.DEBUG else max(chosen, logging.WARNING))
+    logging.getLogger("uvicorn.error").addFilter(_drain_is_a_warning)
+
+
+def _drain_is_a_warning(record: logging.LogRecord) -> bool:
+    """uvicorn says ERROR when a stop's drain ends by cancelling requests (a follow stream, a
+    long query): that is the documented way a stop ends them ([limits] drain_seconds), a warning."""
+    if record.levelno == logging.ERROR and "timeout graceful shutdown exceeded" in str(record.msg):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 class Program(Protocol):

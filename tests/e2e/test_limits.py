@@ -11,6 +11,7 @@ import json
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ import pytest
 
 from tests.e2e.harness import BIN, Barto, wait_for
 
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 LIMITS = """
 [limits]
 body_bytes = 10000
@@ -154,9 +156,6 @@ def test_workers_connect_as_before(limited: Barto) -> None:
     assert {c["name"] for c in limited.cli_json("clients") if c["connected"]} == {"w1", "w2"}
 
 
-RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
-
-
 def test_sigterm_stops_bartos_during_a_runaway_query_and_a_slow_client(barto: Barto) -> None:
     barto.start_server("[query]\nseconds = 600\n[limits]\ndrain_seconds = 1\nheader_seconds = 600\n")
     wait_for(lambda: barto.cli_json("info")["cluster"]["role"] == "leader", 20, "bartos to lead")
@@ -177,3 +176,22 @@ def test_sigterm_stops_bartos_during_a_runaway_query_and_a_slow_client(barto: Ba
     log = (barto.root / "bartos.log").read_text()
     assert "Traceback" not in log
     assert "Exception in ASGI application" not in log
+    assert " ERROR " not in log  # the drain's cancellation is the documented way a stop ends them
+
+
+def test_healthz_answers_while_a_runaway_query_and_backfills_run(barto: Barto) -> None:
+    """Costly requests run off the event loop or in slices: the server keeps answering
+    (latency is measured by bench/healthz_under_load.py, not asserted here)."""
+    schedule = "[schedules.w1]\nschedules = [{ name = 'tick', on_calendar = '*:*:0/10', cmds = ['true'] }]\n"
+    barto.start_server("[query]\nseconds = 4\n" + schedule)
+    wait_for(lambda: barto.cli_json("info")["cluster"]["role"] == "leader", 20, "bartos to lead")
+    base = f"http://127.0.0.1:{barto.port}"
+    span = {"from": "2026-01-01T00:00:00Z", "to": "2026-03-22T00:00:00Z"}  # 691,200 slots
+    with httpx.Client(timeout=30) as client:
+        query = threading.Thread(target=client.post, args=(f"{base}/v1/query",), kwargs={"json": {"sql": RUNAWAY}})
+        query.start()
+        refused = [client.post(f"{base}/v1/schedules/w1/tick/backfill", json=span) for _ in range(3)]
+        answers = [httpx.get(f"{base}/healthz", timeout=2).status_code for _ in range(20)]
+        query.join(20)
+    assert [r.json()["error"]["code"] for r in refused] == ["too_many_slots"] * 3
+    assert answers == [200] * 20
