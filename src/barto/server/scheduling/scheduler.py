@@ -227,7 +227,7 @@ class Scheduler:
         for entry in self._entries.values():
             if entry.key not in last or entry.next_fire is None:  # disabled, paused, or never again
                 continue
-            slots = list(slots_between(entry.spec, last[entry.key], now, entry.label))
+            slots = await self._slots_between(entry, last[entry.key], now, cap=None)
             late, missed = split(slots, entry.definition.catchup_policy(default), now, window)
             claims += catchup_claims(entry.worker, entry.definition.name, late, missed)
             await asyncio.sleep(0)
@@ -310,15 +310,17 @@ class Scheduler:
         self._changed.set()
         return runs
 
-    async def _slots_between(self, entry: Entry, last: datetime, now: datetime) -> list[datetime]:
-        """The slots of ``entry`` after ``last`` up to ``now``, at most one past
-        :data:`BACKFILL_MAX` (the range is never enumerated whole), computed in slices that let
-        the event loop run between them."""
+    async def _slots_between(
+        self, entry: Entry, last: datetime, now: datetime, cap: int | None = BACKFILL_MAX + 1
+    ) -> list[datetime]:
+        """The slots of ``entry`` after ``last`` up to ``now``, at most ``cap`` (a backfill's
+        range is never enumerated whole; catch-up's, bounded by the downtime, is), computed in
+        slices that let the event loop run between them."""
         found: list[datetime] = []
         slice_end = time.monotonic() + _SLICE
         for slot in slots_between(entry.spec, last, now, entry.label):
             found.append(slot)
-            if len(found) > BACKFILL_MAX:
+            if cap is not None and len(found) >= cap:
                 break
             if time.monotonic() >= slice_end:
                 await asyncio.sleep(0)
