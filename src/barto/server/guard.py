@@ -22,6 +22,7 @@ import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from barto.api.answers import ErrorBody, Problem
 from barto.config.server import Limits
 from barto.errors import BartoError, TooLarge, TooSlow, Unavailable
 
@@ -73,7 +74,7 @@ class GuardedHttp(H11Protocol):
         address = self.client[0] if self.client else "?"
         if (why := self._peers.admit(address)) is not None:
             log.warning("refused a connection from %s: %s", address, why)
-            _close_with(transport, 503, f"too many connections: {why}; try again later")
+            _close_with(transport, 503, Unavailable("unavailable", f"too many connections: {why}; try again later"))
             return
         self._address = address
         self._arm()
@@ -112,7 +113,7 @@ class GuardedHttp(H11Protocol):
     def _too_slow(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
-            _close_with(self.transport, 408, "the request's headers took too long (limits.header_seconds)")
+            _close_with(self.transport, 408, TooSlow("the request's headers took too long (limits.header_seconds)"))
 
 
 class Releasing(asyncio.Protocol):
@@ -128,10 +129,9 @@ class Releasing(asyncio.Protocol):
             self.release = None
 
 
-def _close_with(transport: asyncio.Transport, status: int, message: str) -> None:
+def _close_with(transport: asyncio.Transport, status: int, error: BartoError) -> None:
     """Answer a connection that never became a request, and close it."""
-    kind = "too_slow" if status == 408 else "unavailable"
-    body = msgspec.json.encode({"error": {"code": kind, "kind": kind, "message": message}})
+    body = _body(error)
     head = f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/json\r\n"
     head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     transport.write(head.encode() + body)
@@ -207,8 +207,13 @@ class RequestGuard:
         return TooLarge(f"the request's body is larger than {self._limits.body_bytes} bytes (limits.body_bytes)")
 
 
+def _body(error: BartoError) -> bytes:
+    """The API's error body (barto.api.answers.ErrorBody) for ``error``."""
+    return msgspec.json.encode(ErrorBody(error=Problem(code=error.code, kind=error.kind, message=str(error))))
+
+
 async def _send_error(send: Send, status: int, error: BartoError) -> None:
-    body = msgspec.json.encode({"error": {"code": error.code, "kind": error.kind, "message": str(error)}})
+    body = _body(error)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

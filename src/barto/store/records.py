@@ -54,7 +54,8 @@ class Started(TypedDict):
 
 # Consecutive output lines of one run and stream, read at one time, as the worker sends them:
 # (run_id, seq of the first line, stream, ts, texts). The store expands them into rows.
-LineChunk = tuple[int, int, str, datetime, list[str], list[int]]  # run, first seq, stream, ts, lines, flags
+# run, first seq, stream, ts, lines, flags (one per line; empty: every line's are 0)
+LineChunk = tuple[int, int, str, datetime, list[str], list[int]]
 
 
 class Finished(TypedDict):

@@ -364,7 +364,7 @@ class Store:
         rows: list[tuple[Any, ...]] = []
         for run_id, seq, stream, ts, texts, flags in chunks:
             stamp = self._insert_lines.bind("ts", ts)
-            rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts, flags))
+            rows.extend(zip(repeat(run_id), count(seq), repeat(stream), repeat(stamp), texts, flags or repeat(0)))
         return rows
 
     async def attempts(self, worker: str, schedule: str, slots: Sequence[datetime]) -> dict[datetime, int]:

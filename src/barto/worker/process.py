@@ -114,10 +114,8 @@ def _pieces(line: bytes) -> list[str]:
     """A line without its trailing \r, in pieces of at most :data:`MAX_LINE_BYTES` bytes, each
     but the last marked as continued by the next."""
     line = line.removesuffix(b"\r")
-    cuts = range(0, len(line), MAX_LINE_BYTES)
-    return [_line(line[i : i + MAX_LINE_BYTES], CONTINUES if i + MAX_LINE_BYTES < len(line) else 0) for i in cuts] or [
-        ""
-    ]
+    starts = range(0, len(line), MAX_LINE_BYTES) or range(1)  # an empty line is one empty piece
+    return [_line(line[i : i + MAX_LINE_BYTES], CONTINUES if i < starts[-1] else 0) for i in starts]
 
 
 def _line(data: bytes, flags: int = 0) -> str:

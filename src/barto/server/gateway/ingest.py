@@ -158,7 +158,7 @@ def _add(batch: Batch, session: Session, event: RunEvent) -> None:
         case Started():
             batch.started.append({"run_id": event.run_id, "at": event.ts})
         case Output(run_id=run_id, seq=seq, stream=stream, ts=ts, lines=lines, flags=flags):
-            whole = flags if len(flags) == len(lines) else [0] * len(lines)  # flags for other lines: none
+            whole = flags if len(flags) == len(lines) else []  # flags for other lines: none
             batch.lines.append((run_id, seq, stream.value, ts, lines, whole))
         case Finished():
             batch.finished.append(_finish_row(event))
