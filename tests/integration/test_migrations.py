@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, create_engine, text
 
 from barto.store import migrate, open_store
 from barto.store.tables import metadata
@@ -73,3 +76,35 @@ async def test_a_sqlite_store_leaves_nothing_in_the_working_directory(
         assert (await store.query("SELECT 1", limit=1, seconds=5)).rows == [[1]]
     assert list(here.iterdir()) == []
     assert (tmp_path / "data" / "bartos.db").exists()
+
+
+def test_sqlite_runs_rebuilt_for_autoincrement_keep_their_ids_and_output(tmp_path: Path) -> None:
+    """Migration 0010 builds SQLite's runs table again; the rows that refer to it (output) and
+    the views that read it must come through, and foreign keys must be on again after."""
+    url = f"sqlite:///{tmp_path}/barto.db"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(migrate._config(connection), "0009")
+        connection.execute(text(_OLD_RUN))
+        connection.execute(text(_OLD_LINE))
+    engine.dispose()
+
+    async def upgraded() -> tuple[list[Any], list[Any], int]:
+        async with open_store(url) as store, store.engine.connect() as connection:
+            output = (await connection.execute(text("SELECT cmd_uuid, data FROM output"))).all()
+            ids = (await connection.execute(text("SELECT id FROM runs"))).all()
+            foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one()
+            return list(output), list(ids), foreign_keys
+
+    output, ids, foreign_keys = asyncio.run(upgraded())
+    assert (output, ids, foreign_keys) == ([("u-7", "kept")], [(7,)], 1)
+    schema = sqlite3.connect(tmp_path / "barto.db").execute("SELECT sql FROM sqlite_master WHERE name = 'runs'")
+    assert "AUTOINCREMENT" in schema.fetchone()[0]
+
+
+_AT = "2026-11-22 10:00:00.000000"
+_OLD_RUN = (
+    'INSERT INTO runs (id, uuid, schedule, worker, slot, attempt, "trigger", state, lines, created_at) '
+    f"VALUES (7, 'u-7', 's', 'w', '{_AT}', 1, 'schedule', 'pending', 0, '{_AT}')"
+)
+_OLD_LINE = f"INSERT INTO run_output (run_id, seq, stream, ts, data) VALUES (7, 1, 'stdout', '{_AT}', 'kept')"

@@ -53,6 +53,17 @@ async def test_resent_output_is_stored_once(store: Store) -> None:
     assert (await store.output(run_id))[0].ts == now
 
 
+async def test_a_run_id_is_never_given_twice(store: Store) -> None:
+    """Deleting the newest runs (clients forget --with-runs) must not hand their ids out again:
+    SQLite without AUTOINCREMENT took the largest id left plus one."""
+    first, newest = await claim_one(store), await claim_one(store, slot=SLOT + timedelta(minutes=1))
+    async for _ in store.delete_runs([newest]):
+        pass
+    later = await claim_one(store, slot=SLOT + timedelta(minutes=2))
+    assert later > newest > first
+    assert await store.run(first) is not None
+
+
 async def test_run_lifecycle_and_a_late_result(store: Store) -> None:
     run_id = await claim_one(store)
     now = datetime.now(UTC)

@@ -13,7 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from barto.errors import Unavailable
 
 _SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -47,10 +49,31 @@ def known(revision: str) -> bool:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the schema to :func:`head`."""
+    """Bring the schema to :func:`head`, in one transaction.
+
+    On SQLite, foreign keys are off meanwhile, as SQLite's own procedure for changing a table
+    asks: a migration that builds a table again drops the old one, and with foreign keys on
+    that would delete the rows that refer to it (a run's output). The pragma only takes effect
+    outside a transaction; the references are checked before the commit.
+    """
     with _quiet_driver():
-        async with engine.begin() as connection:
-            await connection.run_sync(lambda c: command.upgrade(_config(c), "head"))
+        async with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                await _foreign_keys(connection, on=False)
+            try:
+                async with connection.begin():
+                    await connection.run_sync(lambda c: command.upgrade(_config(c), "head"))
+                    if sqlite and (await connection.exec_driver_sql("PRAGMA foreign_key_check")).first():
+                        raise Unavailable("a migration left runs' output pointing at no run; nothing was changed")
+            finally:
+                if sqlite:
+                    await _foreign_keys(connection, on=True)
+
+
+async def _foreign_keys(connection: AsyncConnection, *, on: bool) -> None:
+    await connection.exec_driver_sql(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+    await connection.commit()
 
 
 @contextmanager

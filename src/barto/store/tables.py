@@ -107,6 +107,7 @@ runs = Table(
     Index(None, "created_at"),
     Index(None, "slot"),  # newest first, without sorting them all (runs)
     Index(None, "state", "slot"),  # newest of one state first (failed, runs --state)
+    sqlite_autoincrement=True,  # an id is never given twice, even after the newest runs are deleted
 )
 
 # A line is at most 64 KiB of output, and up to four times that once escaped: MariaDB's TEXT
