@@ -95,6 +95,13 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
 
 
+def run_seconds(run: RunRecord) -> float | None:
+    """How long a run ran, in seconds (None: it has not both started and ended)."""
+    if run.started_at is None or run.finished_at is None:
+        return None
+    return (run.finished_at - run.started_at).total_seconds()
+
+
 # Flags of an output line (the protocol's ``Output.flags``, the store's ``run_output.flags``).
 CONTINUES = 1  # a piece of a line longer than the worker's split size: the next line continues it
 ESCAPED = 2  # ``data`` is escaped: the line held NUL or bytes that are not UTF-8 (see line_bytes)

@@ -35,7 +35,7 @@ async def test_openapi_declares_parameters_types_statuses_and_security(tmp_path:
     paths = document["paths"]
     runs = paths["/v1/runs"]["get"]
     params = {p["name"]: p for p in runs["parameters"]}
-    assert set(params) == {"schedule", "worker", "state", "limit"}
+    assert set(params) == {"schedule", "worker", "state", "since", "until", "before", "limit"}
     assert params["limit"]["in"] == "query"
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100000, "default": 50}
     assert set(runs["responses"]) >= {"200", "400", "401", "403"}
@@ -47,7 +47,7 @@ async def test_openapi_declares_parameters_types_statuses_and_security(tmp_path:
     assert paths["/healthz"]["get"]["security"] == []
     assert paths["/v1/schedules/{worker}/{name}"]["delete"]["x-barto-role"] == "admin"
     follow = {p["name"] for p in paths["/v1/runs/{run_id}/output"]["get"]["parameters"]}
-    assert follow == {"run_id", "after", "follow"}
+    assert follow == {"run_id", "after", "limit", "follow"}
     body = paths["/v1/schedules/{worker}/{name}/backfill"]["post"]["requestBody"]["content"]["application/json"]
     assert set(body["schema"]["properties"]) == {"from", "to"}
     schemas = document["components"]["schemas"]

@@ -64,6 +64,25 @@ async def test_a_run_id_is_never_given_twice(store: Store) -> None:
     assert await store.run(first) is not None
 
 
+async def test_runs_page_by_the_last_run_seen_and_filter_by_slot_time(store: Store) -> None:
+    """Keyset pages: each page starts after the previous page's last run, in (slot, id) order,
+    ties on the slot included (two schedules firing at the same second)."""
+    slots = [SLOT + timedelta(minutes=m) for m in (0, 1, 1, 2, 3)]
+    ids = [await claim_one(store, schedule=f"s{i}", slot=slot) for i, slot in enumerate(slots)]
+    newest_first = [ids[4], ids[3], ids[2], ids[1], ids[0]]
+    pages, before = [], None
+    for _ in range(5):
+        page = [run.id for run in await store.runs(limit=2, before=before)]
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]
+    assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:]]
+    window = await store.runs(since=SLOT + timedelta(minutes=1), until=SLOT + timedelta(minutes=2))
+    assert [run.id for run in window] == [ids[3], ids[2], ids[1]]
+    assert await store.runs(before=10**12) == []
+
+
 async def test_run_lifecycle_and_a_late_result(store: Store) -> None:
     run_id = await claim_one(store)
     now = datetime.now(UTC)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from barto.model import Instance, RunRecord
+from barto.model import Instance, RunRecord, ScheduleRecord
 from barto.protocol import ProgramStatus
 
 
@@ -136,3 +136,76 @@ class ErrorBody(Answer, frozen=True, kw_only=True):
     """The body of every error answer."""
 
     error: Problem
+
+
+class Recent(Answer, frozen=True, kw_only=True):
+    """What a schedule's recent runs add up to: the share that succeeded of those that ended,
+    and the median and 95th percentile of their durations (None: none ended)."""
+
+    runs: list[RunRecord]
+    success_rate: float | None
+    p50_seconds: float | None
+    p95_seconds: float | None
+
+
+class ScheduleSummary(Answer, frozen=True, kw_only=True):
+    """A live schedule with its recent runs, newest first."""
+
+    schedule: ScheduleRecord
+    recent: Recent
+
+
+class Overview(Answer, frozen=True, kw_only=True):
+    """A page of the live schedules; ``total``: how many there are in all (with the filter)."""
+
+    total: int
+    offset: int
+    rows: list[ScheduleSummary]
+
+
+class Detail(Answer, frozen=True, kw_only=True):
+    """One schedule, its next fire times (UTC) and recent runs."""
+
+    schedule: ScheduleRecord
+    upcoming: list[datetime]
+    recent: Recent
+
+
+class Lane(Answer, frozen=True, kw_only=True):
+    """One worker's slots per minute of a timeline: ``counts[i]`` slots in minute ``i`` from the
+    timeline's start; ``missed`` and ``failed`` count those that ended so (the past only)."""
+
+    worker: str
+    counts: list[int]
+    missed: list[int]
+    failed: list[int]
+
+
+class Fires(Answer, frozen=True, kw_only=True):
+    """One schedule's fire times ahead: the first :data:`FIRES_SHOWN` of ``total``; ``capped``:
+    counting stopped at the server's cap, so ``total`` is a lower bound."""
+
+    worker: str
+    name: str
+    times: list[datetime]
+    total: int
+    capped: bool
+
+
+FIRES_SHOWN = 100
+
+
+class TimelineView(Answer, frozen=True, kw_only=True):
+    """The fleet's past ``hours`` (from the store) and next ``hours`` (the calendars), per minute:
+    ``behind`` lanes count from the minute ``behind_from`` (their last minute is the current
+    one), ``ahead`` lanes from ``ahead_from`` (the current minute). ``truncated``: the server
+    stopped counting at a cap, so some counts are lower bounds."""
+
+    now: datetime
+    hours: int
+    behind_from: datetime
+    ahead_from: datetime
+    behind: list[Lane]
+    ahead: list[Lane]
+    fires: list[Fires]
+    truncated: bool

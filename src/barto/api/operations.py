@@ -74,6 +74,9 @@ RUN_NOW = _op("schedules.run", OPERATE, "Run a schedule now (force: even while o
 BACKFILL = _op("schedules.backfill", OPERATE, "Runs for past slots that did not succeed", r.Backfill, list[RunRecord])
 PAUSE = _op("schedules.pause", OPERATE, "Stop firing a schedule until resumed", r.ScheduleRef, ScheduleRecord)
 RESUME = _op("schedules.resume", OPERATE, "Fire a paused schedule again", r.ScheduleRef, ScheduleRecord)
+OVERVIEW = _op("schedules.overview", READ, "A page of schedules, each with its recent runs", r.Overview, a.Overview)
+DETAIL = _op("schedules.get", READ, "One schedule: next fire times and recent runs", r.ScheduleDetail, a.Detail)
+TIMELINE = _op("timeline", READ, "Slots per worker and minute, past and ahead", r.Timeline, a.TimelineView)
 
 RUNS = _op("runs.list", READ, "Runs, newest first", r.Runs, list[RunRecord])
 RUN = _op("runs.get", READ, "One run", r.RunRef, RunRecord)

@@ -82,23 +82,31 @@ class RunRef(Request, frozen=True, kw_only=True):
 
 
 class Runs(Request, frozen=True, kw_only=True):
-    """Runs, newest first, filtered by schedule, worker and states."""
+    """Runs, newest first, filtered by schedule, worker, states and slot time (``since`` and
+    ``until`` inclusive). ``before``: the page after the one that ended with that run id (the
+    runs older than it, in the same order), so that paging costs the same on the thousandth
+    page as on the first."""
 
     schedule: Lookup | None = None
     worker: Lookup | None = None
     state: list[RunState] = msgspec.field(default_factory=list)
+    since: Aware | None = None
+    until: Aware | None = None
+    before: RunId | None = None
     limit: Limit = 50
 
 
 class Output(RunRef, frozen=True, kw_only=True):
-    """A run's output lines after line ``after``."""
+    """A run's output lines after line ``after`` (at most ``limit``; a follow ignores it)."""
 
     after: Seq = 0
+    limit: Limit = 100_000
 
 
 class Failed(Request, frozen=True, kw_only=True):
-    """Runs that failed, timed out or were lost, newest first."""
+    """Runs that failed, timed out or were lost, newest first (``before``: as for runs)."""
 
+    before: RunId | None = None
     limit: Limit = 1000
 
 
@@ -149,3 +157,25 @@ class Control(WorkerRef, frozen=True, kw_only=True):
     name: Lookup | None = None
     signal: Annotated[str, msgspec.Meta(max_length=16)] | None = None
     bytes: Annotated[int, msgspec.Meta(ge=0, le=16 * 1024 * 1024)] | None = None
+
+
+class Overview(Request, frozen=True, kw_only=True):
+    """A page of the live schedules (by worker, then name), each with its last ``recent`` runs."""
+
+    worker: Lookup | None = None
+    offset: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    recent: Annotated[int, msgspec.Meta(ge=1, le=100)] = 30
+
+
+class ScheduleDetail(ScheduleRef, frozen=True, kw_only=True):
+    """One schedule: its next ``upcoming`` fire times and last ``recent`` runs."""
+
+    upcoming: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    recent: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class Timeline(Request, frozen=True, kw_only=True):
+    """The fleet's slots per minute, ``hours`` back (from the store) and ahead (the calendars)."""
+
+    hours: Annotated[int, msgspec.Meta(ge=1, le=48)] = 24

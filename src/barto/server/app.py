@@ -24,7 +24,7 @@ from barto.config.server import Calendars
 from barto.model import Instance
 from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
-from barto.server import http
+from barto.server import http, web
 from barto.server.auth import AuthGate, principals
 from barto.server.cluster.lease import Leadership, leader
 from barto.server.cluster.takeover import lead_forever, standby_view
@@ -91,7 +91,7 @@ def create_app(
                 await state.leadership.stop()
 
     app = Starlette(
-        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers.serve)],
+        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers.serve), *web.routes(core, tokens)],
         lifespan=lifespan,
         middleware=[Middleware(StandbyGate, watched=watched)],
         exception_handlers=http.exception_handlers(),

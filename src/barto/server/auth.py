@@ -24,6 +24,7 @@ from barto.config import ServerConfig
 
 log = logging.getLogger("barto.server.auth")
 
+API_PREFIX = "/v1/"
 WORKER_PATH = "/v1/ws/worker"
 SCOPE_KEY = "barto.principal"
 
@@ -39,9 +40,9 @@ class Principal:
 
 def principals(config: ServerConfig) -> dict[bytes, Principal]:
     """Every accepted token, by the SHA-256 of its value (so lookups compare digests only)."""
-    found = {_digest(token.token): Principal(name, token.role) for name, token in config.tokens.items()}
+    found = {digest(token.token): Principal(name, token.role) for name, token in config.tokens.items()}
     if config.api_key:
-        found[_digest(config.api_key)] = Principal("api_key", "admin", legacy=True)
+        found[digest(config.api_key)] = Principal("api_key", "admin", legacy=True)
     return found
 
 
@@ -53,7 +54,9 @@ def worker_refusal(who: Principal) -> str | None:
 class AuthGate:
     """ASGI middleware: finds the principal of every HTTP and WebSocket request's bearer token.
 
-    Paths in ``open_paths`` pass without a token; every other one needs a known token (401).
+    The API (paths under ``/v1/``) needs a known token (401), but for ``open_paths``. The other
+    doors on the listener (the dashboard, ``/metrics``) pass with the principal found, if any,
+    and decide themselves: the dashboard also knows its logins by their session cookie.
     """
 
     def __init__(self, app: ASGIApp, tokens: Mapping[bytes, Principal], open_paths: Collection[str]) -> None:
@@ -65,11 +68,11 @@ class AuthGate:
         if not self._tokens or scope["type"] not in ("http", "websocket"):
             await self._app(scope, receive, send)
             return
-        who = self._tokens.get(_digest(_bearer(scope)))
+        who = self._tokens.get(digest(_bearer(scope)))
         if who is not None:
             scope[SCOPE_KEY] = who
         path = scope["path"]
-        if who is None and path not in self._open:
+        if who is None and path.startswith(API_PREFIX) and path not in self._open:
             await _deny(scope, send, 401, "unauthorized", "missing or unknown bearer token")
         elif who is not None and path == WORKER_PATH and (why := worker_refusal(who)) is not None:
             log.warning("refused the worker endpoint: %s", why)
@@ -83,7 +86,7 @@ def _bearer(scope: Scope) -> str:
     return header[7:].decode("latin-1") if header.startswith(b"Bearer ") else ""
 
 
-def _digest(token: str) -> bytes:
+def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 

@@ -407,9 +407,13 @@ class Store:
         schedule: str | None = None,
         worker: str | None = None,
         states: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: int | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        """The newest runs first, filtered.
+        """The newest runs first (by slot, then id), filtered; ``before``: only runs after that
+        one in this order (the next page), or none if there is no such run.
 
         With ``states``, one query per state, merged: each walks the (state, slot) index from
         the newest and stops at ``limit`` (an IN over the states made SQLite sort them all).
@@ -419,17 +423,52 @@ class Store:
             query = query.where(runs.c.schedule == schedule)
         if worker is not None:
             query = query.where(runs.c.worker == worker)
-        queries = [query.where(runs.c.state == state) for state in states] or [query]
+        if since is not None:
+            query = query.where(runs.c.slot >= since)
+        if until is not None:
+            query = query.where(runs.c.slot <= until)
         found: list[RunRecord] = []
         async with self._reader.connect() as conn:
-            for each in queries:
+            if before is not None:
+                cursor = (await conn.execute(select(runs.c.slot).where(runs.c.id == before))).scalar()
+                if cursor is None:
+                    return []
+                query = query.where(runs.c.slot <= cursor, or_(runs.c.slot < cursor, runs.c.id < before))
+            for each in [query.where(runs.c.state == state) for state in states] or [query]:
                 found.extend(_run(row) for row in await conn.execute(each))
         found.sort(key=lambda r: (r.slot, r.id), reverse=True)
         return found[:limit]
 
-    async def failed(self, limit: int = 1000) -> list[RunRecord]:
+    async def recent_runs(self, schedules: Sequence[tuple[str, str]], per: int) -> list[list[RunRecord]]:
+        """The newest ``per`` runs of each (worker, schedule), newest first: one indexed query
+        each, on one connection (a window function over all runs would read them all)."""
+        found: list[list[RunRecord]] = []
+        async with self._reader.connect() as conn:
+            for worker, schedule in schedules:
+                query = (
+                    select(runs)
+                    .where(runs.c.worker == worker, runs.c.schedule == schedule)
+                    .order_by(runs.c.slot.desc(), runs.c.id.desc())
+                    .limit(per)
+                )
+                found.append([_run(row) for row in await conn.execute(query)])
+        return found
+
+    async def slot_states(self, since: datetime, until: datetime, limit: int) -> list[tuple[str, datetime, str]]:
+        """(worker, slot, state) of the runs whose slot is in [since, until), at most ``limit``,
+        read along the slot index."""
+        query = (
+            select(runs.c.worker, runs.c.slot, runs.c.state)
+            .where(runs.c.slot >= since, runs.c.slot < until)
+            .order_by(runs.c.slot)
+            .limit(limit)
+        )
+        async with self._reader.connect() as conn:
+            return [(row.worker, row.slot, row.state) for row in await conn.execute(query)]
+
+    async def failed(self, limit: int = 1000, before: int | None = None) -> list[RunRecord]:
         """Runs that failed, timed out or were lost, newest first."""
-        return await self.runs(states=sorted(FAILED_STATES), limit=limit)
+        return await self.runs(states=sorted(FAILED_STATES), limit=limit, before=before)
 
     async def output(self, run_id: int, *, after: int = 0, limit: int = 100_000) -> list[OutputLine]:
         """A run's lines with ``seq > after``, in seq order."""

@@ -36,6 +36,9 @@ DOORS = [
     Door("GET", "/v1/clients", ops.CLIENTS),
     Door("DELETE", "/v1/clients/{worker}", ops.FORGET),
     Door("GET", "/v1/schedules", ops.SCHEDULES),
+    Door("GET", "/v1/overview", ops.OVERVIEW),
+    Door("GET", _SCHEDULE, ops.DETAIL),
+    Door("GET", "/v1/timeline", ops.TIMELINE),
     Door("POST", "/v1/schedules/{worker}", ops.ADD, status=201, body="schedule"),
     Door("DELETE", "/v1/schedules/{worker}/{name:path}", ops.REMOVE),  # a grandfathered name may hold "/"
     Door("POST", f"{_SCHEDULE}/enable", ops.ENABLE),

@@ -17,9 +17,15 @@ FOLLOW_BATCH = 10_000
 
 @implements(ops.RUNS)
 async def listing(parts: Parts, request: r.Runs) -> list[RunRecord]:
-    """Runs, newest first, filtered by schedule, worker and states."""
+    """Runs, newest first, filtered by schedule, worker, states and slot time, a page at a time."""
     return await parts.store.runs(
-        schedule=request.schedule, worker=request.worker, states=[s.value for s in request.state], limit=request.limit
+        schedule=request.schedule,
+        worker=request.worker,
+        states=[s.value for s in request.state],
+        since=request.since,
+        until=request.until,
+        before=request.before,
+        limit=request.limit,
     )
 
 
@@ -33,7 +39,7 @@ async def one(parts: Parts, request: r.RunRef) -> RunRecord:
 async def output(parts: Parts, request: r.Output) -> list[OutputLine]:
     """A run's output lines after ``after``."""
     found = await _run(parts, request.run_id)
-    return await parts.store.output(found.id, after=request.after)
+    return await parts.store.output(found.id, after=request.after, limit=request.limit)
 
 
 @implements(ops.FOLLOW)
@@ -78,7 +84,7 @@ async def cancel(parts: Parts, request: r.RunRef) -> RunRecord:
 @implements(ops.FAILED)
 async def failed(parts: Parts, request: r.Failed) -> list[RunRecord]:
     """Runs that failed, timed out or were lost, newest first."""
-    return await parts.store.failed(request.limit)
+    return await parts.store.failed(request.limit, request.before)
 
 
 async def _run(parts: Parts, run_id: int) -> RunRecord:

@@ -191,6 +191,14 @@ class Scheduler:
         entry = self._entries.get((worker, definition.name))
         return entry.spec if entry is not None and entry.definition == definition else None
 
+    def now(self) -> datetime:
+        """The scheduler's clock."""
+        return self._clock()
+
+    def firing(self) -> list[Entry]:
+        """The live schedules that fire (enabled, not paused), by worker and name."""
+        return [e for _, e in sorted(self._entries.items()) if e.definition.enabled and e.key not in self._paused]
+
     def find(self, worker: str, name: str) -> Entry | None:
         """The live schedule ``name`` of ``worker``."""
         return self._entries.get((worker, name))

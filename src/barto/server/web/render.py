@@ -1,0 +1,167 @@
+"""The dashboard's templates and the small things they print: times in UTC and in a schedule's
+own zone, durations, state colours, and the charts, drawn server-side as SVG (no chart library,
+no script needed to read them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from barto.model import RunRecord
+from barto.model import run_seconds as duration
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+
+
+def when(moment: datetime | None) -> str:
+    """A moment in UTC, to the second (``-`` for none)."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def local(moment: datetime | None, zone: str) -> str:
+    """A moment in the zone ``zone`` (a schedule's own: what "local" means here)."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def seconds(value: float | None) -> str:
+    """A duration for people: ``850 ms``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``."""
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(value), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def run_seconds(run: RunRecord) -> str:
+    """How long a run ran (``-``: it has not ended, or never started)."""
+    return seconds(duration(run))
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def strip(runs: Sequence[RunRecord], slots: int = 30) -> Markup:
+    """The last ``slots`` runs as a row of squares, oldest left, coloured by state; each links
+    to its run and says what it was in its title."""
+    size, gap = 10, 2
+    shown = list(reversed(runs[:slots]))
+    width = slots * (size + gap)
+    cells = [
+        f'<rect x="{i * (size + gap)}" y="0" width="{size}" height="{size}" class="empty-slot"/>'
+        for i in range(slots - len(shown))
+    ]
+    for i, run in enumerate(shown):
+        x = (slots - len(shown) + i) * (size + gap)
+        title = escape(f"#{run.id} {when(run.slot)} {run.state}" + (f": {run.reason}" if run.reason else ""))
+        cells.append(
+            f'<a href="/runs/{run.id}"><rect x="{x}" y="0" width="{size}" height="{size}" '
+            f'class="s-{run.state}"><title>{title}</title></rect></a>'
+        )
+    label = f"last {len(shown)} runs"
+    return Markup(
+        f'<svg class="strip" width="{width}" height="{size}" viewBox="0 0 {width} {size}" role="img" '
+        f'aria-label="{label}">{"".join(cells)}</svg>'
+    )
+
+
+def duration_chart(runs: Sequence[RunRecord], width: int = 720, height: int = 160) -> Markup:
+    """A bar per run (oldest left): its duration, coloured by state; the axis says the longest."""
+    shown = list(reversed(runs))
+    lasted = [duration(run) or 0.0 for run in shown]
+    top = max(lasted, default=0.0) or 1.0
+    left, bottom = 60, 18
+    plot_w, plot_h = width - left, height - bottom
+    bar = plot_w / max(len(shown), 1)
+    bars = []
+    for i, (run, value) in enumerate(zip(shown, lasted, strict=True)):
+        h = max(1.0, value / top * plot_h) if value else 1.0
+        title = escape(f"#{run.id} {when(run.slot)} {run.state} {seconds(duration(run))}")
+        bars.append(
+            f'<a href="/runs/{run.id}"><rect x="{left + i * bar + 1:.1f}" y="{plot_h - h:.1f}" '
+            f'width="{max(bar - 2, 1):.1f}" height="{h:.1f}" class="s-{run.state}"><title>{title}</title></rect></a>'
+        )
+    axis = (
+        f'<line x1="{left}" y1="{plot_h}" x2="{width}" y2="{plot_h}" class="axis"/>'
+        f'<text x="{left - 6}" y="10" text-anchor="end" class="tick">{escape(seconds(top))}</text>'
+        f'<text x="{left - 6}" y="{plot_h}" text-anchor="end" class="tick">0</text>'
+        f'<text x="{left}" y="{height - 4}" class="tick">older</text>'
+        f'<text x="{width}" y="{height - 4}" text-anchor="end" class="tick">newer</text>'
+    )
+    return Markup(
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="durations of the last {len(shown)} runs">{axis}{"".join(bars)}</svg>'
+    )
+
+
+def heatmap(lanes: Sequence[Any], start: datetime, hours: int, *, past: bool) -> Markup:
+    """One row per worker, one column per minute; darker where more slots fall. In the past,
+    minutes with missed slots are red and with failed ones orange."""
+    width, row, label = hours * 60, 16, 140
+    peak = max((max(lane.counts) for lane in lanes), default=0) or 1
+    parts = []
+    for n, lane in enumerate(lanes):
+        y = n * row
+        parts.append(f'<text x="{label - 6}" y="{y + 12}" text-anchor="end" class="tick">{escape(lane.worker)}</text>')
+        for minute, count in enumerate(lane.counts):
+            if not count:
+                continue
+            kind = "missed" if past and lane.missed[minute] else "failed" if past and lane.failed[minute] else "slots"
+            opacity = 0.25 + 0.75 * count / peak
+            moment = when(start + minute * _MINUTE)
+            title = escape(f"{lane.worker} {moment}: {count} slot(s)" + _extra(lane, minute, past))
+            parts.append(
+                f'<rect x="{label + minute}" y="{y + 1}" width="1" height="{row - 2}" class="h-{kind}" '
+                f'fill-opacity="{opacity:.2f}"><title>{title}</title></rect>'
+            )
+    for hour in range(0, hours + 1, max(1, hours // 8)):
+        x = label + hour * 60
+        tick = (start + hour * 60 * _MINUTE).strftime("%H:%M")
+        parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{len(lanes) * row}" class="grid"/>')
+        parts.append(f'<text x="{x}" y="{len(lanes) * row + 12}" text-anchor="middle" class="tick">{tick}</text>')
+    total_h = len(lanes) * row + 16
+    total_w = label + width + 20
+    return Markup(
+        f'<svg class="heatmap" width="{total_w}" height="{total_h}" viewBox="0 0 {total_w} {total_h}" role="img" '
+        f'aria-label="slots per worker and minute">{"".join(parts)}</svg>'
+    )
+
+
+def _extra(lane: Any, minute: int, past: bool) -> str:
+    if not past:
+        return ""
+    missed, failed = lane.missed[minute], lane.failed[minute]
+    return (f", {missed} missed" if missed else "") + (f", {failed} failed" if failed else "")
+
+
+_MINUTE = datetime(2000, 1, 1, 0, 1, tzinfo=UTC) - datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def environment() -> Environment:
+    """The templates, with autoescaping and the helpers above as filters."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=when, local=local, seconds=seconds, run_seconds=run_seconds, percent=percent)
+    env.globals.update(strip=strip, duration_chart=duration_chart, heatmap=heatmap)
+    return env
