@@ -48,6 +48,7 @@ PROMISED = {
     ("GET", f"{W}/updates"): "read",
     ("POST", "/v1/cleanup"): "admin",
     ("POST", "/v1/query"): "read",
+    ("GET", "/v1/metrics"): "read",
     ("GET", "/v1/programs"): "read",
     ("GET", "/v1/programs/events"): "read",
     ("GET", f"{W}/programs/{{name}}/tail"): "read",

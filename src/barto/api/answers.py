@@ -209,3 +209,26 @@ class TimelineView(Answer, frozen=True, kw_only=True):
     ahead: list[Lane]
     fires: list[Fires]
     truncated: bool
+
+
+class Sample(Answer, frozen=True, kw_only=True):
+    """One sample of a metric (a histogram has several: its buckets, sum and count)."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+class Family(Answer, frozen=True, kw_only=True):
+    """One metric, as Prometheus knows it: its name, type, help and samples."""
+
+    name: str
+    kind: Literal["counter", "gauge", "histogram"]
+    help: str
+    samples: list[Sample]
+
+
+class Metrics(Answer, frozen=True, kw_only=True):
+    """This server's metrics (``/metrics`` renders them in Prometheus's text format)."""
+
+    families: list[Family]

@@ -90,6 +90,7 @@ CLEANUP_PROGRESS = _op(
     "cleanup.progress", ADMIN, "Cleanup, reporting each batch", r.Cleanup, a.CleanupProgress, stream=True
 )
 QUERY = _op("query", READ, "One read-only SELECT", r.Query, a.QueryResult)
+METRICS = _op("metrics", READ, "This server's metrics (Prometheus text at /metrics)", r.Nothing, a.Metrics)
 
 PROGRAMS = _op("programs.list", READ, "Supervised processes of every worker", r.Programs, list[a.ProgramRow])
 EVENTS = _op("programs.events", READ, "Program state changes", r.ProgramEvents, list[ProgramEvent])

@@ -172,6 +172,13 @@ class Limits(_Section, frozen=True, kw_only=True):
     connections_per_peer: int = 1_000
 
 
+class Metrics(_Section, frozen=True, kw_only=True):
+    """``[metrics]`` (ours): ``open = true`` lets anyone read ``/metrics`` on a server with
+    tokens (a scraper without one); by default it needs a ``read`` token, as the API does."""
+
+    open: bool = False
+
+
 Catchup = Literal["none", "latest", "all"]
 # barto's bartoc ``missed_tick`` (tokio's MissedTickBehavior) read as a catch-up policy.
 MISSED_TICK: dict[str, Catchup] = {"Skip": "none", "Delay": "latest", "Burst": "all"}
@@ -244,6 +251,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     mariadb: MariaDb | None = None
     query: Query = Query()
     limits: Limits = Limits()
+    metrics: Metrics = Metrics()
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
     heartbeat_seconds: float = 5.0

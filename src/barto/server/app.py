@@ -24,7 +24,7 @@ from barto.config.server import Calendars
 from barto.model import Instance
 from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
-from barto.server import http, web
+from barto.server import http, metrics, web
 from barto.server.auth import AuthGate, principals
 from barto.server.cluster.lease import Leadership, leader
 from barto.server.cluster.takeover import lead_forever, standby_view
@@ -38,6 +38,7 @@ from barto.server.reload import Loader, Reloader
 from barto.server.scheduling.scheduler import validated
 from barto.server.standby import StandbyGate, Watched
 from barto.server.state import ServerState
+from barto.server.telemetry import Telemetry
 from barto.store import Store, open_store
 
 log = logging.getLogger("barto.server")
@@ -91,7 +92,12 @@ def create_app(
                 await state.leadership.stop()
 
     app = Starlette(
-        routes=[*http.routes(core), WebSocketRoute("/v1/ws/worker", workers.serve), *web.routes(core, tokens)],
+        routes=[
+            *http.routes(core),
+            WebSocketRoute("/v1/ws/worker", workers.serve),
+            *metrics.routes(core, open_to_all=config.metrics.open),
+            *web.routes(core, tokens),
+        ],
         lifespan=lifespan,
         middleware=[Middleware(StandbyGate, watched=watched)],
         exception_handlers=http.exception_handlers(),
@@ -102,14 +108,16 @@ def create_app(
 async def _start(config: ServerConfig, store: Store, config_path: Path, calendars: Calendars) -> ServerState:
     """This process's parts, as a standby: the leader's work starts once it holds the lease."""
     now = datetime.now(UTC)
-    hub = Hub()
+    telemetry = Telemetry()
+    telemetry.watch(store.engine)
+    hub = Hub(telemetry)
     term = await standby_view(config, store, hub, config.schedules, now, parsed=validated(calendars))
     calendars.clear()  # taken over by the scheduler: not held twice
     state = ServerState(
         config=config,
         store=store,
         hub=hub,
-        ingest=Ingest(store, counters=hub.counters),
+        ingest=Ingest(store, counters=hub.counters, telemetry=telemetry),
         term=term,
         leadership=Leadership(
             store.cluster, _instance(config, now), config.lease_seconds, exclusive=store.dialect == "sqlite"
@@ -117,6 +125,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path, calendar
         config_path=str(config_path),
         signer=Signer(decode_key(config.signing_key)) if config.signing_key else None,
         programs=dict(config.programs),
+        telemetry=telemetry,
     )
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
@@ -134,6 +143,7 @@ def _operation_parts(state: ServerState) -> OperationParts:
         fleet=state.fleet,
         ingest=state.ingest,
         leadership=state.leadership,
+        telemetry=state.telemetry,
         term=lambda: state.term,
         leading=lambda: state.leading,
     )

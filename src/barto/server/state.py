@@ -16,6 +16,7 @@ from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
 from barto.server.scheduling.term import Term
+from barto.server.telemetry import Telemetry
 from barto.store import Store
 
 
@@ -35,6 +36,7 @@ class ServerState:
     config_path: str
     signer: Signer | None = None  # seals every frame to workers (signing_key)
     fleet: Fleet = field(default_factory=Fleet)  # the workers' programs now
+    telemetry: Telemetry = field(default_factory=Telemetry)  # what /metrics shows besides the store's counts
     programs: dict[str, dict[str, ProgramDef]] = field(default_factory=dict)  # per worker, from the config
 
     def programs_of(self, worker: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import count, repeat
@@ -17,6 +18,7 @@ from barto.model import (
     CONTINUES,
     ESCAPED,
     FAILED_STATES,
+    FINAL_STATES,
     OutputLine,
     ProgramEvent,
     Reason,
@@ -31,6 +33,9 @@ from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
 from barto.store.retention import Retention, expired
 from barto.store.tables import program_events, run_output, runs, schedule_state, schedules, workers
 
+_NO_LONGER_HAS = "the worker no longer has this run"
+_NOT_RECEIVED = "dispatch not received"
+_RESULTS_KEPT = 100_000  # results remembered to tell a resent one from a new one
 _CLEANUP_BATCH = 1_000  # runs per delete transaction: ~0.1 s with 10 lines each (bench/store.py)
 LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data", "flags")
 
@@ -74,6 +79,11 @@ class Store:
         self._insert_lines = DriverInsert(
             insert_ignoring_duplicates(run_output, self._dialect), LINE_COLUMNS, engine.dialect
         )
+        # Runs this process gave a final state, by (state, reason): barto_runs_total. Counted
+        # where each is written, so it agrees with the store; a late result that replaces
+        # ``lost`` counts under both. A resent result (same state and end) counts once.
+        self.ended: Counter[tuple[str, str]] = Counter()
+        self._results: OrderedDict[int, tuple[str, datetime]] = OrderedDict()  # recent, for that
 
     @property
     def engine(self) -> AsyncEngine:
@@ -195,7 +205,9 @@ class Store:
                 rows = (await conn.execute(select(runs).where(runs.c.uuid.in_(uuids)))).all()
             else:
                 rows = (await conn.execute(statement.returning(*runs.c), values)).all()
-        return sorted((_run(row) for row in rows), key=lambda r: r.id)
+        claimed = sorted((_run(row) for row in rows), key=lambda r: r.id)
+        self.ended.update((run.state.value, run.reason or "") for run in claimed if run.state in FINAL_STATES)
+        return claimed
 
     async def release(self, run_ids: Sequence[int]) -> None:
         """Delete claimed runs that were never dispatched (their schedule changed before the slot)."""
@@ -246,9 +258,10 @@ class Store:
         query = select(runs.c.id, runs.c.worker).where(runs.c.state.in_(active))  # state index only: see going()
         async with self._engine.begin() as conn:
             gone = {run_id for run_id, owner in await conn.execute(query) if owner == worker}.difference(known)
-            lost = await _settle(conn, gone, active, RunState.LOST, "the worker no longer has this run")
+            lost = await _settle(conn, gone, active, RunState.LOST, _NO_LONGER_HAS)
             never = unaccepted.difference(known)
-            missed = await _settle(conn, never, (RunState.PENDING.value,), RunState.MISSED, "dispatch not received")
+            missed = await _settle(conn, never, (RunState.PENDING.value,), RunState.MISSED, _NOT_RECEIVED)
+        self.ended.update({(RunState.LOST.value, _NO_LONGER_HAS): lost, (RunState.MISSED.value, _NOT_RECEIVED): missed})
         return lost, missed
 
     async def lose_absent(self, cutoff: datetime) -> int:
@@ -268,6 +281,8 @@ class Store:
                 .where(runs.c.worker.in_(absent), runs.c.state == RunState.PENDING.value, runs.c.slot < cutoff)
                 .values(state=RunState.MISSED.value, reason=Reason.WORKER_OFFLINE.value, finished_at=now)
             )
+        self.ended[(RunState.LOST.value, Reason.WORKER_GONE.value)] += int(lost.rowcount)
+        self.ended[(RunState.MISSED.value, Reason.WORKER_OFFLINE.value)] += int(missed.rowcount)
         return int(lost.rowcount) + int(missed.rowcount)
 
     async def server_down(self, now: datetime) -> int:
@@ -278,7 +293,9 @@ class Store:
         values = {"state": RunState.MISSED.value, "reason": Reason.SERVER_DOWN.value, "finished_at": now}
         where = and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now)
         async with self._engine.begin() as conn:
-            return int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
+            missed = int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
+        self.ended[(RunState.MISSED.value, Reason.SERVER_DOWN.value)] += missed
+        return missed
 
     async def last_slots(self) -> dict[tuple[str, str], datetime]:
         """Per (worker, schedule), the time up to which its slots are handled: the latest slot
@@ -320,7 +337,8 @@ class Store:
         if run_ids:
             values = {"state": state.value, "reason": reason, "finished_at": datetime.now(UTC)}
             async with self._engine.begin() as conn:
-                await conn.execute(update(runs).where(_pending(run_ids)).values(**values))
+                settled = await conn.execute(update(runs).where(_pending(run_ids)).values(**values))
+            self.ended[(state.value, reason.value)] += int(settled.rowcount)
 
     async def going(self, workers: Sequence[str], exclude: set[int]) -> dict[tuple[str, str], list[int]]:
         """Runs of ``workers`` sent and not ended, by (worker, schedule), leaving out ``exclude``.
@@ -359,6 +377,17 @@ class Store:
                 await conn.execute(_FINISH, [{f"b_{k}": v for k, v in f.items()} for f in batch.finished])
             if batch.program_events:
                 await conn.execute(insert(program_events), [_event_row(event) for event in batch.program_events])
+        self._count_results(batch)
+
+    def _count_results(self, batch: Batch) -> None:
+        for result in batch.finished:
+            seen = (result["state"], result["finished_at"])
+            if self._results.get(result["run_id"]) == seen:
+                continue  # resent
+            self._results[result["run_id"]] = seen
+            self.ended[(result["state"], result["reason"] or "")] += 1
+        while len(self._results) > _RESULTS_KEPT:
+            self._results.popitem(last=False)
 
     def _line_rows(self, chunks: Sequence[LineChunk]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
@@ -438,6 +467,14 @@ class Store:
                 found.extend(_run(row) for row in await conn.execute(each))
         found.sort(key=lambda r: (r.slot, r.id), reverse=True)
         return found[:limit]
+
+    async def unfinished(self) -> dict[str, int]:
+        """How many runs are pending, dispatched and running (the state index: they are few)."""
+        states = [RunState.PENDING.value, RunState.DISPATCHED.value, RunState.RUNNING.value]
+        query = select(runs.c.state, func.count()).where(runs.c.state.in_(states)).group_by(runs.c.state)
+        async with self._reader.connect() as conn:
+            found = {state: int(n) for state, n in await conn.execute(query)}
+        return {state: found.get(state, 0) for state in states}
 
     async def recent_runs(self, schedules: Sequence[tuple[str, str]], per: int) -> list[list[RunRecord]]:
         """The newest ``per`` runs of each (worker, schedule), newest first: one indexed query

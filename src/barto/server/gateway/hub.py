@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 from barto.protocol import Ack, Dispatch, HostInfo, Job, ToWorker
+from barto.server.telemetry import Telemetry
 
 
 class Session:
@@ -53,7 +55,8 @@ class Session:
 class Hub:
     """Who is connected now. A second connection under a live name is refused, not swapped in."""
 
-    def __init__(self) -> None:
+    def __init__(self, telemetry: Telemetry | None = None) -> None:
+        self._telemetry = telemetry if telemetry is not None else Telemetry()
         self._sessions: dict[str, Session] = {}
         self._unaccepted: dict[str, set[int]] = {}
         self.counters: Counter[str] = Counter()
@@ -107,6 +110,9 @@ class Hub:
             return False
         session.send(Dispatch(jobs=jobs))
         self._unaccepted.setdefault(worker, set()).update(job.run_id for job in jobs)
+        now = datetime.now(UTC)
+        for job in jobs:
+            self._telemetry.dispatch_lateness.observe(max(0.0, (now - job.slot).total_seconds()))
         return True
 
     def accepted(self, worker: str, run_ids: list[int]) -> None:

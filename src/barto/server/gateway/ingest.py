@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import msgspec
 from barto.model import ProgramEvent, Reason, RunState, StopReason
 from barto.protocol import Accepted, Finished, Output, ProgramEvents, ProgramTransition, RunEvent, Started, ToServer
 from barto.server.gateway.hub import Session
+from barto.server.telemetry import Telemetry
 from barto.store import Batch, Store
 from barto.store.records import Finished as FinishedRow
 
@@ -59,8 +61,10 @@ class Ingest:
         store: Store,
         on_finished: Callable[[list[int]], None] = lambda _: None,  # see :attr:`on_finished`
         counters: Counter[str] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._store = store
+        self._telemetry = telemetry if telemetry is not None else Telemetry()
         # Told the ids of runs that ended: the scheduler may queue behind them, or retry them.
         # The leader's term sets it to its scheduler's and clears it when the term ends.
         self.on_finished = on_finished
@@ -90,7 +94,11 @@ class Ingest:
                 items.append(self._queue.get_nowait())
             await self._learn_owners(items)
             batch, acks = _collect(items, self._owners, self._counters)
+            started = time.perf_counter()
             await self._store.apply(batch)
+            self._telemetry.ingest_batch.observe(time.perf_counter() - started)
+            for row in batch.finished:
+                self._telemetry.run_duration.observe(max(0.0, (row["finished_at"] - row["started_at"]).total_seconds()))
             for session, eid in acks:
                 session.ack(eid)
             if batch.finished:

@@ -56,6 +56,7 @@ DOORS = [
     Door("GET", "/v1/workers/{worker}/updates", ops.UPDATES),
     Door("POST", "/v1/cleanup", ops.CLEANUP, stream=ops.CLEANUP_PROGRESS, flag="progress"),
     Door("POST", "/v1/query", ops.QUERY),
+    Door("GET", "/v1/metrics", ops.METRICS),
     Door("GET", "/v1/programs", ops.PROGRAMS),
     Door("GET", "/v1/programs/events", ops.EVENTS),
     Door("GET", "/v1/workers/{worker}/programs/{name}/tail", ops.TAIL, stream=ops.TAIL_FOLLOW),

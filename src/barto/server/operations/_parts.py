@@ -14,6 +14,7 @@ from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
 from barto.server.scheduling.term import Term
+from barto.server.telemetry import Telemetry
 from barto.store import Store
 
 
@@ -29,5 +30,6 @@ class Parts:
     fleet: Fleet
     ingest: Ingest
     leadership: Leadership
+    telemetry: Telemetry
     term: Callable[[], Term]  # the current term's (a takeover replaces it)
     leading: Callable[[], bool]

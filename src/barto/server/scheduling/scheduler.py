@@ -195,6 +195,10 @@ class Scheduler:
         """The scheduler's clock."""
         return self._clock()
 
+    def held(self) -> int:
+        """Claimed runs held for a worker that is not connected (yet)."""
+        return len(self._waiting)
+
     def firing(self) -> list[Entry]:
         """The live schedules that fire (enabled, not paused), by worker and name."""
         return [e for _, e in sorted(self._entries.items()) if e.definition.enabled and e.key not in self._paused]

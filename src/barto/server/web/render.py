@@ -88,7 +88,7 @@ def duration_chart(runs: Sequence[RunRecord], width: int = 720, height: int = 16
     top = max(lasted, default=0.0) or 1.0
     left, bottom = 60, 18
     plot_w, plot_h = width - left, height - bottom
-    bar = plot_w / max(len(shown), 1)
+    bar = plot_w / max(len(shown), 40)  # a few runs stay thin bars on the left, not wide blocks
     bars = []
     for i, (run, value) in enumerate(zip(shown, lasted, strict=True)):
         h = max(1.0, value / top * plot_h) if value else 1.0

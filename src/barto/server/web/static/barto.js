@@ -5,8 +5,13 @@
 function followOutput(pre) {
   const status = document.getElementById("live-status");
   const source = new EventSource(pre.dataset.live);
+  const badge = document.querySelector("h1 .state");
   let open = null; // the span of a line whose rest is still to come
   source.addEventListener("line", (event) => {
+    if (badge && (badge.textContent === "pending" || badge.textContent === "dispatched")) {
+      badge.textContent = "running"; // its output is arriving: the worker runs it
+      badge.className = "state s-running";
+    }
     const line = JSON.parse(event.data);
     const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     const span = open && open.className === line.stream ? open : document.createElement("span");

@@ -1,0 +1,38 @@
+"""Who may read ``/metrics``: an open server as the API is, a ``read`` token with tokens, anyone
+with ``[metrics] open = true``; the body is Prometheus text that its own parser reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.inprocess import SECURED, bearer, serving
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("config", "caller", "status"),
+    [
+        (SECURED, None, 401),
+        (SECURED, "worker", 403),
+        (SECURED, "read", 200),
+        (SECURED, "admin", 200),
+        (SECURED + "\n[metrics]\nopen = true\n", None, 200),
+        (SECURED + "\n[metrics]\nopen = true\n", "worker", 403),  # a worker's credential is still not a reader's
+        ("", None, 200),
+    ],
+)
+async def test_metrics_access(tmp_path: Path, config: str, caller: str | None, status: int) -> None:
+    async with serving(tmp_path, config) as client:
+        answer = await client.get("/metrics", headers=bearer(caller))
+        assert answer.status_code == status, answer.text
+        if status == 200:
+            names = {family.name for family in text_string_to_metric_families(answer.text)}
+            assert {"barto_runs", "barto_leader", "barto_workers_connected", "barto_schedules"} <= names
+            assert {"barto_run_duration_seconds", "barto_dispatch_lateness_seconds"} <= names
+        else:
+            assert answer.json()["error"]["kind"] in ("unauthenticated", "forbidden")
+        assert (await client.post("/metrics", headers=bearer("admin"))).status_code == 405
