@@ -6,6 +6,8 @@ vocabulary (run states, streams) without importing each other.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -100,6 +102,13 @@ def run_seconds(run: RunRecord) -> float | None:
     if run.started_at is None or run.finished_at is None:
         return None
     return (run.finished_at - run.started_at).total_seconds()
+
+
+def percentile(ordered: Sequence[float], p: float) -> float | None:
+    """The nearest-rank ``p``-th percentile of ``ordered`` (sorted ascending; None if empty)."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 # Flags of an output line (the protocol's ``Output.flags``, the store's ``run_output.flags``).

@@ -49,6 +49,8 @@ PROMISED = {
     ("POST", "/v1/cleanup"): "admin",
     ("POST", "/v1/query"): "read",
     ("GET", "/v1/metrics"): "read",
+    ("GET", "/v1/alerts"): "read",
+    ("POST", "/v1/alerts/{name}/test"): "admin",
     ("GET", "/v1/programs"): "read",
     ("GET", "/v1/programs/events"): "read",
     ("GET", f"{W}/programs/{{name}}/tail"): "read",

@@ -232,3 +232,22 @@ class Metrics(Answer, frozen=True, kw_only=True):
     """This server's metrics (``/metrics`` renders them in Prometheus's text format)."""
 
     families: list[Family]
+
+
+class Delivery(Answer, frozen=True, kw_only=True):
+    """One event for one alert and channel: ``pending`` (to be sent, again at ``next_at``),
+    ``sent``, ``throttled`` (reported by the next one sent, in its ``suppressed``), or
+    ``failed`` (given up). ``error``: why the last attempt failed."""
+
+    id: int
+    alert: str
+    channel: str
+    event: str
+    subject: str
+    state: str
+    attempts: int
+    suppressed: int
+    created_at: datetime
+    next_at: datetime
+    sent_at: datetime | None
+    error: str | None

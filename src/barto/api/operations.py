@@ -90,6 +90,10 @@ CLEANUP_PROGRESS = _op(
     "cleanup.progress", ADMIN, "Cleanup, reporting each batch", r.Cleanup, a.CleanupProgress, stream=True
 )
 QUERY = _op("query", READ, "One read-only SELECT", r.Query, a.QueryResult)
+ALERTS = _op("alerts.list", READ, "Recent alert deliveries and failures", r.Alerts, list[a.Delivery])
+ALERT_TEST = _op(
+    "alerts.test", ADMIN, "Send a test event through an alert's channels now", r.AlertRef, list[a.Delivery]
+)
 METRICS = _op("metrics", READ, "This server's metrics (Prometheus text at /metrics)", r.Nothing, a.Metrics)
 
 PROGRAMS = _op("programs.list", READ, "Supervised processes of every worker", r.Programs, list[a.ProgramRow])

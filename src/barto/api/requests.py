@@ -179,3 +179,16 @@ class Timeline(Request, frozen=True, kw_only=True):
     """The fleet's slots per minute, ``hours`` back (from the store) and ahead (the calendars)."""
 
     hours: Annotated[int, msgspec.Meta(ge=1, le=48)] = 24
+
+
+class Alerts(Request, frozen=True, kw_only=True):
+    """Recent alert deliveries, newest first (``before``: older than that id)."""
+
+    before: RunId | None = None
+    limit: Limit = 100
+
+
+class AlertRef(Request, frozen=True, kw_only=True):
+    """One ``[alerts.<name>]``."""
+
+    name: Lookup

@@ -2,7 +2,7 @@
 in files everyone can read.
 
 Secret keys, in any table: ``api_key``, ``signing_key``, ``hmac_key``, ``password``, ``token``,
-and the password inside a database ``url``. Each can also be given as ``<key>_file`` (read at
+``secret`` (a webhook's), and the password inside a database ``url``. Each can also be given as ``<key>_file`` (read at
 load, see ``_load``) or through the environment.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-SECRET_KEYS = frozenset({"api_key", "signing_key", "hmac_key", "password", "token", "url"})
+SECRET_KEYS = frozenset({"api_key", "signing_key", "hmac_key", "password", "token", "url", "secret"})
 
 
 def values(config: Any) -> list[str]:

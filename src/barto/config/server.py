@@ -19,6 +19,7 @@ import msgspec
 from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
+from barto.config.alerts import Alert, check_alerts
 from barto.config.common import Port, Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
 from barto.config.programs import ProgramDef, check_programs
 
@@ -252,6 +253,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     query: Query = Query()
     limits: Limits = Limits()
     metrics: Metrics = Metrics()
+    alerts: dict[str, Alert] = msgspec.field(default_factory=dict)
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
     heartbeat_seconds: float = 5.0
@@ -333,6 +335,7 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
         if not 0 < getattr(config.query, key) <= high:
             raise KeyedError(("query", key), f"must be greater than 0 and at most {high:g}")
     _check_limits(config.limits)
+    check_alerts(config.alerts)
     for key in ("retention_failed_days", "keep_runs", "keep_failed_runs"):
         if (value := getattr(config.database, key)) is not None:
             _positive(value, ("database", key))

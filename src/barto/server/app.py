@@ -21,10 +21,11 @@ from starlette.types import ASGIApp
 import barto
 from barto.config import ServerConfig
 from barto.config.server import Calendars
-from barto.model import Instance
+from barto.model import Instance, RunRecord
 from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
 from barto.server import http, metrics, web
+from barto.server.alerting import Alerting
 from barto.server.auth import AuthGate, principals
 from barto.server.cluster.lease import Leadership, leader
 from barto.server.cluster.takeover import lead_forever, standby_view
@@ -123,13 +124,21 @@ async def _start(config: ServerConfig, store: Store, config_path: Path, calendar
             store.cluster, _instance(config, now), config.lease_seconds, exclusive=store.dialect == "sqlite"
         ),
         config_path=str(config_path),
+        alerting=Alerting(dict(config.alerts), store, hub),
         signer=Signer(decode_key(config.signing_key)) if config.signing_key else None,
         programs=dict(config.programs),
         telemetry=telemetry,
     )
+    state.alerting.timeout_of = lambda run: _timeout_of(state, run)
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
     return state
+
+
+def _timeout_of(state: ServerState, run: RunRecord) -> float | None:
+    """The timeout of a run's schedule as the scheduler holds it now (None: none, or gone)."""
+    entry = state.term.scheduler.find(run.worker, run.schedule)
+    return entry.definition.timeout if entry is not None else None
 
 
 def _operation_parts(state: ServerState) -> OperationParts:
@@ -144,6 +153,7 @@ def _operation_parts(state: ServerState) -> OperationParts:
         ingest=state.ingest,
         leadership=state.leadership,
         telemetry=state.telemetry,
+        alerting=state.alerting,
         term=lambda: state.term,
         leading=lambda: state.leading,
     )

@@ -73,6 +73,7 @@ class Reloader:
         self._state.term.catalog.replace_config(config.schedules)
         self._state.term.apply(config.timezone)
         self._push_programs(config.programs)
+        self._state.alerting.alerts = dict(config.alerts)  # from the next look on
         if self._state.leading:  # the leader's file is the one in the store; a standby's waits its turn
             await self._state.store.replace_schedules(schedule_rows(config.schedules, config.timezone))
         log.info("config reloaded: %d schedules", sum(len(g.schedules) for g in config.schedules.values()))

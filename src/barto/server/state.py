@@ -11,6 +11,7 @@ import msgspec
 from barto.config import ServerConfig
 from barto.config.programs import ProgramDef
 from barto.protocol.signing import Signer
+from barto.server.alerting import Alerting
 from barto.server.cluster.lease import Leadership
 from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
@@ -34,6 +35,7 @@ class ServerState:
     term: Term
     leadership: Leadership
     config_path: str
+    alerting: Alerting  # the leader looks and sends; operations send tests
     signer: Signer | None = None  # seals every frame to workers (signing_key)
     fleet: Fleet = field(default_factory=Fleet)  # the workers' programs now
     telemetry: Telemetry = field(default_factory=Telemetry)  # what /metrics shows besides the store's counts

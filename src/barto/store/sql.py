@@ -27,6 +27,7 @@ from barto.model import (
     WorkerRecord,
 )
 from barto.store._dialect import DriverInsert, insert_ignoring_duplicates
+from barto.store.alerts import AlertBook
 from barto.store.cluster import Cluster
 from barto.store.query import Queries, QueryRows
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
@@ -76,6 +77,7 @@ class Store:
         self._reader = reader
         self._dialect = engine.dialect.name
         self.cluster = Cluster(lease)
+        self.alerts = AlertBook(engine, reader)
         self._insert_lines = DriverInsert(
             insert_ignoring_duplicates(run_output, self._dialect), LINE_COLUMNS, engine.dialect
         )
@@ -475,6 +477,43 @@ class Store:
         async with self._reader.connect() as conn:
             found = {state: int(n) for state, n in await conn.execute(query)}
         return {state: found.get(state, 0) for state in states}
+
+    async def ended_since(self, states: Sequence[str], since: datetime, limit: int) -> list[RunRecord]:
+        """Runs in ``states`` that ended after ``since``, oldest end first (the (state,
+        finished_at) index, one query per state)."""
+        found: list[RunRecord] = []
+        async with self._reader.connect() as conn:
+            for state in states:
+                query = (
+                    select(runs)
+                    .where(runs.c.state == state, runs.c.finished_at > since)
+                    .order_by(runs.c.finished_at)
+                    .limit(limit)
+                )
+                found.extend(_run(row) for row in await conn.execute(query))
+        return sorted(found, key=lambda r: (r.finished_at or since, r.id))[:limit]
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        """The runs pending, dispatched or running (few: the state index)."""
+        states = [RunState.PENDING.value, RunState.DISPATCHED.value, RunState.RUNNING.value]
+        async with self._reader.connect() as conn:
+            return [_run(row) for row in await conn.execute(select(runs).where(runs.c.state.in_(states)))]
+
+    async def program_events_after(self, after: int, states: Sequence[str], limit: int) -> list[ProgramEvent]:
+        """Program events with an id past ``after`` into one of ``states``, oldest first."""
+        query = (
+            select(program_events)
+            .where(program_events.c.id > after, program_events.c.state.in_(list(states)))
+            .order_by(program_events.c.id)
+            .limit(limit)
+        )
+        async with self._reader.connect() as conn:
+            return [ProgramEvent(**row._asdict()) for row in await conn.execute(query)]
+
+    async def last_program_event(self) -> int:
+        """The newest program event's id (0: none)."""
+        async with self._reader.connect() as conn:
+            return int((await conn.execute(select(func.max(program_events.c.id)))).scalar() or 0)
 
     async def recent_runs(self, schedules: Sequence[tuple[str, str]], per: int) -> list[list[RunRecord]]:
         """The newest ``per`` runs of each (worker, schedule), newest first: one indexed query

@@ -176,5 +176,32 @@ instances = Table(
     Column("seen_at", UtcDateTime, nullable=False),
 )
 
+# Alerts (docs/alerts.md): one row per event, alert and channel, written before it is sent and
+# kept while it is retried, so a restart or a failover delivers it (at least once). The unique
+# key makes an event found twice (by a new leader looking back) one row.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert", Name, nullable=False),  # [alerts.<name>]
+    Column("channel", String(16), nullable=False),  # webhook, email, command
+    Column("key", String(255), nullable=False),  # the event, e.g. failed:run:42
+    Column("event", String(32), nullable=False),
+    Column("subject", Text, nullable=False),  # worker/schedule, worker, or worker/program
+    Column("payload", Text, nullable=False),  # the event as JSON, as sent
+    Column("state", String(16), nullable=False),  # pending, sent, throttled, failed
+    Column("attempts", Integer, nullable=False),
+    Column("suppressed", Integer, nullable=False),  # throttled events this one also reports
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("alert", "channel", "key"),
+    Index(None, "state", "next_at"),
+    Index(None, "alert", "channel", "created_at"),
+    Index(None, "created_at"),
+    sqlite_autoincrement=True,
+)
+
 # barto's own table names, as views over ours (made by the migrations), for barto's queries.
 VIEWS = ("output", "exit_status")

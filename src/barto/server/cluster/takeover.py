@@ -63,6 +63,7 @@ async def _lead(state: ServerState) -> None:
         tg.create_task(term.scheduler.run())
         tg.create_task(_retention(state))
         tg.create_task(_sweep_lost(state, since))
+        tg.create_task(state.alerting.run())
 
 
 async def _end(term: asyncio.Task[None]) -> bool:

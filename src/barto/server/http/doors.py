@@ -57,6 +57,8 @@ DOORS = [
     Door("POST", "/v1/cleanup", ops.CLEANUP, stream=ops.CLEANUP_PROGRESS, flag="progress"),
     Door("POST", "/v1/query", ops.QUERY),
     Door("GET", "/v1/metrics", ops.METRICS),
+    Door("GET", "/v1/alerts", ops.ALERTS),
+    Door("POST", "/v1/alerts/{name}/test", ops.ALERT_TEST),
     Door("GET", "/v1/programs", ops.PROGRAMS),
     Door("GET", "/v1/programs/events", ops.EVENTS),
     Door("GET", "/v1/workers/{worker}/programs/{name}/tail", ops.TAIL, stream=ops.TAIL_FOLLOW),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from barto.config import ServerConfig
+from barto.server.alerting import Alerting
 from barto.server.cluster.lease import Leadership
 from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
@@ -31,5 +32,6 @@ class Parts:
     ingest: Ingest
     leadership: Leadership
     telemetry: Telemetry
+    alerting: Alerting
     term: Callable[[], Term]  # the current term's (a takeover replaces it)
     leading: Callable[[], bool]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import math
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from barto.api import answers as a
 from barto.api import operations as ops
 from barto.api import requests as r
 from barto.errors import NotFound
-from barto.model import FAILED_STATES, FINAL_STATES, RunRecord, RunState, run_seconds
+from barto.model import FAILED_STATES, FINAL_STATES, RunRecord, RunState, percentile, run_seconds
 from barto.server.operations._impl import implements
 from barto.server.operations._parts import Parts
 from barto.server.scheduling.scheduler import Entry
@@ -145,13 +144,6 @@ def summarize(runs: Sequence[RunRecord]) -> a.Recent:
         p50_seconds=percentile(durations, 50),
         p95_seconds=percentile(durations, 95),
     )
-
-
-def percentile(ordered: Sequence[float], p: float) -> float | None:
-    """The nearest-rank ``p``-th percentile of ``ordered`` (sorted ascending)."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def lanes_of(slots: Iterable[tuple[str, datetime, str | None]], start: datetime, hours: int) -> list[a.Lane]:
