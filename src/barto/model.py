@@ -160,6 +160,7 @@ class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):
     host: dict[str, str]
     first_seen: datetime
     last_seen: datetime
+    address: str | None = None  # the live session's peer address (None: not connected here)
 
 
 class ProgramEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,6 +31,9 @@ schedules = [
   {{ name = "quick", on_calendar = "*:*:0/5", timezone = "Europe/Berlin", cmds = ["echo out; echo err >&2"] }},
   {{ name = "broken", on_calendar = "*:*:0/5", cmds = ["echo failing; exit 3"] }},
 ]
+[programs.w1.sleeper]
+cmd = "sleep"
+args = ["600"]
 """
 ARTIFACTS = Path(os.environ.get("BARTO_ARTIFACTS", Path(__file__).parents[2] / ".artifacts")) / "dashboard"
 
@@ -79,7 +82,13 @@ def test_every_page_renders_real_data_and_a_run_is_live_then_cancelled(fleet: Ba
     base = f"http://127.0.0.1:{fleet.port}"
     expect(p.locator("table").first).to_contain_text("w1")
     expect(p.locator("body")).to_contain_text("connected")
+    expect(p.locator("table").first).to_contain_text("127.0.0.1:")  # the worker's address
+    expect(p.locator("body")).to_contain_text("RUNNING", timeout=20_000)  # the program, reported
+    p.reload()
     _shot(p, "fleet")
+    p.click("tr:has-text('sleeper') button:has-text('Restart')")
+    p.wait_for_url(re.compile(r"/workers/w1$"))
+    expect(p.locator("tr:has-text('sleeper')")).to_contain_text(re.compile("RUNNING|STARTING"))
     p.goto(f"{base}/schedules")
     expect(p.locator("table.schedules")).to_contain_text("quick")
     expect(p.locator("table.schedules")).to_contain_text("Europe/Berlin")
@@ -129,6 +138,9 @@ def test_a_read_token_sees_no_buttons_and_a_post_anyway_is_refused(fleet: Barto,
     assert p.locator("button:has-text('Run now')").count() == 0
     assert p.locator("button:has-text('Pause')").count() == 0
     _shot(p, "schedule-phone-read")
+    p.goto(f"{base}/")
+    expect(p.locator("body")).to_contain_text("sleeper")
+    assert p.locator("button:has-text('Restart')").count() == 0
     csrf = p.locator("input[name=csrf]").first.get_attribute("value")
     refused = p.request.post(f"{base}/schedules/w1/quick/run", form={"csrf": csrf or ""}, max_redirects=0)
     assert refused.status == 403

@@ -19,9 +19,10 @@ from barto.server.telemetry import Telemetry
 class Session:
     """One worker connection. Frames for it are queued here and written by its own task."""
 
-    def __init__(self, name: str, version: str, host: HostInfo, owed: int = 0) -> None:
+    def __init__(self, name: str, version: str, host: HostInfo, owed: int = 0, address: str | None = None) -> None:
         self.id = str(uuid.uuid4())
         self.name = name
+        self.address = address  # the peer's IP address and port, as this server sees it
         self.version = version
         self.host = host
         self.outbound: asyncio.Queue[ToWorker | None] = asyncio.Queue()  # None: close the connection

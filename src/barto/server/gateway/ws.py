@@ -131,7 +131,8 @@ async def _handshake(ws: WebSocket, state: Parts) -> tuple[Session, list[int]] |
     if not state.leading():
         await _refuse(ws, state, "not_leader", not_leading(state.leader()))
         return None
-    session = Session(hello.name, hello.version, hello.host, hello.owed)
+    peer = f"{ws.client.host}:{ws.client.port}" if ws.client else None
+    session = Session(hello.name, hello.version, hello.host, hello.owed, peer)
     if not state.hub.register(session):
         await _refuse(ws, state, "name_in_use", f"a worker named {hello.name!r} is already connected")
         return None

@@ -73,7 +73,13 @@ async def _cluster(parts: Parts, now: datetime) -> Cluster:
 @implements(ops.CLIENTS)
 async def clients(parts: Parts, _: r.Nothing) -> list[WorkerRecord]:
     """Every worker seen, with whether it is connected now."""
-    return [msgspec.structs.replace(w, connected=parts.hub.is_connected(w.name)) for w in await parts.store.workers()]
+    return [_live(parts, w) for w in await parts.store.workers()]
+
+
+def _live(parts: Parts, worker: WorkerRecord) -> WorkerRecord:
+    session = parts.hub.session(worker.name)
+    address = session.address if session is not None else None
+    return msgspec.structs.replace(worker, connected=session is not None, address=address)
 
 
 @implements(ops.FORGET)
