@@ -3,6 +3,8 @@ with ``[metrics] open = true``; the body is Prometheus text that its own parser 
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,17 @@ async def test_metrics_access(tmp_path: Path, config: str, caller: str | None, s
         else:
             assert answer.json()["error"]["kind"] in ("unauthenticated", "forbidden")
         assert (await client.post("/metrics", headers=bearer("admin"))).status_code == 405
+
+
+async def test_the_grafana_dashboard_and_the_docs_use_names_the_server_exports(tmp_path: Path) -> None:
+    root = Path(__file__).parents[2]
+    async with serving(tmp_path, "") as client:
+        text = (await client.get("/metrics")).text
+    exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    exported |= {f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(text)}
+    dashboard = json.loads((root / "docs" / "grafana-dashboard.json").read_text())
+    used = {n for p in dashboard["panels"] for t in p["targets"] for n in re.findall(r"barto_\w+", t["expr"])}
+    documented = set(re.findall(r"`(barto_\w+)`", (root / "docs" / "metrics.md").read_text()))
+    assert used
+    assert used <= exported, used - exported
+    assert documented <= exported, documented - exported
