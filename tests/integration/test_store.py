@@ -83,6 +83,22 @@ async def test_runs_page_by_the_last_run_seen_and_filter_by_slot_time(store: Sto
     assert await store.runs(before=10**12) == []
 
 
+async def test_slots_are_counted_by_worker_minute_and_state_in_the_database(store: Store) -> None:
+    start = SLOT.replace(second=0, microsecond=0)
+    at = [
+        start,
+        start + timedelta(seconds=59.999),
+        start + timedelta(minutes=2, seconds=1),
+        start - timedelta(seconds=1),
+    ]
+    for i, slot in enumerate(at):
+        await store.claim([Claim(schedule=f"s{i}", worker="w", slot=slot)])
+    await store.claim([Claim(schedule="m", worker="v", slot=start + timedelta(minutes=2), state=RunState.MISSED,
+                             reason=Reason.WORKER_OFFLINE)])  # fmt: skip
+    counted = sorted(await store.slot_counts(start, start + timedelta(minutes=3)))
+    assert counted == [("v", 2, "missed", 1), ("w", 0, "pending", 2), ("w", 2, "pending", 1)]
+
+
 async def test_run_lifecycle_and_a_late_result(store: Store) -> None:
     run_id = await claim_one(store)
     now = datetime.now(UTC)

@@ -10,7 +10,23 @@ from itertools import count, repeat
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from barto.errors import Unavailable
@@ -33,6 +49,7 @@ from barto.store.query import Queries, QueryRows
 from barto.store.records import Batch, Claim, LineChunk, ScheduleRow
 from barto.store.retention import Retention, expired
 from barto.store.tables import program_events, run_output, runs, schedule_state, schedules, workers
+from barto.store.types import UtcDateTime
 
 _NO_LONGER_HAS = "the worker no longer has this run"
 _NOT_RECEIVED = "dispatch not received"
@@ -530,17 +547,18 @@ class Store:
                 found.append([_run(row) for row in await conn.execute(query)])
         return found
 
-    async def slot_states(self, since: datetime, until: datetime, limit: int) -> list[tuple[str, datetime, str]]:
-        """(worker, slot, state) of the runs whose slot is in [since, until), at most ``limit``,
-        read along the slot index."""
+    async def slot_counts(self, since: datetime, until: datetime) -> list[tuple[str, int, str, int]]:
+        """(worker, minute, state, runs) of the runs whose slot is in [since, until), ``minute``
+        counted from ``since``: counted by the database along the slot index, so a timeline
+        costs one grouped scan of its window, never the rows themselves."""
+        minute = _minutes_from(self._dialect, since).label("minute")
         query = (
-            select(runs.c.worker, runs.c.slot, runs.c.state)
+            select(runs.c.worker, minute, runs.c.state, func.count())
             .where(runs.c.slot >= since, runs.c.slot < until)
-            .order_by(runs.c.slot)
-            .limit(limit)
+            .group_by(runs.c.worker, minute, runs.c.state)
         )
         async with self._reader.connect() as conn:
-            return [(row.worker, row.slot, row.state) for row in await conn.execute(query)]
+            return [(w, int(m), state, int(n)) for w, m, state, n in await conn.execute(query)]
 
     async def failed(self, limit: int = 1000, before: int | None = None) -> list[RunRecord]:
         """Runs that failed, timed out or were lost, newest first."""
@@ -669,6 +687,17 @@ async def _settle(conn: AsyncConnection, ids: set[int], states: Sequence[str], s
         where = and_(runs.c.id.in_(chunk), runs.c.state.in_(list(states)))
         count += int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
     return count
+
+
+def _minutes_from(dialect: str, since: datetime) -> ColumnElement[Any]:
+    """Whole minutes from ``since`` to a run's slot, in the database's own words."""
+    start = literal(since, UtcDateTime())
+    if dialect == "sqlite":  # times are ISO text there; %s gives whole seconds
+        return cast((cast(func.strftime("%s", runs.c.slot), Integer) - cast(func.strftime("%s", start), Integer)) / 60,
+                    Integer)  # fmt: skip
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", runs.c.slot - start) / 60), Integer)
+    return func.timestampdiff(text("MINUTE"), start, runs.c.slot)
 
 
 def _event_row(event: ProgramEvent) -> dict[str, Any]:

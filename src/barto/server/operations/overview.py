@@ -21,9 +21,8 @@ from barto.server.operations._parts import Parts
 from barto.server.scheduling.scheduler import Entry
 from barto.server.scheduling.slots import next_slot
 
-# The timeline reads at most this many past runs, and computes at most this many fire times
-# ahead per schedule and in all: a page stays quick whatever the fleet holds (``truncated``).
-PAST_RUNS_READ = 500_000
+# The timeline computes at most this many fire times ahead per schedule and in all: a page stays
+# quick whatever the fleet holds (``truncated``). The past is counted by the database.
 FIRES_PER_SCHEDULE = 20_000
 FIRES_IN_ALL = 1_000_000
 _AHEAD_KEPT_SECONDS = 10.0  # the fires ahead are computed again at most this often
@@ -61,10 +60,10 @@ async def timeline(parts: Parts, request: r.Timeline) -> a.TimelineView:
     now = _now(parts)
     minute, span = now.replace(second=0, microsecond=0), timedelta(hours=request.hours)
     behind_from = minute + _MINUTE - span
-    past = await parts.store.slot_states(behind_from, now + _MICROSECOND, PAST_RUNS_READ)
-    behind = lanes_of(past, behind_from, request.hours)
+    past = await parts.store.slot_counts(behind_from, now + _MICROSECOND)
+    behind = lanes_of(past, request.hours)
     fires = await _ahead(parts, now, span)
-    ahead = lanes_of(((f.worker, t, None) for f in fires for t in f.times), minute, request.hours)
+    ahead = lanes_of(_by_minute(fires, minute), request.hours)
     shown = [a.Fires(worker=f.worker, name=f.name, times=f.times[: a.FIRES_SHOWN], total=f.total, capped=f.capped)
              for f in fires]  # fmt: skip
     return a.TimelineView(
@@ -75,7 +74,7 @@ async def timeline(parts: Parts, request: r.Timeline) -> a.TimelineView:
         behind=behind,
         ahead=ahead,
         fires=shown,
-        truncated=len(past) >= PAST_RUNS_READ or any(f.capped for f in fires),
+        truncated=any(f.capped for f in fires),
     )
 
 
@@ -146,20 +145,26 @@ def summarize(runs: Sequence[RunRecord]) -> a.Recent:
     )
 
 
-def lanes_of(slots: Iterable[tuple[str, datetime, str | None]], start: datetime, hours: int) -> list[a.Lane]:
-    """Per worker, slots counted by minute from ``start`` (and how many were missed or failed)."""
+def _by_minute(fires: Iterable[a.Fires], start: datetime) -> Iterable[tuple[str, int, str | None, int]]:
+    for f in fires:
+        for t in f.times:
+            yield f.worker, int((t - start).total_seconds() // 60), None, 1
+
+
+def lanes_of(counts: Iterable[tuple[str, int, str | None, int]], hours: int) -> list[a.Lane]:
+    """Per worker, slots by minute (and how many were missed or failed) from (worker, minute,
+    state, count) tuples."""
     width = hours * 60
     lanes: dict[str, a.Lane] = {}
-    for worker, slot, state in slots:
-        minute = int((slot - start).total_seconds() // 60)
+    for worker, minute, state, n in counts:
         if not 0 <= minute < width:
             continue
         lane = lanes.get(worker)
         if lane is None:
             lane = lanes[worker] = a.Lane(worker=worker, counts=[0] * width, missed=[0] * width, failed=[0] * width)
-        lane.counts[minute] += 1
+        lane.counts[minute] += n
         if state == RunState.MISSED:
-            lane.missed[minute] += 1
+            lane.missed[minute] += n
         elif state in FAILED_STATES:
-            lane.failed[minute] += 1
+            lane.failed[minute] += n
     return [lanes[w] for w in sorted(lanes)]
