@@ -183,7 +183,8 @@ class Lane(Answer, frozen=True, kw_only=True):
 
 class Fires(Answer, frozen=True, kw_only=True):
     """One schedule's fire times ahead: the first :data:`FIRES_SHOWN` of ``total``; ``capped``:
-    counting stopped at the server's cap, so ``total`` is a lower bound."""
+    counting stopped at the server's cap, so ``total`` is a lower bound. The timeline lists the
+    schedules that fire soonest (``schedules`` of them); its lanes count every one."""
 
     worker: str
     name: str
@@ -192,7 +193,7 @@ class Fires(Answer, frozen=True, kw_only=True):
     capped: bool
 
 
-FIRES_SHOWN = 100
+FIRES_SHOWN = 10
 
 
 class TimelineView(Answer, frozen=True, kw_only=True):

@@ -179,6 +179,7 @@ class Timeline(Request, frozen=True, kw_only=True):
     """The fleet's slots per minute, ``hours`` back (from the store) and ahead (the calendars)."""
 
     hours: Annotated[int, msgspec.Meta(ge=1, le=48)] = 24
+    schedules: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100  # listed with their fires: the soonest
 
 
 class Alerts(Request, frozen=True, kw_only=True):

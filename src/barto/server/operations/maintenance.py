@@ -41,7 +41,7 @@ async def info(parts: Parts, _: r.Nothing) -> Info:
         database=parts.store.dialect,
         config=parts.config_path,
         connected_workers=len(parts.hub.sessions()),
-        schedules=len(parts.term().scheduler.records()),
+        schedules=parts.term().scheduler.count(),
         counters=dict(parts.hub.counters),
         cluster=await _cluster(parts, now),
     )

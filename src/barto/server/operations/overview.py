@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ import msgspec
 from barto.api import answers as a
 from barto.api import operations as ops
 from barto.api import requests as r
+from barto.calendar import Spec
 from barto.errors import NotFound
 from barto.model import FAILED_STATES, FINAL_STATES, RunRecord, RunState, percentile, run_seconds
 from barto.server.operations._impl import implements
@@ -31,13 +33,10 @@ _AHEAD_KEPT_SECONDS = 10.0  # the fires ahead are computed again at most this of
 @implements(ops.OVERVIEW)
 async def overview(parts: Parts, request: r.Overview) -> a.Overview:
     """A page of the live schedules, by worker and name, each with its recent runs."""
-    records = sorted(parts.term().scheduler.records(), key=lambda s: (s.worker, s.name))
-    if request.worker is not None:
-        records = [s for s in records if s.worker == request.worker]
-    page = records[request.offset : request.offset + request.limit]
+    total, page = parts.term().scheduler.page(request.worker, request.offset, request.limit)
     recent = await parts.store.recent_runs([(s.worker, s.name) for s in page], request.recent)
     rows = [a.ScheduleSummary(schedule=s, recent=summarize(runs)) for s, runs in zip(page, recent, strict=True)]
-    return a.Overview(total=len(records), offset=request.offset, rows=rows)
+    return a.Overview(total=total, offset=request.offset, rows=rows)
 
 
 @implements(ops.DETAIL)
@@ -46,9 +45,8 @@ async def detail(parts: Parts, request: r.ScheduleDetail) -> a.Detail:
     entry = parts.term().scheduler.find(request.worker, request.name)
     if entry is None:
         raise NotFound("schedule_not_found", f"no schedule named {request.name!r} for worker {request.worker!r}")
-    name = entry.definition.name
-    record = next(s for s in parts.term().scheduler.records() if (s.worker, s.name) == (entry.worker, name))
-    (runs,) = await parts.store.recent_runs([(entry.worker, name)], request.recent)
+    record = parts.term().scheduler.record(entry)
+    (runs,) = await parts.store.recent_runs([(entry.worker, entry.definition.name)], request.recent)
     upcoming = list(_fires(entry, _now(parts), None, request.upcoming))
     return a.Detail(schedule=record, upcoming=upcoming, recent=summarize(runs))
 
@@ -61,60 +59,83 @@ async def timeline(parts: Parts, request: r.Timeline) -> a.TimelineView:
     minute, span = now.replace(second=0, microsecond=0), timedelta(hours=request.hours)
     behind_from = minute + _MINUTE - span
     past = await parts.store.slot_counts(behind_from, now + _MICROSECOND)
-    behind = lanes_of(past, request.hours)
-    fires = await _ahead(parts, now, span)
-    ahead = lanes_of(_by_minute(fires, minute), request.hours)
-    shown = [a.Fires(worker=f.worker, name=f.name, times=f.times[: a.FIRES_SHOWN], total=f.total, capped=f.capped)
-             for f in fires]  # fmt: skip
+    ahead = await _ahead(parts, now, span)
+    soonest = sorted((f for f in ahead.fires if f.times), key=lambda f: (f.times[0], f.worker, f.name))
     return a.TimelineView(
         now=now,
         hours=request.hours,
         behind_from=behind_from,
         ahead_from=minute,
-        behind=behind,
-        ahead=ahead,
-        fires=shown,
-        truncated=any(f.capped for f in fires),
+        behind=lanes_of(past, request.hours),
+        ahead=lanes_of(ahead.counts(minute), request.hours),
+        fires=[_shown(f, now) for f in soonest[: request.schedules]],
+        truncated=any(f.capped for f in ahead.fires),
     )
 
 
 _MINUTE, _MICROSECOND = timedelta(minutes=1), timedelta(microseconds=1)
-_ahead_kept: dict[tuple[int, datetime, timedelta], tuple[float, list[a.Fires]]] = {}
 
 
-async def _ahead(parts: Parts, now: datetime, span: timedelta) -> list[a.Fires]:
-    """Every firing schedule's times in [now, now + span) (all of them, not only the shown
-    ones: the lanes count them), computed in slices that yield to the event loop, and kept for
-    a few seconds (a timeline is looked at, not polled)."""
+class _Ahead(msgspec.Struct, frozen=True, kw_only=True):
+    """The fires ahead: every firing schedule's (its list is its calendar's, shared), and how
+    many schedules of each worker share each calendar (the lanes add calendars, not fires)."""
+
+    fires: list[a.Fires]
+    shared: dict[tuple[str, Spec], int]
+    walked: dict[Spec, list[datetime]]
+
+    def counts(self, start: datetime) -> Iterable[tuple[str, int, str | None, int]]:
+        per_minute = {
+            spec: Counter(int((t - start).total_seconds() // 60) for t in times) for spec, times in self.walked.items()
+        }
+        for (worker, spec), schedules in self.shared.items():
+            for minute, n in per_minute[spec].items():
+                yield worker, minute, None, n * schedules
+
+
+_ahead_kept: dict[tuple[int, datetime, timedelta], tuple[float, _Ahead]] = {}
+
+
+async def _ahead(parts: Parts, now: datetime, span: timedelta) -> _Ahead:
+    """Every firing schedule's times in [now, now + span), kept for a few seconds (a timeline
+    is looked at, not polled). Computed in a thread, so the scheduler's loop keeps its slots
+    while a big fleet is walked."""
     scheduler = parts.term().scheduler
     key = (id(scheduler), now.replace(second=0, microsecond=0), span)
     kept = _ahead_kept.get(key)
     if kept is not None and time.monotonic() - kept[0] < _AHEAD_KEPT_SECONDS:
-        return [_from(f, now) for f in kept[1]]
-    found: list[a.Fires] = []
-    budget = FIRES_IN_ALL
-    for i, entry in enumerate(scheduler.firing()):
-        if i % 200 == 199:
-            await asyncio.sleep(0)
-        cap = min(FIRES_PER_SCHEDULE, budget)
-        times = list(_fires(entry, now, now + span, cap))
-        budget -= len(times)
-        found.append(
-            a.Fires(
-                worker=entry.worker, name=entry.definition.name, times=times, total=len(times), capped=len(times) >= cap
-            )
-        )
+        return kept[1]
+    found = await asyncio.to_thread(_walk, scheduler.firing(), now, span)
     _ahead_kept.clear()
     _ahead_kept[key] = (time.monotonic(), found)
     return found
 
 
-def _from(fires: a.Fires, now: datetime) -> a.Fires:
-    """``fires`` without the times that have passed since they were computed."""
+def _walk(entries: list[Entry], now: datetime, span: timedelta) -> _Ahead:
+    """The fires of ``entries``: each distinct calendar (specs are values: many schedules share
+    ``hourly``) is walked once, within :data:`FIRES_PER_SCHEDULE` and :data:`FIRES_IN_ALL`."""
+    walked: dict[Spec, tuple[list[datetime], bool]] = {}
+    shared: Counter[tuple[str, Spec]] = Counter()
+    budget = FIRES_IN_ALL
+    fires = []
+    for entry in entries:
+        if entry.spec not in walked:
+            cap = min(FIRES_PER_SCHEDULE, budget)
+            times = list(_fires(entry, now, now + span, cap))
+            budget -= len(times)
+            walked[entry.spec] = (times, len(times) >= cap)
+        times, capped = walked[entry.spec]
+        shared[(entry.worker, entry.spec)] += 1
+        fires.append(a.Fires(worker=entry.worker, name=entry.definition.name, times=times, total=len(times),
+                             capped=capped))  # fmt: skip
+    return _Ahead(fires=fires, shared=dict(shared), walked={spec: times for spec, (times, _) in walked.items()})
+
+
+def _shown(fires: a.Fires, now: datetime) -> a.Fires:
+    """``fires`` as the answer lists it: the first few that have not passed, and how many in all."""
     passed = bisect.bisect_right(fires.times, now)
-    if not passed:
-        return fires
-    return msgspec.structs.replace(fires, times=fires.times[passed:], total=fires.total - passed)
+    upcoming = fires.times[passed:]
+    return msgspec.structs.replace(fires, times=upcoming[: a.FIRES_SHOWN], total=len(upcoming))
 
 
 def _fires(entry: Entry, after: datetime, until: datetime | None, limit: int) -> Iterable[datetime]:
@@ -143,12 +164,6 @@ def summarize(runs: Sequence[RunRecord]) -> a.Recent:
         p50_seconds=percentile(durations, 50),
         p95_seconds=percentile(durations, 95),
     )
-
-
-def _by_minute(fires: Iterable[a.Fires], start: datetime) -> Iterable[tuple[str, int, str | None, int]]:
-    for f in fires:
-        for t in f.times:
-            yield f.worker, int((t - start).total_seconds() // 60), None, 1
 
 
 def lanes_of(counts: Iterable[tuple[str, int, str | None, int]], hours: int) -> list[a.Lane]:

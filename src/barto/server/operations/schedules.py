@@ -134,4 +134,6 @@ def _not_from_file(parts: Parts, worker: str, name: str) -> None:
 
 
 def _record_of(parts: Parts, worker: str, name: str) -> ScheduleRecord:
-    return next(r for r in parts.term().scheduler.records() if (r.worker, r.name) == (worker, name))
+    entry = parts.term().scheduler.find(worker, name)
+    assert entry is not None  # just saved, paused or resumed: it is live
+    return parts.term().scheduler.record(entry)

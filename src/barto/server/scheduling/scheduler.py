@@ -17,6 +17,7 @@ At start-up, :meth:`Scheduler.catch_up` accounts for the slots that passed while
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -105,6 +106,13 @@ class Waiting(msgspec.Struct, frozen=True, kw_only=True):
     definition: ScheduleDef
     expires: datetime
     settling: bool = False  # its worker was connected but not ready yet; if it leaves, offline applies
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalized(spec: Spec) -> str:
+    """A calendar's normalized form, built once per calendar (specs are values; 10,000 schedules
+    share a few calendars, and formatting one is most of what listing a schedule costs)."""
+    return str(spec)
 
 
 class Scheduler:
@@ -209,21 +217,32 @@ class Scheduler:
 
     def records(self) -> list[ScheduleRecord]:
         """The live set with next fire times, by worker and name."""
-        return [
-            ScheduleRecord(
-                worker=e.worker,
-                name=e.definition.name,
-                calendar=e.definition.expression,
-                normalized=str(e.spec),
-                timezone=e.timezone,
-                cmds=e.definition.cmds,
-                enabled=e.definition.enabled,
-                source="api" if e.key in self._api else "config",
-                next_fire=e.next_fire,
-                paused=e.key in self._paused,
-            )
-            for _, e in sorted(self._entries.items())
-        ]
+        return [self.record(e) for _, e in sorted(self._entries.items())]
+
+    def page(self, worker: str | None, offset: int, limit: int) -> tuple[int, list[ScheduleRecord]]:
+        """How many live schedules there are (of ``worker``), and the records of one page of
+        them by worker and name (only those are built)."""
+        keys = sorted(k for k in self._entries if worker is None or k[0] == worker)
+        return len(keys), [self.record(self._entries[k]) for k in keys[offset : offset + limit]]
+
+    def record(self, e: Entry) -> ScheduleRecord:
+        """One live schedule as the API shows it."""
+        return ScheduleRecord(
+            worker=e.worker,
+            name=e.definition.name,
+            calendar=e.definition.expression,
+            normalized=_normalized(e.spec),
+            timezone=e.timezone,
+            cmds=e.definition.cmds,
+            enabled=e.definition.enabled,
+            source="api" if e.key in self._api else "config",
+            next_fire=e.next_fire,
+            paused=e.key in self._paused,
+        )
+
+    def count(self) -> int:
+        """How many live schedules there are."""
+        return len(self._entries)
 
     async def run(self) -> None:
         """Claim and fire slots until cancelled."""
