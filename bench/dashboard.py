@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import bench.store as loader
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import store as loader  # bench/store.py: its data set and loader
 from tests.databases import create_database, drop_database
 from tests.inprocess import _lifespan
 
