@@ -161,6 +161,7 @@ class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):
     first_seen: datetime
     last_seen: datetime
     address: str | None = None  # the live session's peer address (None: not connected here)
+    backlog: int | None = None  # its outbox's events not yet acknowledged, at its last heartbeat
 
 
 class ProgramEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.e2e.harness import Barto, free_port, wait_for
 from tests.e2e.receivers import mailbox, sink_command, sunk, webhooks
 
@@ -191,6 +193,7 @@ def test_a_failover_does_not_send_an_alert_twice(on_server_database: Barto, tmp_
         for _ in range(3):
             assert barto.cli("run-now", "-w", "w1", "report").returncode == 0
         wait_for(lambda: len(hooks.events) == 3, 30, "three failures delivered by a")
+        assert [_leader_metric(port) for port in ports.values()] == [1.0, 0.0]  # each instance its own /metrics
         barto.kill("a", signal.SIGKILL)
         barto.use_server(ports["b"], f"api_key = '{TOKEN}'")
         wait_for(lambda: _role(barto) == "leader", 30, "b to lead")
@@ -206,3 +209,10 @@ def _role(barto: Barto) -> str | None:
     """The cluster role of the server barto-cli points at (None: it does not answer)."""
     answer = barto.cli("info", "--json")
     return json.loads(answer.stdout)["cluster"]["role"] if answer.returncode == 0 else None
+
+
+def _leader_metric(port: int) -> float:
+    answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    line = next(line for line in answer.text.splitlines() if line.startswith("barto_leader "))
+    return float(line.split()[1])

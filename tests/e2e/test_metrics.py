@@ -63,6 +63,9 @@ def test_metrics_agree_with_the_store_and_need_a_read_token(barto: Barto) -> Non
         return next(v for got, v in found[name] if got == labels)
 
     assert value("barto_workers_connected") == 1
+    wait_for(lambda: "barto_outbox_backlog{" in scrape(barto, TOKENS["viewer"][1]).text, 10, "a heartbeat's backlog")
+    backlog = samples(scrape(barto, TOKENS["viewer"][1]).text)["barto_outbox_backlog"]
+    assert [(labels, v) for labels, v in backlog] == [({"worker": "w1"}, 0.0)]  # every event acknowledged
     assert value("barto_leader") == 1
     assert value("barto_schedules", source="config", paused="false") == 3
     assert value("barto_runs_unfinished", state="running") == 0

@@ -205,3 +205,19 @@ async def test_owed_is_the_last_event_the_server_has_not_committed_also_after_a_
         assert (empty.acked, empty.owed, empty.idle) == (3, 0, True)
     finally:
         empty.close()
+
+
+async def test_the_backlog_is_what_the_server_has_not_acknowledged(path: Path) -> None:
+    box = Outbox.open(path)
+    try:
+        assert box.backlog == 0
+        for seq in (1, 2, 3):
+            box.add(output(7, seq, "x"))
+        await box.flush()
+        assert box.backlog == 3
+        box.ack(2)
+        assert box.backlog == 1
+        box.ack(3)
+        assert box.backlog == 0
+    finally:
+        box.close()

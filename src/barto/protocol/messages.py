@@ -81,9 +81,12 @@ class Refused(_Message, tag="refused", frozen=True, kw_only=True):
 
 
 class Heartbeat(_Message, tag="heartbeat", frozen=True, kw_only=True):
-    """Sent both ways every ``heartbeat_seconds``; any frame counts as a sign of life."""
+    """Sent both ways every ``heartbeat_seconds``; any frame counts as a sign of life. A
+    worker's says how many of its events the server has not acknowledged yet (its outbox
+    backlog; None from the server, and from workers before it was added)."""
 
     ts: Time
+    backlog: Count | None = None
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

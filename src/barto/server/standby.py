@@ -1,8 +1,8 @@
 """A standby's answers: API clients go to the leader, workers are refused and try their next URL.
 
 Only the leader holds the scheduler, the connected workers and the live state, so a standby
-serves nothing that depends on them. ``/healthz``, ``/openapi.json`` and ``/v1/info`` are its
-own; every other API request gets a ``307 Temporary Redirect`` to the same path on the leader's
+serves nothing that depends on them. ``/healthz``, ``/openapi.json``, ``/v1/info`` and
+``/metrics`` (a scraper asks each instance; ``barto_leader`` tells them apart) are its own; every other API request gets a ``307 Temporary Redirect`` to the same path on the leader's
 ``advertise_url`` (method and body are kept; barto-cli follows it), or ``503`` with
 ``Retry-After`` while no instance leads (a standby takes over within ``lease_seconds``).
 """
@@ -16,7 +16,7 @@ from barto.server.cluster.lease import leader, not_leading
 from barto.server.http.adapter import error_response
 from barto.server.state import ServerState
 
-_OWN_PATHS = ("/healthz", "/openapi.json", "/v1/info", "/v1/ws/worker")
+_OWN_PATHS = ("/healthz", "/openapi.json", "/v1/info", "/v1/ws/worker", "/metrics")  # /metrics: each its own
 
 
 class StandbyGate:

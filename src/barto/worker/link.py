@@ -276,7 +276,7 @@ class Link:
     async def _beat(self, ws: ClientConnection, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await ws.send(encode(Heartbeat(ts=datetime.now(UTC))).decode())
+            await ws.send(encode(Heartbeat(ts=datetime.now(UTC), backlog=self._outbox.backlog)).decode())
 
 
 def _verifier(public: bytes, window: float) -> Verifier:

@@ -199,6 +199,11 @@ class Outbox:
         return last if last > self._acked else 0
 
     @property
+    def backlog(self) -> int:
+        """How many events are numbered and not yet acknowledged by the server."""
+        return max(0, self._next - 1 - self._acked)
+
+    @property
     def idle(self) -> bool:
         """Nothing waits to be saved and everything saved has been acknowledged."""
         return not self._unsaved.rows and not self._unsaved.groups and self._acked >= self._saved

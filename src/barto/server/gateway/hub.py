@@ -23,6 +23,7 @@ class Session:
         self.id = str(uuid.uuid4())
         self.name = name
         self.address = address  # the peer's IP address and port, as this server sees it
+        self.backlog: int | None = None  # its outbox's unacknowledged events, as its last heartbeat said
         self.version = version
         self.host = host
         self.outbound: asyncio.Queue[ToWorker | None] = asyncio.Queue()  # None: close the connection

@@ -255,7 +255,9 @@ async def _read(ws: WebSocket, state: Parts, session: Session) -> None:
                 continue
             if isinstance(message, _FLEET_MESSAGES):
                 _to_fleet(state.fleet, session.name, message)
-            elif not isinstance(message, Heartbeat):
+            elif isinstance(message, Heartbeat):
+                session.backlog = message.backlog
+            else:
                 state.ingest.put(session, message)
 
 

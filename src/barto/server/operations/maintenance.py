@@ -78,8 +78,9 @@ async def clients(parts: Parts, _: r.Nothing) -> list[WorkerRecord]:
 
 def _live(parts: Parts, worker: WorkerRecord) -> WorkerRecord:
     session = parts.hub.session(worker.name)
-    address = session.address if session is not None else None
-    return msgspec.structs.replace(worker, connected=session is not None, address=address)
+    if session is None:
+        return msgspec.structs.replace(worker, connected=False, address=None, backlog=None)
+    return msgspec.structs.replace(worker, connected=True, address=session.address, backlog=session.backlog)
 
 
 @implements(ops.FORGET)

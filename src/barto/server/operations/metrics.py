@@ -47,6 +47,8 @@ async def _gauges(parts: Parts) -> list[a.Family]:
         _gauge("barto_runs_unfinished", "Runs pending, dispatched or running, in the store",
                [({"state": state}, n) for state, n in unfinished.items()]),
         _gauge("barto_runs_held", "Claimed runs held for a worker not connected yet", [({}, scheduler.held())]),
+        _gauge("barto_outbox_backlog", "Events a worker has not had acknowledged, at its last heartbeat",
+               [({"worker": s.name}, s.backlog) for s in parts.hub.sessions() if s.backlog is not None]),
         _gauge("barto_programs", "Supervised processes, by worker and state (as last reported)",
                [({"worker": w, "state": st}, n) for (w, st), n in sorted(programs.items())]),
     ]  # fmt: skip
