@@ -2,8 +2,9 @@
 
 Only the leader holds the scheduler, the connected workers and the live state, so a standby
 serves nothing that depends on them. ``/healthz``, ``/openapi.json``, ``/v1/info`` and
-``/metrics`` (a scraper asks each instance; ``barto_leader`` tells them apart) are its own; every other API request gets a ``307 Temporary Redirect`` to the same path on the leader's
-``advertise_url`` (method and body are kept; barto-cli follows it), or ``503`` with
+``/metrics`` (a scraper asks each instance; ``barto_leader`` tells them apart) are its own;
+every other request (the API's, the dashboard's) gets a ``307 Temporary Redirect`` to the same
+path on the leader's ``advertise_url`` (method and body are kept; barto-cli follows it), or ``503`` with
 ``Retry-After`` while no instance leads (a standby takes over within ``lease_seconds``).
 """
 
