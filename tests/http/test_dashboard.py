@@ -222,3 +222,18 @@ async def test_a_bearer_token_reads_pages_too(tmp_path: Path) -> None:
     async with board(tmp_path) as api:
         assert (await api.get("/timeline", headers=bearer("read"))).status_code == 200
         assert (await api.get("/timeline", headers=bearer("worker"))).status_code == 403
+
+
+async def test_failures_lists_missed_slots_with_their_reason(tmp_path: Path) -> None:
+    config = CONFIG.replace(
+        f"schedules = [{{ {JOB} }}]",
+        f'schedules = [{{ {JOB} }}, {{ name = "now", on_calendar = "daily", cmds = ["true"] }}]',
+    )
+    async with board(tmp_path, config) as api:
+        window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+        made = await api.post("/v1/schedules/w1/now/backfill", headers=bearer("admin"), json=window)
+        assert made.status_code == 201, made.text
+        page = await api.get("/failures", headers=bearer("read"))
+        assert "missed" in page.text
+        assert "worker offline" in page.text
+        assert '/runs/1"' not in page.text  # the pending job run is not a failure

@@ -23,7 +23,7 @@ from barto.api import operations as ops
 from barto.api import requests as r
 from barto.api.operations import Operation, Role
 from barto.errors import BartoError, Forbidden, Invalid, NotFound, Unauthenticated
-from barto.model import FINAL_STATES, RunState
+from barto.model import FAILED_STATES, FINAL_STATES, RunState
 from barto.server.auth import SCOPE_KEY, Principal, digest
 from barto.server.http.adapter import status_of
 from barto.server.operations import Core, refusal
@@ -238,8 +238,8 @@ class Dashboard:
         return self.page(request, "runs.html", runs=runs, query=query, states=states, more=_more(request, runs))
 
     async def failures(self, request: Request) -> Response:
-        query = _query(request, r.Failed, ("before",), limit=PAGE_RUNS)
-        runs = await self.call(request, ops.FAILED, query)
+        query = _query(request, r.Runs, ("before",), state=_FAILURES, limit=PAGE_RUNS)
+        runs = await self.call(request, ops.RUNS, query)
         return self.page(request, "failures.html", runs=runs, more=_more(request, runs))
 
     async def run(self, request: Request) -> Response:
@@ -328,6 +328,7 @@ _SCHEDULE_ACTIONS = {
     "disable": ops.DISABLE,
 }
 _PROGRAM_ACTIONS = ("start", "stop", "restart")
+_FAILURES = sorted({*FAILED_STATES, RunState.MISSED})  # what someone should look at
 ROLE_OF_ACTION = {name: op.role for name, op in _SCHEDULE_ACTIONS.items()}
 
 
