@@ -14,15 +14,14 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import require_or_skip
 from tests.e2e.harness import Barto, wait_for
+from tests.e2e.secured import TOKENS, settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # As the machine's notes say: without the background-networking flags Chromium tries hosts this
 # closed network refuses, at every start.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-TOKENS = {"boss": ("admin", "b" * 24), "ops": ("operate", "o" * 24), "viewer": ("read", "v" * 24),
-          "w1": ("worker", "w" * 24)}  # fmt: skip
-SETTINGS = "".join(f"[tokens.{name}]\nrole = '{role}'\ntoken = '{token}'\n" for name, (role, token) in TOKENS.items())
+SETTINGS = settings()
 LONG = "for i in $(seq 1 400); do echo line $i; echo warn $i >&2; sleep 0.1; done"
 SCHEDULES = f"""
 [schedules.w1]

@@ -9,9 +9,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Barto, wait_for
+from tests.e2e.secured import TOKENS, settings
 
-TOKENS = {"boss": ("admin", "b" * 24), "viewer": ("read", "v" * 24), "w1": ("worker", "w" * 24)}
-SETTINGS = "".join(f"[tokens.{name}]\nrole = '{role}'\ntoken = '{token}'\n" for name, (role, token) in TOKENS.items())
+SETTINGS = settings()
 NEVER = "2099-01-01 00:00:00"
 SCHEDULES = f"""
 [schedules.w1]

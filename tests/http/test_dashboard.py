@@ -3,6 +3,7 @@ hostile input. The same pages in a real browser against real processes: tests/e2
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -233,6 +234,11 @@ async def test_failures_lists_missed_slots_with_their_reason(tmp_path: Path) -> 
         window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
         made = await api.post("/v1/schedules/w1/now/backfill", headers=bearer("admin"), json=window)
         assert made.status_code == 201, made.text
+        for _ in range(100):  # the scheduler records it missed (its worker is offline) on its next step
+            runs = (await api.get("/v1/runs?schedule=now", headers=bearer("read"))).json()
+            if runs and runs[0]["state"] == "missed":
+                break
+            await asyncio.sleep(0.1)
         page = await api.get("/failures", headers=bearer("read"))
         assert "missed" in page.text
         assert "worker offline" in page.text

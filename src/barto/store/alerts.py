@@ -27,16 +27,10 @@ class NewAlert(msgspec.Struct, frozen=True, kw_only=True):
     payload: str
 
 
-class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
+class AlertRow(NewAlert, frozen=True, kw_only=True):
     """One recorded alert delivery."""
 
     id: int
-    alert: str
-    channel: str
-    key: str
-    event: str
-    subject: str
-    payload: str
     state: str  # pending, sent, throttled, failed (given up)
     attempts: int
     suppressed: int

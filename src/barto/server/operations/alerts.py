@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from barto.api import answers as a
 from barto.api import operations as ops
 from barto.api import requests as r
@@ -26,9 +28,9 @@ async def test(parts: Parts, request: r.AlertRef) -> list[a.Delivery]:
     return [_delivery(row) for row in await parts.alerting.test(request.name)]
 
 
+_SHOWN = tuple(f.name for f in msgspec.structs.fields(a.Delivery))
+
+
 def _delivery(row: AlertRow) -> a.Delivery:
-    return a.Delivery(
-        id=row.id, alert=row.alert, channel=row.channel, event=row.event, subject=row.subject, state=row.state,
-        attempts=row.attempts, suppressed=row.suppressed, created_at=row.created_at, next_at=row.next_at,
-        sent_at=row.sent_at, error=row.error,
-    )  # fmt: skip
+    """A row as the API shows it (without the event's key and body)."""
+    return a.Delivery(**{name: getattr(row, name) for name in _SHOWN})

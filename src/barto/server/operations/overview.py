@@ -58,7 +58,7 @@ async def timeline(parts: Parts, request: r.Timeline) -> a.TimelineView:
     now = _now(parts)
     minute, span = now.replace(second=0, microsecond=0), timedelta(hours=request.hours)
     behind_from = minute + _MINUTE - span
-    past = await parts.store.slot_counts(behind_from, now + _MICROSECOND)
+    past = await _past(parts, behind_from, now)
     ahead = await _ahead(parts, now, span)
     soonest = sorted((f for f in ahead.fires if f.times), key=lambda f: (f.times[0], f.worker, f.name))
     return a.TimelineView(
@@ -74,6 +74,39 @@ async def timeline(parts: Parts, request: r.Timeline) -> a.TimelineView:
 
 
 _MINUTE, _MICROSECOND = timedelta(minutes=1), timedelta(microseconds=1)
+# The past's minutes older than this are taken from the last full count (kept this long): runs
+# of an hour ago have ended, mostly, and a busy fleet's day is millions of rows to count again.
+_SETTLED = timedelta(hours=1)
+_PAST_KEPT_SECONDS = 600.0
+
+
+class _Counted(msgspec.Struct, kw_only=True):
+    """A count of the past up to ``until`` (one store's), made at ``at`` (monotonic)."""
+
+    store: int
+    at: float
+    until: datetime
+    rows: list[tuple[str, datetime, str, int]]  # (worker, minute, state, runs)
+
+
+_past_kept: list[_Counted] = []
+
+
+async def _past(parts: Parts, since: datetime, now: datetime) -> list[tuple[str, int, str | None, int]]:
+    """(worker, minute from ``since``, state, runs) of the slots in [since, now]: the settled
+    minutes from the last full count while it is recent (at most :data:`_PAST_KEPT_SECONDS`;
+    later results of runs that old show then), the last hour and more counted now."""
+    kept = _past_kept[0] if _past_kept else None
+    fresh = time.monotonic()
+    if kept is None or kept.store != id(parts.store) or fresh - kept.at > _PAST_KEPT_SECONDS or kept.until < since:
+        until = max(since, now.replace(second=0, microsecond=0) - _SETTLED)
+        rows = [(w, since + m * _MINUTE, st, n) for w, m, st, n in await parts.store.slot_counts(since, until)]
+        kept = _Counted(store=id(parts.store), at=fresh, until=until, rows=rows)
+        _past_kept[:] = [kept]
+    recent = await parts.store.slot_counts(kept.until, now + _MICROSECOND)
+    base = int((kept.until - since).total_seconds() // 60)
+    older = [(w, int((at - since).total_seconds() // 60), st, n) for w, at, st, n in kept.rows if at >= since]
+    return [*older, *((w, base + m, st, n) for w, m, st, n in recent)]
 
 
 class _Ahead(msgspec.Struct, frozen=True, kw_only=True):
