@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from barto.model import Instance, RunRecord, ScheduleRecord
+from barto.model import Instance, RunRecord, RunState, ScheduleRecord
 from barto.protocol import ProgramStatus
 
 
@@ -138,11 +138,21 @@ class ErrorBody(Answer, frozen=True, kw_only=True):
     error: Problem
 
 
+class Slot(Answer, frozen=True, kw_only=True):
+    """A run as a schedule's history shows it: which, when, how it ended, how long it ran."""
+
+    id: int
+    slot: datetime
+    state: RunState
+    reason: str | None
+    seconds: float | None  # start to end (None: not both)
+
+
 class Recent(Answer, frozen=True, kw_only=True):
     """What a schedule's recent runs add up to: the share that succeeded of those that ended,
     and the median and 95th percentile of their durations (None: none ended)."""
 
-    runs: list[RunRecord]
+    runs: list[Slot]
     success_rate: float | None
     p50_seconds: float | None
     p95_seconds: float | None

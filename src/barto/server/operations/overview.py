@@ -17,7 +17,7 @@ from barto.api import operations as ops
 from barto.api import requests as r
 from barto.calendar import Spec
 from barto.errors import NotFound
-from barto.model import FAILED_STATES, FINAL_STATES, RunRecord, RunState, percentile, run_seconds
+from barto.model import FAILED_STATES, FINAL_STATES, RunState, percentile
 from barto.server.operations._impl import implements
 from barto.server.operations._parts import Parts
 from barto.server.scheduling.scheduler import Entry
@@ -34,8 +34,8 @@ _AHEAD_KEPT_SECONDS = 10.0  # the fires ahead are computed again at most this of
 async def overview(parts: Parts, request: r.Overview) -> a.Overview:
     """A page of the live schedules, by worker and name, each with its recent runs."""
     total, page = parts.term().scheduler.page(request.worker, request.offset, request.limit)
-    recent = await parts.store.recent_runs([(s.worker, s.name) for s in page], request.recent)
-    rows = [a.ScheduleSummary(schedule=s, recent=summarize(runs)) for s, runs in zip(page, recent, strict=True)]
+    recent = await parts.store.recent_slots([(s.worker, s.name) for s in page], request.recent)
+    rows = [a.ScheduleSummary(schedule=s, recent=summarize(slots)) for s, slots in zip(page, recent, strict=True)]
     return a.Overview(total=total, offset=request.offset, rows=rows)
 
 
@@ -46,7 +46,7 @@ async def detail(parts: Parts, request: r.ScheduleDetail) -> a.Detail:
     if entry is None:
         raise NotFound("schedule_not_found", f"no schedule named {request.name!r} for worker {request.worker!r}")
     record = parts.term().scheduler.record(entry)
-    (runs,) = await parts.store.recent_runs([(entry.worker, entry.definition.name)], request.recent)
+    (runs,) = await parts.store.recent_slots([(entry.worker, entry.definition.name)], request.recent)
     upcoming = list(_fires(entry, _now(parts), None, request.upcoming))
     return a.Detail(schedule=record, upcoming=upcoming, recent=summarize(runs))
 
@@ -185,14 +185,16 @@ def _now(parts: Parts) -> datetime:
     return parts.term().scheduler.now()
 
 
-def summarize(runs: Sequence[RunRecord]) -> a.Recent:
-    """Success rate and duration percentiles of ``runs`` (those that ended, skipped ones aside:
-    a skipped slot did not try)."""
-    ended = [run for run in runs if run.state in FINAL_STATES and run.state != RunState.SKIPPED]
-    succeeded = sum(run.state == RunState.SUCCEEDED for run in ended)
-    durations = sorted(d for d in map(run_seconds, ended) if d is not None)
+def summarize(rows: Sequence[tuple[int, datetime, str, str | None, float | None]]) -> a.Recent:
+    """Success rate and duration percentiles of a schedule's recent runs, as (id, slot, state,
+    reason, seconds) rows: those that ended, skipped ones aside (a skipped slot did not try)."""
+    slots = [a.Slot(id=i, slot=at, state=RunState(state), reason=why, seconds=lasted)
+             for i, at, state, why, lasted in rows]  # fmt: skip
+    ended = [s for s in slots if s.state in FINAL_STATES and s.state != RunState.SKIPPED]
+    succeeded = sum(s.state == RunState.SUCCEEDED for s in ended)
+    durations = sorted(s.seconds for s in ended if s.seconds is not None)
     return a.Recent(
-        runs=list(runs),
+        runs=slots,
         success_rate=succeeded / len(ended) if ended else None,
         p50_seconds=percentile(durations, 50),
         p95_seconds=percentile(durations, 95),

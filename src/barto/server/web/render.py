@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from barto.api.answers import Slot
 from barto.model import RunRecord
-from barto.model import run_seconds as duration
+from barto.model import run_seconds as lasted
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -53,14 +54,14 @@ def seconds(value: float | None) -> str:
 
 def run_seconds(run: RunRecord) -> str:
     """How long a run ran (``-``: it has not ended, or never started)."""
-    return seconds(duration(run))
+    return seconds(lasted(run))
 
 
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f} %"
 
 
-def strip(runs: Sequence[RunRecord], slots: int = 30) -> Markup:
+def strip(runs: Sequence[Slot], slots: int = 30) -> Markup:
     """The last ``slots`` runs as a row of squares, oldest left, coloured by state; each links
     to its run and says what it was in its title."""
     size, gap = 10, 2
@@ -84,10 +85,10 @@ def strip(runs: Sequence[RunRecord], slots: int = 30) -> Markup:
     )
 
 
-def duration_chart(runs: Sequence[RunRecord], width: int = 720, height: int = 160) -> Markup:
+def duration_chart(runs: Sequence[Slot], width: int = 720, height: int = 160) -> Markup:
     """A bar per run (oldest left): its duration, coloured by state; the axis says the longest."""
     shown = list(reversed(runs))
-    lasted = [duration(run) or 0.0 for run in shown]
+    lasted = [run.seconds or 0.0 for run in shown]
     top = max(lasted, default=0.0) or 1.0
     left, bottom = 60, 18
     plot_w, plot_h = width - left, height - bottom
@@ -95,7 +96,7 @@ def duration_chart(runs: Sequence[RunRecord], width: int = 720, height: int = 16
     bars = []
     for i, (run, value) in enumerate(zip(shown, lasted, strict=True)):
         h = max(1.0, value / top * plot_h) if value else 1.0
-        title = escape(f"#{run.id} {when(run.slot)} {run.state} {seconds(duration(run))}")
+        title = escape(f"#{run.id} {when(run.slot)} {run.state} {seconds(run.seconds)}")
         bars.append(
             f'<a href="/runs/{run.id}"><rect x="{left + i * bar + 1:.1f}" y="{plot_h - h:.1f}" '
             f'width="{max(bar - 2, 1):.1f}" height="{h:.1f}" class="s-{run.state}"><title>{title}</title></rect></a>'
