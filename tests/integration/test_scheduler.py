@@ -90,6 +90,38 @@ async def test_slots_of_an_offline_worker_are_recorded_as_missed(store: Store, r
     assert run.reason == "worker offline"
 
 
+async def test_a_pause_while_a_claim_is_in_flight_gives_that_claim_back(
+    store: Store, running: tuple[Scheduler, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim of the next slot was on its way to the database when the pause came: the
+    pause saw no claim to give back, the claim landed after it, and a pending run of a paused
+    schedule stayed (a restart then recorded it missed, from the paused stretch; CI saw it)."""
+    scheduler, hub = running
+    connect(hub)
+    in_flight, go_on = asyncio.Event(), asyncio.Event()
+    real_claim = store.claim
+
+    async def slow_claim(claims: list[Claim]) -> list[RunRecord]:
+        in_flight.set()
+        await go_on.wait()
+        return await real_claim(claims)
+
+    monkeypatch.setattr(store, "claim", slow_claim)
+    scheduler.load(every_second("a"), "UTC", datetime.now(UTC))
+    await asyncio.wait_for(in_flight.wait(), 5)
+    entry = scheduler.find("w", "a")
+    assert entry is not None
+    await scheduler.pause(entry)
+    go_on.set()
+
+    async def settled() -> bool:
+        return entry.claimed is None and not [r for r in await store.runs(schedule="a") if r.state is RunState.PENDING]
+
+    await until(settled)
+    await asyncio.sleep(2.5)  # past the slot it had claimed: nothing fires, nothing stays pending
+    assert [r.state for r in await store.runs(schedule="a")] == []
+
+
 async def test_a_schedule_removed_before_its_slot_gives_its_claim_back(
     store: Store, running: tuple[Scheduler, Hub]
 ) -> None:

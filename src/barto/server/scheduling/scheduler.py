@@ -434,13 +434,19 @@ class Scheduler:
             taken = {(r.worker, r.schedule, r.slot) for r in rows}
             rows += await self._store.unsent([c for _, c in claims if (c.worker, c.schedule, c.slot) not in taken])
         claimed = {(r.worker, r.schedule, r.slot): r for r in rows}
+        paused = []
         for entry, claim in claims:
             entry.claimed = claimed.get((claim.worker, claim.schedule, claim.slot))
             if entry.claimed is None:
                 log.info("slot %s of %s on %s was already claimed", claim.slot, claim.schedule, claim.worker)
                 entry.advance()
+            elif entry.key in self._paused:  # paused while we waited for the store: give it back
+                paused.append(entry.take().id)
+                entry.next_fire = None
             else:
                 self._drop_if_replaced(entry, now)  # reloaded while we waited for the store
+        if paused:
+            await self._store.release(paused)
 
     async def _fire(self, due: list[Entry]) -> None:
         """Send each due run to its worker (one frame per worker); record the rest as missed.
