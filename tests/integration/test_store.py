@@ -11,6 +11,7 @@ import pytest
 
 from barto.model import ProgramEvent, Reason, RunState
 from barto.store import Batch, Claim, Retention, ScheduleRow, Store
+from barto.store.alerts import NewAlert
 from barto.store.readonly import NotASelectError, check_select
 
 pytestmark = pytest.mark.anyio
@@ -376,3 +377,18 @@ async def test_program_events_are_stored_queried_newest_last_and_forgotten_by_ag
     assert [e.state for e in await store.program_events(None, "db", 10)] == ["FATAL"]
     assert await store.forget_program_events(now - timedelta(days=30)) == 1
     assert len(await store.program_events(None, None, 10)) == 3
+
+
+async def test_alerts_of_one_subject_found_in_one_look_are_throttled_but_the_first(store: Store) -> None:
+    """Three failures of one schedule that end within one look of the watcher: the first is
+    sent, the others wait for the throttle window (they were all sent when the rows of one look
+    could not see each other)."""
+    new = [NewAlert(alert="ops", channel="webhook", key=f"failed:run:{i}", event="failed", subject="w/s", payload="{}")
+           for i in (1, 2, 3)]  # fmt: skip
+    assert await store.alerts.record(new, SLOT, {"ops": 60.0}) == 3
+    assert sorted(r.state for r in await store.alerts.recent(10)) == ["pending", "throttled", "throttled"]
+    assert await store.alerts.record(new, SLOT, {"ops": 60.0}) == 0  # found again: nothing new
+    later = [NewAlert(alert="ops", channel="webhook", key="failed:run:4", event="failed", subject="w/s", payload="{}")]
+    await store.alerts.record(later, SLOT + timedelta(seconds=61), {"ops": 60.0})
+    newest = (await store.alerts.recent(1))[0]
+    assert (newest.state, newest.suppressed) == ("pending", 2)

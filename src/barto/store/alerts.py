@@ -53,6 +53,7 @@ class AlertBook:
         ``throttle[alert]`` seconds ago for the same subject makes it ``throttled``; a sent one
         reports how many were throttled since the last one sent. Returns how many it recorded."""
         rows = []
+        sent_now: set[tuple[str, str, str]] = set()  # subjects given a pending row in this batch
         async with self._engine.begin() as conn:
             for item in new:
                 same = and_(alerts.c.alert == item.alert, alerts.c.channel == item.channel)
@@ -68,10 +69,14 @@ class AlertBook:
                     )
                 ).scalar()
                 quiet = throttle.get(item.alert, 0.0)
-                throttled = item.event != "recovered" and last is not None and (now - last).total_seconds() < quiet
+                mine = (item.alert, item.channel, item.subject)
+                recent = last is not None and (now - last).total_seconds() < quiet
+                throttled = item.event != "recovered" and quiet > 0 and (recent or mine in sent_now)
+                if not throttled:
+                    sent_now.add(mine)
                 held = select(func.count()).where(subject, alerts.c.state == "throttled")
                 suppressed = 0 if throttled else (await conn.execute(
-                    held.where(alerts.c.created_at > last) if last is not None else held)).scalar_one()  # fmt: skip
+                    held.where(alerts.c.created_at >= last) if last is not None else held)).scalar_one()  # fmt: skip
                 rows.append({**msgspec.structs.asdict(item), "state": "throttled" if throttled else "pending",
                              "attempts": 0, "suppressed": suppressed, "created_at": now, "next_at": now})  # fmt: skip
             if rows:  # ignoring duplicates: another leader may have recorded the same event meanwhile
