@@ -35,6 +35,7 @@ PROMISED = {
     ("DELETE", "/v1/schedules/{worker}/{name:path}"): "admin",
     ("POST", f"{S}/enable"): "admin",
     ("POST", f"{S}/disable"): "admin",
+    ("POST", f"{S}/cmds"): "admin",
     ("POST", f"{S}/run"): "operate",
     ("POST", f"{S}/backfill"): "operate",
     ("POST", f"{S}/pause"): "operate",
@@ -66,6 +67,7 @@ BODIES: dict[str, Any] = {
     "schedules.add": {"name": "run", "cmds": ["true"], "on_calendar": "daily"},
     "schedules.backfill": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:01Z"},
     "query": {"sql": "SELECT 1"},
+    "schedules.commands": {"cmds": ["true"]},
 }
 
 

@@ -69,6 +69,7 @@ SCHEDULES = _op("schedules.list", READ, "Live schedules with next fire times", r
 ADD = _op("schedules.add", ADMIN, "Add or replace an API schedule", r.AddSchedule, ScheduleRecord)
 REMOVE = _op("schedules.remove", ADMIN, "Remove an API schedule", r.ScheduleRef, a.Removed)
 ENABLE = _op("schedules.enable", ADMIN, "Let an API schedule fire", r.ScheduleRef, ScheduleRecord)
+COMMANDS = _op("schedules.commands", ADMIN, "Change the commands of an API schedule", r.Commands, ScheduleRecord)
 DISABLE = _op("schedules.disable", ADMIN, "Keep an API schedule listed but never firing", r.ScheduleRef, ScheduleRecord)
 RUN_NOW = _op("schedules.run", OPERATE, "Run a schedule now (force: even while one goes on)", r.RunNow, RunRecord)
 BACKFILL = _op("schedules.backfill", OPERATE, "Runs for past slots that did not succeed", r.Backfill, list[RunRecord])

@@ -66,6 +66,13 @@ class AddSchedule(Request, frozen=True, kw_only=True):
 
     worker: Lookup
     schedule: ScheduleDef
+    replace: bool = True  # false: a schedule of that name already there is a conflict
+
+
+class Commands(ScheduleRef, frozen=True, kw_only=True):
+    """New commands for an API schedule (everything else about it stays)."""
+
+    cmds: list[str]
 
 
 class Backfill(ScheduleRef, frozen=True, kw_only=True):

@@ -28,15 +28,23 @@ def segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
+def connection(config: CliConfig) -> dict[str, Any]:
+    """What an httpx client of the server named in ``[bartos]`` is made with: its address, the
+    token and the TLS settings."""
+    link = config.bartos
+    headers = {"Authorization": f"Bearer {link.api_key}"} if link.api_key else {}
+    verify = link.ssl_context() if link.is_tls else True
+    return {"base_url": link.url("http", ""), "headers": headers, "timeout": config.timeout_seconds, "verify": verify}
+
+
 class Client:
     """Talks to ``/v1`` of the server named in ``[bartos]``."""
 
     def __init__(self, config: CliConfig) -> None:
-        link = config.bartos
-        self.base = link.url("http", "")
-        headers = {"Authorization": f"Bearer {link.api_key}"} if link.api_key else {}
-        verify = link.ssl_context() if link.is_tls else True
-        self._http = httpx.Client(base_url=self.base, headers=headers, timeout=config.timeout_seconds, verify=verify)
+        self.config = config
+        settings = connection(config)
+        self.base = settings["base_url"]
+        self._http = httpx.Client(**settings)
 
     def get(self, path: str, answer: type[T], **params: Any) -> T:
         """GET ``path`` and decode its answer as ``answer`` (one of barto.api's records)."""
@@ -63,8 +71,8 @@ class Client:
         try:
             for _ in range(2):  # a standby's redirect to the leader, then the leader
                 with self._http.stream(method, url, params=params, json=body, timeout=None) as response:
-                    if (leader := _leader(response)) is not None:
-                        url = leader
+                    if (elsewhere := leader(response)) is not None:
+                        url = elsewhere
                         continue
                     _raise_for(response, read=True)
                     for line in response.iter_lines():
@@ -78,9 +86,9 @@ class Client:
         where = self.base
         try:
             response = self._http.request(method, path, **kwargs)
-            if (leader := _leader(response)) is not None:
-                where = f"{leader} (the leader, as {self.base} says)"
-                response = self._http.request(method, leader, **kwargs)
+            if (elsewhere := leader(response)) is not None:
+                where = f"{elsewhere} (the leader, as {self.base} says)"
+                response = self._http.request(method, elsewhere, **kwargs)
         except httpx.TransportError as error:
             raise CliError(f"cannot reach bartos at {where}: {str(error) or type(error).__name__}") from None
         _raise_for(response)
@@ -96,7 +104,7 @@ def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
         raise CliError(f"the server answered something this barto-cli does not understand: {error}") from None
 
 
-def _leader(response: httpx.Response) -> str | None:
+def leader(response: httpx.Response) -> str | None:
     """Where a standby sends us (307 to the leader); followed once, by us, because httpx drops
     the Authorization header on a redirect to another host."""
     if response.status_code != 307:

@@ -13,7 +13,7 @@ import typer
 from barto import logs
 from barto.calendar import DIALECTS, CalendarError, parse
 from barto.calendar.preview import Preview, preview, render
-from barto.cli import commands, ctl, keys, programs
+from barto.cli import commands, ctl, keys, options, programs
 from barto.cli.client import Client, CliError
 from barto.config import ConfigError, load_cli, source
 from barto.config._load import Source
@@ -126,6 +126,27 @@ commands.register(app)
 keys.register(app)
 app.command("ctl")(ctl.ctl)
 app.add_typer(programs.app, name="programs")
+
+
+def mount_command(
+    ctx: typer.Context,
+    directory: Annotated[str, typer.Argument(help="An empty directory to mount on.")],
+    worker: Annotated[
+        str | None, typer.Option("--worker", "-w", help="The worker whose jobs /clone and /jobs hold (as jobd's).")
+    ] = None,
+) -> None:
+    """Mount jobd's file system (every worker's jobs, programs and runs) on DIRECTORY with FUSE,
+    until `fusermount3 -u DIRECTORY` or Ctrl-C (docs/jobd.md)."""
+    from barto.cli.mount import mount  # libfuse is loaded only by this command
+
+    config = options.client(ctx).config
+    try:
+        mount(config, directory, worker=worker)
+    except (OSError, RuntimeError) as error:
+        raise CliError(f"cannot mount {directory}: {error}") from None
+
+
+app.command("mount")(mount_command)
 
 
 def main() -> None:

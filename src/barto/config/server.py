@@ -180,6 +180,21 @@ class Metrics(_Section, frozen=True, kw_only=True):
     open: bool = False
 
 
+class Ninep(_Section, frozen=True, kw_only=True):
+    """``[ninep]`` (ours): jobd's file system over 9P (docs/jobd.md); off unless the section is
+    there. ``role``: what a client that attaches without ``token:<secret>`` may do (``none``:
+    it may not attach). ``worker``: the one whose jobs the top-level ``/clone`` and ``/jobs``
+    are, as on a jobd host. ``unix_socket``: listen there too (mode 0660)."""
+
+    ip: str = "127.0.0.1"
+    port: Port = 5640
+    unix_socket: str | None = None
+    role: Literal["none", "read", "operate", "admin"] = "read"
+    worker: str | None = None
+    connections: int = 256
+    msize: int = 1024 * 1024  # the largest message a client may negotiate
+
+
 Catchup = Literal["none", "latest", "all"]
 # barto's bartoc ``missed_tick`` (tokio's MissedTickBehavior) read as a catch-up policy.
 MISSED_TICK: dict[str, Catchup] = {"Skip": "none", "Delay": "latest", "Burst": "all"}
@@ -197,6 +212,7 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     cmds: list[str]
     on_calendar: str | None = None
     cron: str | None = None
+    cron_dialect: Literal["auto", "cron", "quartz", "jobd"] = "auto"  # how ``cron`` is read
     timezone: str | None = None
     timeout: float | None = None  # seconds
     max_output_bytes: int = 10 * 1024 * 1024  # per run; beyond it the head and the tail are kept
@@ -230,7 +246,7 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
         Raises:
             CalendarError: when the expression is invalid.
         """
-        dialect = "barto" if self.on_calendar is not None else "auto"
+        dialect = "barto" if self.on_calendar is not None else self.cron_dialect
         return parse(self.expression, dialect=dialect, tz=self.timezone or default_tz, seed=f"{worker}/{self.name}")
 
 
@@ -253,6 +269,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     query: Query = Query()
     limits: Limits = Limits()
     metrics: Metrics = Metrics()
+    ninep: Ninep | None = None
     alerts: dict[str, Alert] = msgspec.field(default_factory=dict)
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
@@ -335,12 +352,26 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
         if not 0 < getattr(config.query, key) <= high:
             raise KeyedError(("query", key), f"must be greater than 0 and at most {high:g}")
     _check_limits(config.limits)
+    if config.ninep is not None:
+        _check_ninep(config.ninep)
     check_alerts(config.alerts)
     for key in ("retention_failed_days", "keep_runs", "keep_failed_runs"):
         if (value := getattr(config.database, key)) is not None:
             _positive(value, ("database", key))
     for worker, group in config.schedules.items():
         _check_group(worker, group, config.timezone, {} if calendars is None else calendars)
+
+
+def _check_ninep(ninep: Ninep) -> None:
+    _check_address(ninep.ip, ("ninep", "ip"))
+    if not 1 <= ninep.connections <= 100_000:
+        raise KeyedError(("ninep", "connections"), "must be from 1 to 100000")
+    if not 4096 <= ninep.msize <= 16 * 1024 * 1024:
+        raise KeyedError(("ninep", "msize"), "must be from 4096 (what Linux needs) to 16777216")
+    if ninep.worker is not None:
+        check_name("worker", ninep.worker, ("ninep", "worker"))
+    if ninep.unix_socket is not None and ("\0" in ninep.unix_socket or not ninep.unix_socket):
+        raise KeyedError(("ninep", "unix_socket"), "must be a path")
 
 
 # The largest value of each limit: beyond it, it is a mistake (or no limit at all).
@@ -429,6 +460,8 @@ def _check_schedule(
         check_name("schedule", schedule.name, (*at, "name"))
     if (schedule.on_calendar is None) == (schedule.cron is None):
         raise KeyedError((*at, "on_calendar"), "set exactly one of on_calendar and cron")
+    if schedule.on_calendar is not None and schedule.cron_dialect != "auto":
+        raise KeyedError((*at, "cron_dialect"), "cron_dialect says how cron is read; this schedule has on_calendar")
     _check_process_input(schedule, at)
     if schedule.timezone is not None:
         _check_zone(schedule.timezone, (*at, "timezone"))

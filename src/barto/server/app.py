@@ -33,6 +33,7 @@ from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
 from barto.server.gateway.ws import Parts, WorkerEndpoint
 from barto.server.guard import RequestGuard
+from barto.server.ninep import NinepDoor
 from barto.server.operations import Core
 from barto.server.operations import Parts as OperationParts
 from barto.server.reload import Loader, Reloader
@@ -77,6 +78,8 @@ def create_app(
                         tg.create_task(reloader.run()),
                         tg.create_task(lead_forever(state)),
                     ]
+                    if config.ninep is not None:
+                        tasks.append(tg.create_task(NinepDoor(config.ninep, core, tokens).serve()))
                     loop = asyncio.get_running_loop()
                     loop.add_signal_handler(signal.SIGHUP, reloader.request)
                     log.info("bartos ready (instance %s, store %s)", state.leadership.me.name, store.dialect)

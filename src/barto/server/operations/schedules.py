@@ -30,13 +30,32 @@ async def add(parts: Parts, request: r.AddSchedule) -> ScheduleRecord:
     worker, schedule = request.worker, request.schedule
     rules.check_name("worker", worker)
     _not_from_file(parts, worker, schedule.name)
+    if not request.replace and parts.term().catalog.from_api(worker, schedule.name) is not None:
+        raise Conflict("schedule_exists", f"worker {worker!r} already has a schedule named {schedule.name!r}")
+    await _check_and_save(parts, worker, schedule)
+    return _record_of(parts, worker, schedule.name)
+
+
+@implements(ops.COMMANDS)
+async def commands(parts: Parts, request: r.Commands) -> ScheduleRecord:
+    """New commands for an API schedule; its calendar and every other setting stay."""
+    worker, name = request.worker, request.name
+    _not_from_file(parts, worker, name)
+    current = parts.term().catalog.from_api(worker, name)
+    if current is None:
+        raise NotFound("schedule_not_found", f"no API schedule named {name!r} for worker {worker!r}")
+    await _check_and_save(parts, worker, msgspec.structs.replace(current, cmds=request.cmds), stored=True)
+    return _record_of(parts, worker, name)
+
+
+async def _check_and_save(parts: Parts, worker: str, schedule: ScheduleDef, *, stored: bool = False) -> None:
+    """Validate (``stored``: a name already kept stays, grandfathered), then save."""
     try:
-        validate_schedule(schedule, worker, parts.config.timezone)
+        validate_schedule(schedule, worker, parts.config.timezone, stored=stored)
     except KeyedError as error:
         where = ".".join(str(p) for p in error.path)
         raise Invalid("bad_schedule", f"{where}: {error}" if where else str(error)) from None
     await _save(parts, worker, schedule)
-    return _record_of(parts, worker, schedule.name)
 
 
 @implements(ops.REMOVE)
