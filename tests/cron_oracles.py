@@ -78,3 +78,21 @@ def _answer(line: str) -> Answer:
     if line.startswith(PANIC):
         return PANIC
     return tuple(int(v) for v in line.split())
+
+
+def build_jobd_format(into: Path) -> list[str]:
+    """Build jobd_format.go (Go's time.Time.String() and cronexpr's Next, as jobd prints them)."""
+    binary = into / "jobd_format"
+    env = {**os.environ, "GOPATH": CRONEXPR_GOPATH, "GO111MODULE": "off", "GOCACHE": str(into / "cache")}
+    subprocess.run(["go", "build", "-o", str(binary), str(ORACLES / "jobd_format.go")],
+                   check=True, timeout=300, env=env)  # fmt: skip
+    return [str(binary)]
+
+
+def ask_lines(command: list[str], lines: list[str]) -> list[str]:
+    """One run of a line-in, line-out oracle."""
+    done = subprocess.run(command, input="".join(f"{line}\n" for line in lines), capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    answers = done.stdout.splitlines()
+    assert len(answers) == len(lines), done.stderr[-2000:]
+    return answers

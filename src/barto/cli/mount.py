@@ -32,6 +32,9 @@ from barto.jobd.namespace import Namespace
 
 log = logging.getLogger("barto.cli.mount")
 T = TypeVar("T")
+# What libfuse 3's fuse_main gives back when its loop ended on SIGINT, SIGTERM or SIGHUP (it
+# unmounts first): the loop's "error" is the signal's number, and any error there is 8.
+SIGNALLED = 8
 
 
 class JobdFuse(mfusepy.Operations):  # type: ignore[misc]
@@ -63,11 +66,12 @@ class JobdFuse(mfusepy.Operations):  # type: ignore[misc]
         return node
 
     def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
-        return self._run(self._attributes(path))
+        handle = self._handles.get(fh.fh) if fh is not None else None  # an fstat: of that open
+        return self._run(self._attributes(path, handle))
 
-    async def _attributes(self, path: str) -> dict[str, Any]:
+    async def _attributes(self, path: str, handle: Handle | None) -> dict[str, Any]:
         node = await self._node(path)
-        size = await node.size() if isinstance(node, File) else 0
+        size = await handle.size() if handle is not None else await node.size() if isinstance(node, File) else 0
         kind = stat.S_IFDIR if node.is_dir else stat.S_IFREG
         when = self._since
         return {
@@ -150,7 +154,11 @@ def mount(config: CliConfig, directory: str, *, worker: str | None) -> None:
     rest = asyncio.run_coroutine_threadsafe(_rest(config), loop).result()
     try:
         root = Namespace(rest.call, worker=worker).root()
-        mfusepy.FUSE(JobdFuse(root, loop), directory, foreground=True, raw_fi=True, fsname="barto", nothreads=False)
+        try:
+            mfusepy.FUSE(JobdFuse(root, loop), directory, foreground=True, raw_fi=True, fsname="barto")
+        except RuntimeError as error:
+            if error.args != (SIGNALLED,):
+                raise
     finally:
         asyncio.run_coroutine_threadsafe(rest.aclose(), loop).result()
         loop.call_soon_threadsafe(loop.stop)

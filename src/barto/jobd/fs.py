@@ -106,6 +106,12 @@ class File(Node):
         """The file's bytes now."""
         raise FsError(errno.EACCES, f"{self.path} is written, not read")
 
+    async def opened(self, handle: Handle) -> bytes:
+        """The bytes for ``handle``: its first snapshot, and each later look of a file that
+        grows. A file whose window moves (a log of the last runs) keeps it where the open
+        found it, in ``handle.anchor``, so that each look begins with the one before."""
+        return await self.content()
+
     async def write(self, handle: Handle, offset: int, data: bytes) -> None:
         """Take ``data`` written at ``offset`` through ``handle``."""
         raise FsError(errno.EPERM, f"{self.path} is read-only")
@@ -122,17 +128,29 @@ class Handle:
     def __init__(self, file: File) -> None:
         self.file = file
         self.written = bytearray()  # for files that take a text in several writes
+        self.anchor: object = None  # where the file's window was at the first look (see File.opened)
         self._bytes: bytes | None = None
 
     async def read(self, offset: int, count: int) -> bytes:
         """At most ``count`` bytes from ``offset`` of this open's snapshot."""
+        if self._bytes is None or offset >= len(self._bytes):
+            await self._look()
+        assert self._bytes is not None
+        return self._bytes[offset : offset + count]
+
+    async def size(self) -> int:
+        """The length of what this open reads, looked at again (``fstat`` in ``tail -f``)."""
+        await self._look()
+        assert self._bytes is not None
+        return len(self._bytes)
+
+    async def _look(self) -> None:
         if self._bytes is None:
-            self._bytes = await self.file.content()
-        elif offset >= len(self._bytes) and self.file.grows:
-            fresh = await self.file.content()
+            self._bytes = await self.file.opened(self)
+        elif self.file.grows:
+            fresh = await self.file.opened(self)
             if fresh.startswith(self._bytes):
                 self._bytes = fresh
-        return self._bytes[offset : offset + count]
 
     async def write(self, offset: int, data: bytes) -> int:
         """Write ``data`` at ``offset``; the count taken."""

@@ -47,6 +47,7 @@ T = TypeVar("T", bound=r.Request)
 LOG_RUNS = 32  # jobd's history ring
 LISTED_RUNS = 100  # /runs lists the newest; any id can be walked to
 OUTPUT_PAGE = 100_000
+RAN_BADLY = ("failed", "timed_out", "lost", "cancelled")  # in the log; a skipped or missed slot did not run
 JOBD_NAME = re.compile(r"[0-9A-Za-z_]+")
 
 # The one table of this door: an operation's error as an errno (all 9P2000.L and FUSE carry).
@@ -260,20 +261,35 @@ class _Schedule(_JobFile):
 
 class _Log(_JobFile):
     """The last runs as jobd logs them: ``<timestamp>:<line>`` for each line the command wrote
-    on stdout, and, unlike jobd, ``<timestamp>:<state> ...`` for a run that did not succeed."""
+    on stdout, and, unlike jobd, ``<timestamp>:<state>: <exit, signal, reason>`` for a run that
+    failed, timed out, was lost or cancelled."""
 
     entry = "log"
 
     grows = True
 
     async def content(self) -> bytes:
+        return await self._render(await self._runs(None))
+
+    async def opened(self, handle: Handle) -> bytes:
+        """From the oldest run the open first showed, however many have come since."""
+        runs = await self._runs(handle.anchor if isinstance(handle.anchor, datetime) else None)
+        if runs and handle.anchor is None:
+            handle.anchor = runs[-1].slot
+        return await self._render(runs)
+
+    async def _runs(self, since: datetime | None) -> list[RunRecord]:
+        window = {"since": since, "limit": OUTPUT_PAGE} if since is not None else {"limit": LOG_RUNS}
+        runs: list[RunRecord] = await self.job.ns.call(ops.RUNS, r.Runs, **_job_filter(self.job), **window)
+        return runs
+
+    async def _render(self, runs: list[RunRecord]) -> bytes:
         ns = self.job.ns
-        runs: list[RunRecord] = await ns.call(ops.RUNS, r.Runs, **_job_filter(self.job), limit=LOG_RUNS)
         zone = (await self.job.record()).timezone
         out = bytearray()
         for run in reversed(runs):
-            out += _stdout_entries(await ns.output(run.id) if run.lines else [], zone)
-            if run.finished_at is not None and run.state != "succeeded":
+            out += _stdout_entries(await ns.output(run.id) if run.lines or run.finished_at is None else [], zone)
+            if run.finished_at is not None and run.state in RAN_BADLY:
                 out += f"{go_time(run.finished_at, zone)}:{_ending(run)}\n".encode()
         return bytes(out)
 

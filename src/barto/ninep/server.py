@@ -162,8 +162,8 @@ class Connection:
     async def qid(self, node: Node) -> Qid:
         return Qid(QTDIR if node.is_dir else QTFILE, 0, node.ident)
 
-    async def stat(self, node: Node) -> Stat:
-        size = await node.size() if isinstance(node, File) else 0
+    async def stat(self, node: Node, fid: Fid | None = None) -> Stat:
+        size = await _size(fid) if fid is not None else await node.size() if isinstance(node, File) else 0
         mode = (DMDIR if node.is_dir else 0) | node.mode
         when = int(self.started)
         name = node.name
@@ -323,7 +323,16 @@ async def _unlinkat(c: Connection, msg: Message) -> Message:
 
 
 async def _stat(c: Connection, msg: Message) -> Message:
-    return codec.message("Rstat", msg.tag, stat=await c.stat(c.fid(msg["fid"]).node))
+    fid = c.fid(msg["fid"])
+    return codec.message("Rstat", msg.tag, stat=await c.stat(fid.node, fid))
+
+
+async def _size(fid: Fid) -> int:
+    """What a stat shows as the length: of the open's snapshot when open (it grows as
+    ``tail -f`` reads it), else of the file now."""
+    if fid.handle is not None:
+        return await fid.handle.size()
+    return await fid.node.size() if isinstance(fid.node, File) else 0
 
 
 async def _wstat(c: Connection, msg: Message) -> Message:
@@ -339,8 +348,9 @@ async def _wstat(c: Connection, msg: Message) -> Message:
 
 
 async def _getattr(c: Connection, msg: Message) -> Message:
-    node = c.fid(msg["fid"]).node
-    size = await node.size() if isinstance(node, File) else 0
+    fid = c.fid(msg["fid"])
+    node = fid.node
+    size = await _size(fid)
     kind = st.S_IFDIR if node.is_dir else st.S_IFREG
     seconds = int(c.started)
     times = {
