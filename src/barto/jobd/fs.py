@@ -138,6 +138,12 @@ class Handle:
         assert self._bytes is not None
         return self._bytes[offset : offset + count]
 
+    def cached(self, offset: int, count: int) -> bytes | None:
+        """What :meth:`read` would answer, when it needs no look (None: it does)."""
+        if self._bytes is None or offset >= len(self._bytes):
+            return None
+        return self._bytes[offset : offset + count]
+
     async def size(self) -> int:
         """The length of what this open reads, looked at again (``fstat`` in ``tail -f``)."""
         await self._look()

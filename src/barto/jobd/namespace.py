@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -78,9 +79,25 @@ def errno_of(error: BartoError) -> int:
 def go_time(at: datetime, zone: str) -> str:
     """``at`` as Go's ``time.Time.String()`` prints it, jobd's format:
     ``2014-02-11 09:42:33.454707331 -0600 CST`` (fraction without trailing zeros; none if 0)."""
-    local = at.astimezone(ZoneInfo(zone))
-    fraction = f".{local.microsecond:06d}".rstrip("0") if local.microsecond else ""
-    return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {local:%z %Z}"
+    return Stamper(zone)(at)
+
+
+class Stamper:
+    """:func:`go_time` for many times in one zone: the text of a second is made once (a log's
+    lines come many a second), only the fraction for each."""
+
+    def __init__(self, zone: str) -> None:
+        self._zone = ZoneInfo(zone)
+        self._second = -1
+        self._head = self._tail = ""
+
+    def __call__(self, at: datetime) -> str:
+        second = int(at.timestamp() // 1)
+        if second != self._second:
+            local = at.astimezone(self._zone)
+            self._second, self._head, self._tail = second, f"{local:%Y-%m-%d %H:%M:%S}", f" {local:%z %Z}"
+        fraction = f".{at.microsecond:06d}".rstrip("0") if at.microsecond else ""
+        return self._head + fraction + self._tail
 
 
 class Namespace:
@@ -272,11 +289,16 @@ class _Log(_JobFile):
         return await self._render(await self._runs(None))
 
     async def opened(self, handle: Handle) -> bytes:
-        """From the oldest run the open first showed, however many have come since."""
-        runs = await self._runs(handle.anchor if isinstance(handle.anchor, datetime) else None)
-        if runs and handle.anchor is None:
-            handle.anchor = runs[-1].slot
-        return await self._render(runs)
+        """From the oldest run the open first showed, however many have come since; the runs'
+        output is read again only when a run has changed (a ``cat`` ends with a look)."""
+        window = handle.anchor if isinstance(handle.anchor, _Window) else None
+        runs = await self._runs(window.since if window is not None else None)
+        seen = tuple((run.id, run.state, run.lines) for run in runs)
+        if window is not None and window.seen == seen and all(run.finished_at is not None for run in runs):
+            return window.text  # (a run going on has lines its record does not count yet)
+        text = await self._render(runs)
+        handle.anchor = _Window(runs[-1].slot if runs else None, seen, text)
+        return text
 
     async def _runs(self, since: datetime | None) -> list[RunRecord]:
         window = {"since": since, "limit": OUTPUT_PAGE} if since is not None else {"limit": LOG_RUNS}
@@ -294,18 +316,27 @@ class _Log(_JobFile):
         return bytes(out)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """What a log's open showed: from which slot, of which runs as they were, and its text."""
+
+    since: datetime | None
+    seen: tuple[tuple[int, str, int], ...]
+    text: bytes
+
+
 def _job_filter(job: _Job) -> dict[str, str]:
     return {"worker": job.worker, "schedule": job.schedule}
 
 
 def _stdout_entries(lines: list[OutputLine], zone: str) -> bytes:
-    out = bytearray()
+    stamp, out = Stamper(zone), bytearray()
     joined = False  # the previous line continues into this one: no new prefix
     for line in lines:
         if line.stream != "stdout":
             continue
         if not joined:
-            out += f"{go_time(line.ts, zone)}:".encode()
+            out += f"{stamp(line.ts)}:".encode()
         out += line_bytes(line) + (b"" if line.continues else b"\n")
         joined = line.continues
     return bytes(out)
