@@ -120,7 +120,8 @@ def jobd(barto: Barto) -> Iterator[Jobd]:
     ninep = f"[ninep]\nip = '127.0.0.1'\nport = {port}\nworker = 'w1'\nconnections = 16\n"
     barto.start_server(SCHEDULES, settings() + ninep)
     barto.use_server(barto.port, f"api_key = '{TOKENS['boss'][1]}'")
-    barto.start_worker("w1", link=f"api_key = '{TOKENS['w1'][1]}'")
+    program = "[programs.sleeper]\ncmd = '/bin/sh'\nargs = ['-c', 'echo up; exec sleep 300']\nstartsecs = 0\n"
+    barto.start_worker("w1", link=f"api_key = '{TOKENS['w1'][1]}'", settings=program)
     wait_for(lambda: _listening(port), 10, "9P to listen")
     made = Jobd(barto, port)
     try:
@@ -297,6 +298,23 @@ def test_every_role_against_every_write(jobd: Jobd) -> None:
     assert jobd.remove("jobs/target", aname=ADMIN) is None
 
 
+def test_programs_are_shown_and_controlled_by_role(jobd: Jobd) -> None:
+    base = "workers/w1/programs/sleeper"
+    wait_for(lambda: jobd.read(f"{base}/ctl") == b"RUNNING", 20, "the program to run")
+    assert jobd.read(f"{base}/status").splitlines()[0] == b"state RUNNING"
+    wait_for(lambda: jobd.read(f"{base}/tail") == b"up\n", 20, "its output")
+    for aname in ("", READ):
+        error = jobd.write(f"{base}/ctl", b"stop", aname=aname)
+        assert error is not None
+        assert "this needs operate" in error
+    assert jobd.read(f"{base}/ctl") == b"RUNNING"
+    error = jobd.write(f"{base}/ctl", b"kill -9", aname=OPERATE)
+    assert error is not None
+    assert "unknown command" in error
+    assert jobd.write(f"{base}/ctl", b"stop", aname=OPERATE) is None
+    wait_for(lambda: jobd.read(f"{base}/ctl") == b"STOPPED", 20, "the program to stop")
+
+
 def test_a_read_client_cannot_touch_programs_and_odd_tokens_cannot_attach(jobd: Jobd) -> None:
     for aname, says in ((WORKER, "worker's credential"), ("token:not-a-token", "unknown token")):
         with pytest.raises(py9p.RpcError) as refused:
@@ -308,6 +326,23 @@ def test_a_read_client_cannot_touch_programs_and_odd_tokens_cannot_attach(jobd: 
     error = jobd.write("workers/w1/clone", b"x:* * * * *:true", aname=OPERATE)
     assert error is not None
     assert "has role operate; this needs admin" in error
+
+
+def test_role_none_lets_only_token_holders_attach(barto: Barto) -> None:
+    port = free_port()
+    barto.start_server(SCHEDULES, settings() + f"[ninep]\nport = {port}\nrole = 'none'\n")
+    wait_for(lambda: _listening(port), 10, "9P to listen")
+    made = Jobd(barto, port)
+    try:
+        with pytest.raises(py9p.RpcError) as refused:
+            made.client("")
+        assert "role = none" in _text(refused.value)
+        assert made.read("workers", aname=READ) == b""  # no worker has connected: an empty directory
+        assert {n.strip("/").rsplit("/", 1)[-1] for n in made.fs("9P2000.L", aname=READ).ls("", detail=False)} == {
+            "workers", "runs"}  # no [ninep] worker: no /clone, no /jobs  # fmt: skip
+    finally:
+        for sock in made.sockets:
+            sock.close()
 
 
 def test_errors_reach_9p2000_l_clients_as_errnos(jobd: Jobd) -> None:
