@@ -54,9 +54,18 @@ def build_quartz(into: Path) -> list[str]:
 
 def build_cronexpr(into: Path) -> list[str]:
     """Build cronexpr_next.go against Debian's cronexpr source (GOPATH mode, no network)."""
-    binary = into / "cronexpr_next"
+    return _go_build("cronexpr_next", into)
+
+
+def build_jobd_format(into: Path) -> list[str]:
+    """Build jobd_format.go (Go's time.Time.String() and cronexpr's Next, as jobd prints them)."""
+    return _go_build("jobd_format", into)
+
+
+def _go_build(name: str, into: Path) -> list[str]:
+    binary = into / name
     env = {**os.environ, "GOPATH": CRONEXPR_GOPATH, "GO111MODULE": "off", "GOCACHE": str(into / "cache")}
-    subprocess.run(["go", "build", "-o", str(binary), str(ORACLES / "cronexpr_next.go")],
+    subprocess.run(["go", "build", "-o", str(binary), str(ORACLES / f"{name}.go")],
                    check=True, timeout=300, env=env)  # fmt: skip
     return [str(binary)]
 
@@ -78,15 +87,6 @@ def _answer(line: str) -> Answer:
     if line.startswith(PANIC):
         return PANIC
     return tuple(int(v) for v in line.split())
-
-
-def build_jobd_format(into: Path) -> list[str]:
-    """Build jobd_format.go (Go's time.Time.String() and cronexpr's Next, as jobd prints them)."""
-    binary = into / "jobd_format"
-    env = {**os.environ, "GOPATH": CRONEXPR_GOPATH, "GO111MODULE": "off", "GOCACHE": str(into / "cache")}
-    subprocess.run(["go", "build", "-o", str(binary), str(ORACLES / "jobd_format.go")],
-                   check=True, timeout=300, env=env)  # fmt: skip
-    return [str(binary)]
 
 
 def ask_lines(command: list[str], lines: list[str]) -> list[str]:

@@ -78,3 +78,10 @@ class TimedOut(Unavailable):
     """A part this needs did not answer in time."""
 
     kind = "timed_out"
+
+
+KINDS: dict[str, type[BartoError]] = {
+    kind.kind: kind
+    for kind in (Invalid, TooLarge, TooSlow, NotFound, Conflict, Forbidden, Unauthenticated, Unavailable, TimedOut)
+}
+"""Each kind by its name, as a door's error body carries it (a client raises the same kind again)."""

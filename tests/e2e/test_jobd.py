@@ -8,6 +8,7 @@ here mounts with ``mount -t 9p``; the FUSE mount is tested in test_jobd_mount.py
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import shutil
 import socket
@@ -26,6 +27,7 @@ from barto.ninep import codec
 from barto.ninep.codec import Dialect
 from tests.conftest import require_or_skip
 from tests.cron_oracles import ask_lines, build_jobd_format, cronexpr_available
+from tests.databases import create_database, drop_database
 from tests.e2e.harness import Barto, free_port, wait_for
 from tests.e2e.secured import TOKENS, settings
 
@@ -490,3 +492,50 @@ def test_flush_answers_and_connections_are_bounded(jobd: Jobd) -> None:
     for sock in others:
         sock.close()
     wait_for(lambda: jobd.diod(DIODCAT, "jobs/conf/cmd").returncode == 0, 10, "room again")
+
+
+def test_a_client_that_does_not_read_its_replies_stops_being_read(jobd: Jobd) -> None:
+    raw = jobd.raw()
+    raw.attach()
+    raw.ask("Twalk", fid=1, newfid=2, wnames=["jobs", "conf", "cmd"])
+    raw.ask("Tlopen", fid=2, flags=0)
+    frames = codec.encode(codec.Message(codec.TYPES["Tread"], 3, {"fid": 2, "offset": 0, "count": 100}), Dialect.L)
+    batch = frames * 10_000
+    raw.sock.settimeout(2)
+    assert _send_until_blocked(raw.sock, batch, 5_000) < 5_000  # it stopped reading long before 50 million
+    assert jobd.diod(DIODCAT, "jobs/conf/cmd").stdout == "echo from the file"  # the others are served
+
+
+def _send_until_blocked(sock: socket.socket, batch: bytes, most: int) -> int:
+    """How many times ``batch`` was sent before a send blocked for the socket's timeout (``most``:
+    it never did)."""
+    deadline = time.monotonic() + 60
+    for sent in range(most):
+        if time.monotonic() > deadline:
+            break
+        try:
+            sock.sendall(batch)
+        except TimeoutError:
+            return sent
+    return most
+
+
+def test_a_standby_refuses_9p_naming_the_leader(tmp_path: Path) -> None:
+    url = asyncio.run(create_database("postgresql", tmp_path))
+    barto = Barto(tmp_path, database_url=url)
+    try:
+        ports, nine = {"a": barto.port, "b": free_port()}, {"a": free_port(), "b": free_port()}
+        for name in ("a", "b"):
+            barto.start_server(SCHEDULES, f"[ninep]\nport = {nine[name]}\n", name=name, port=ports[name])
+            wait_for(lambda: _listening(nine[name]), 10, f"{name}'s 9P")  # noqa: B023 - used at once
+        leader, standby = Jobd(barto, nine["a"]), Jobd(barto, nine["b"])
+        assert leader.read("workers") == b""  # no worker has connected: an empty directory, served
+        with pytest.raises(py9p.RpcError) as refused:
+            standby.client("")
+        assert f"this server is a standby; the leader is {socket.gethostname()}:{ports['a']}" in _text(refused.value)
+        for made in (leader, standby):
+            for sock in made.sockets:
+                sock.close()
+    finally:
+        barto.close()
+        asyncio.run(drop_database("postgresql", url))

@@ -65,7 +65,9 @@ FORGET = _op(
 WORKER_SCHEDULES = _op("worker.schedules", READ, "Schedules that ran on a worker", r.WorkerRef, list[str])
 UPDATES = _op("worker.updates", READ, "Package updates from the newest successful run", r.Updates, a.UpdatesReport)
 
-SCHEDULES = _op("schedules.list", READ, "Live schedules with next fire times", r.Nothing, list[ScheduleRecord])
+SCHEDULES = _op(
+    "schedules.list", READ, "Live schedules with next fire times (of one worker)", r.ScheduleList, list[ScheduleRecord]
+)
 ADD = _op("schedules.add", ADMIN, "Add or replace an API schedule", r.AddSchedule, ScheduleRecord)
 REMOVE = _op("schedules.remove", ADMIN, "Remove an API schedule", r.ScheduleRef, a.Removed)
 ENABLE = _op("schedules.enable", ADMIN, "Let an API schedule fire", r.ScheduleRef, ScheduleRecord)

@@ -42,6 +42,12 @@ class WorkerRef(Request, frozen=True, kw_only=True):
     worker: Lookup
 
 
+class ScheduleList(Request, frozen=True, kw_only=True):
+    """The live schedules (of one worker)."""
+
+    worker: Lookup | None = None
+
+
 class Forget(WorkerRef, frozen=True, kw_only=True):
     """A worker to forget; ``with_runs``: its runs and their output too."""
 

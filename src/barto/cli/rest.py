@@ -17,23 +17,8 @@ from barto.api.operations import Operation
 from barto.api.requests import Request
 from barto.cli.client import connection, leader, segment
 from barto.config import CliConfig
-from barto.errors import (
-    BartoError,
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    TimedOut,
-    TooLarge,
-    TooSlow,
-    Unauthenticated,
-    Unavailable,
-)
+from barto.errors import KINDS, BartoError, Unavailable
 
-_KINDS: dict[str, type[BartoError]] = {
-    kind.kind: kind
-    for kind in (Invalid, TooLarge, TooSlow, NotFound, Conflict, Forbidden, Unauthenticated, Unavailable, TimedOut)
-}
 _FIELD = re.compile(r"\{(\w+)(?::path)?\}")
 
 
@@ -80,4 +65,4 @@ def _error(response: httpx.Response) -> BartoError:
         problem = msgspec.json.decode(response.content, type=ErrorBody).error
     except (msgspec.ValidationError, msgspec.DecodeError):
         return BartoError("http", f"HTTP {response.status_code}: {response.text.strip()[:200]}")
-    return _KINDS.get(problem.kind, BartoError)(problem.code, problem.message)
+    return KINDS.get(problem.kind, BartoError)(problem.code, problem.message)

@@ -28,17 +28,7 @@ from barto.api import answers as a
 from barto.api import operations as ops
 from barto.api import requests as r
 from barto.api.operations import Operation
-from barto.errors import (
-    BartoError,
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    TimedOut,
-    TooLarge,
-    Unauthenticated,
-    Unavailable,
-)
+from barto.errors import BartoError
 from barto.jobd.fs import READ_WRITE_MODE, WRITE_MODE, Dir, File, FsError, Handle, Node, not_found, one_line
 from barto.model import OutputLine, RunRecord, ScheduleRecord, WorkerRecord, line_bytes
 
@@ -57,23 +47,22 @@ _BY_CODE = {
     "worker_offline": errno.EHOSTDOWN,
     "schedule_exists": errno.EEXIST,
 }
-_BY_KIND: tuple[tuple[type[BartoError], int], ...] = (
-    (Unauthenticated, errno.EACCES),
-    (Forbidden, errno.EACCES),
-    (TooLarge, errno.EFBIG),
-    (Invalid, errno.EINVAL),
-    (NotFound, errno.ENOENT),
-    (Conflict, errno.EBUSY),
-    (Unavailable, errno.EAGAIN),
-    (TimedOut, errno.ETIMEDOUT),
-)
+_BY_KIND = {
+    "unauthenticated": errno.EACCES,
+    "forbidden": errno.EACCES,
+    "too_large": errno.EFBIG,
+    "too_slow": errno.ETIMEDOUT,
+    "invalid": errno.EINVAL,
+    "not_found": errno.ENOENT,
+    "conflict": errno.EBUSY,
+    "unavailable": errno.EAGAIN,
+    "timed_out": errno.ETIMEDOUT,
+}
 
 
 def errno_of(error: BartoError) -> int:
     """The errno a file system gives for an operation's error."""
-    if error.code in _BY_CODE:
-        return _BY_CODE[error.code]
-    return next((code for kind, code in _BY_KIND if isinstance(error, kind)), errno.EIO)
+    return _BY_CODE.get(error.code) or _BY_KIND.get(error.kind, errno.EIO)
 
 
 def go_time(at: datetime, zone: str) -> str:
@@ -177,8 +166,8 @@ class _Worker(Dir):
 
 class _Jobs(_Worker):
     async def entries(self) -> list[Node]:
-        records: list[ScheduleRecord] = await self.ns.call(ops.SCHEDULES, r.Nothing)
-        return [self._job(s.name) for s in records if s.worker == self.worker and _listable(s.name)]
+        records: list[ScheduleRecord] = await self.ns.call(ops.SCHEDULES, r.ScheduleList, worker=self.worker)
+        return [self._job(s.name) for s in records if _listable(s.name)]
 
     async def lookup(self, name: str) -> Node:
         await self.ns.schedule(self.worker, name)  # ENOENT if there is none

@@ -27,7 +27,7 @@ from barto.protocol.signing import Signer
 from barto.server import http, metrics, web
 from barto.server.alerting import Alerting
 from barto.server.auth import AuthGate, principals
-from barto.server.cluster.lease import Leadership, leader
+from barto.server.cluster.lease import Leadership, leader, not_leading
 from barto.server.cluster.takeover import lead_forever, standby_view
 from barto.server.gateway.hub import Hub
 from barto.server.gateway.ingest import Ingest
@@ -79,7 +79,8 @@ def create_app(
                         tg.create_task(lead_forever(state)),
                     ]
                     if config.ninep is not None:
-                        tasks.append(tg.create_task(NinepDoor(config.ninep, core, tokens).serve()))
+                        door = NinepDoor(config.ninep, core, tokens, lambda: _standing(state))
+                        tasks.append(tg.create_task(door.serve()))
                     loop = asyncio.get_running_loop()
                     loop.add_signal_handler(signal.SIGHUP, reloader.request)
                     log.info("bartos ready (instance %s, store %s)", state.leadership.me.name, store.dialect)
@@ -136,6 +137,11 @@ async def _start(config: ServerConfig, store: Store, config_path: Path, calendar
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
     return state
+
+
+def _standing(state: ServerState) -> str | None:
+    """Why this server does not serve the operations now (a standby: who leads), or None."""
+    return None if state.leading else not_leading(leader(state.leadership))
 
 
 def _timeout_of(state: ServerState, run: RunRecord) -> float | None:

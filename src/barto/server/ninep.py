@@ -14,12 +14,13 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from barto.api.operations import Operation
 from barto.api.requests import Request
 from barto.config.server import Ninep
+from barto.errors import Unavailable
 from barto.jobd.fs import Dir, FsError
 from barto.jobd.namespace import Namespace
 from barto.ninep.server import Server
@@ -34,19 +35,26 @@ TOKEN_PREFIX = "token:"
 class NinepDoor:
     """What one ``[ninep]`` section serves, and to whom."""
 
-    def __init__(self, config: Ninep, core: Core, tokens: Mapping[bytes, Principal]) -> None:
+    def __init__(
+        self, config: Ninep, core: Core, tokens: Mapping[bytes, Principal], standby: Callable[[], str | None]
+    ) -> None:
         self._config, self._core, self._tokens = config, core, dict(tokens)
+        self._standby = standby  # why this server does not serve now (a standby), or None
 
     async def attach(self, uname: str, aname: str) -> Dir:
         """The root for a client attaching with ``aname``.
 
         Raises:
             FsError: EACCES for an unknown token, a worker's token, or an anonymous client
-                where ``role = "none"``.
+                where ``role = "none"``; EAGAIN on a standby, naming the leader.
         """
         who = self.principal(aname)
+        if (why := self._standby()) is not None:
+            raise FsError(errno.EAGAIN, why)
 
         async def call(operation: Operation, request: Request) -> Any:
+            if (why := self._standby()) is not None:  # REST clients are sent to the leader; 9P cannot be
+                raise Unavailable("not_leader", why)
             return await self._core.call(who, operation, request)
 
         log.info("9P attach as %s (%s)", who.name, who.role)

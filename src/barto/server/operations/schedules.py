@@ -19,9 +19,11 @@ from barto.server.scheduling.scheduler import Entry
 
 
 @implements(ops.SCHEDULES)
-async def listing(parts: Parts, _: r.Nothing) -> list[ScheduleRecord]:
-    """The live schedules with their next fire times."""
-    return parts.term().scheduler.records()
+async def listing(parts: Parts, request: r.ScheduleList) -> list[ScheduleRecord]:
+    """The live schedules with their next fire times (only one worker's are built for it)."""
+    if request.worker is None:
+        return parts.term().scheduler.records()
+    return parts.term().scheduler.page(request.worker, 0, parts.term().scheduler.count())[1]
 
 
 @implements(ops.ADD)
