@@ -30,3 +30,16 @@ def on_server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     finally:
         barto.close()
         asyncio.run(drop_database(request.param, url))
+
+
+@pytest.fixture
+def on_postgresql(tmp_path: Path) -> Iterator[Barto]:
+    """A Barto on a fresh PostgreSQL database: for tests of several servers whose backend is not
+    what they test (the store's own tests run every backend)."""
+    url = asyncio.run(create_database("postgresql", tmp_path))
+    barto = Barto(tmp_path, database_url=url)
+    try:
+        yield barto
+    finally:
+        barto.close()
+        asyncio.run(drop_database("postgresql", url))

@@ -14,11 +14,14 @@ import httpx
 
 from tests.e2e.harness import Barto, free_port, wait_for
 from tests.e2e.receivers import mailbox, sink_command, sunk, webhooks
+from tests.e2e.secured import TOKENS
+from tests.e2e.secured import settings as token_settings
 
 SECRET = "webhook-secret-0123456789"
 NEVER = "2099-01-01 00:00:00"
-TOKEN = "b" * 24
-SETTINGS = f"[tokens.boss]\nrole = 'admin'\ntoken = '{TOKEN}'\n[tokens.w1]\nrole = 'worker'\ntoken = '{'w' * 24}'\n"
+TOKEN, WORKER_TOKEN = TOKENS["boss"][1], TOKENS["w1"][1]
+SETTINGS = token_settings({"boss": TOKENS["boss"], "w1": TOKENS["w1"]})
+SETTINGS_W2 = token_settings({"boss": TOKENS["boss"], "w2": TOKENS["w1"]})
 FINAL = "('succeeded', 'failed', 'timed_out', 'lost', 'missed', 'skipped', 'cancelled')"
 
 
@@ -50,7 +53,7 @@ schedules = [
 def start(barto: Barto, settings: str, flag: Path) -> None:
     barto.start_server(schedules(flag), SETTINGS + settings)
     barto.use_server(barto.port, f"api_key = '{TOKEN}'")
-    barto.start_worker("w1", link=f"api_key = '{'w' * 24}'")
+    barto.start_worker("w1", link=f"api_key = '{WORKER_TOKEN}'")
 
 
 def run(barto: Barto, name: str) -> None:
@@ -118,9 +121,9 @@ def test_late_runs_and_offline_workers_with_short_graces(barto: Barto, tmp_path:
     settings = alert("watch", ["late", "worker_offline", "recovered"], sink=sink,
                      extra="late_secs = 1\noffline_secs = 1\nthrottle_secs = 0")  # fmt: skip
     held = '{ name = "held", on_calendar = "*-*-* 00:00:00", cmds = ["true"], offline = "queue", queue_ttl = 31536000 }'
-    barto.start_server(f"[schedules.w2]\nschedules = [{held}]\n", SETTINGS.replace("w1", "w2") + settings)
+    barto.start_server(f"[schedules.w2]\nschedules = [{held}]\n", SETTINGS_W2 + settings)
     barto.use_server(barto.port, f"api_key = '{TOKEN}'")
-    barto.start_worker("w2", link=f"api_key = '{'w' * 24}'")
+    barto.start_worker("w2", link=f"api_key = '{WORKER_TOKEN}'")
     barto.kill("w2", signal.SIGKILL)
     wait_for(lambda: [e for e in sunk(sink) if e["event"] == "worker_offline"], 30, "w2 reported offline")
     backfill = barto.cli(
@@ -128,7 +131,7 @@ def test_late_runs_and_offline_workers_with_short_graces(barto: Barto, tmp_path:
     )
     assert backfill.returncode == 0, backfill.stderr  # held pending for w2: not started, so late
     wait_for(lambda: [e for e in sunk(sink) if e["event"] == "late"], 30, "the held run reported late")
-    barto.start_worker("w2", link=f"api_key = '{'w' * 24}'")
+    barto.start_worker("w2", link=f"api_key = '{WORKER_TOKEN}'")
     back = [("recovered", "w2"), ("recovered", "w2/held")]  # the worker, and the late run done at last
     wait_for(lambda: all(k in [(e["event"], e["subject"]) for e in sunk(sink)] for k in back), 30, "w2 back")
     kinds = [(e["event"], e["subject"]) for e in sunk(sink)]
@@ -160,7 +163,7 @@ def test_a_run_far_past_its_usual_duration_and_a_fatal_program(barto: Barto, tmp
     programs = "[programs.w1.crashy]\ncmd = 'false'\nstartsecs = 1\nstartretries = 0\nautorestart = false\n"
     barto.start_server(f"[schedules.w1]\nschedules = [{varies}]\n{programs}", SETTINGS + settings)
     barto.use_server(barto.port, f"api_key = '{TOKEN}'")
-    barto.start_worker("w1", link=f"api_key = '{'w' * 24}'")
+    barto.start_worker("w1", link=f"api_key = '{WORKER_TOKEN}'")
     for _ in range(5):  # the usual: about 0.1 s
         run(barto, "varies")
     duration.write_text("60")
@@ -176,10 +179,11 @@ def test_a_run_far_past_its_usual_duration_and_a_fatal_program(barto: Barto, tmp
     assert barto.cli("cancel", str(stuck["run"]["id"])).returncode == 0
 
 
-def test_a_failover_does_not_send_an_alert_twice(on_server_database: Barto, tmp_path: Path) -> None:
+def test_a_failover_does_not_send_an_alert_twice(on_postgresql: Barto, tmp_path: Path) -> None:
     """The new leader looks back ten minutes and finds the failures the old one reported: the
-    store's unique key makes them the same rows, so nothing is sent again."""
-    barto = on_server_database
+    store's unique key makes them the same rows, so nothing is sent again (that key is tested on
+    every backend in tests/integration/test_store.py)."""
+    barto = on_postgresql
     with webhooks(SECRET) as hooks:
         ops = alert("ops", ["failed"], webhook_port=hooks.port, extra="throttle_secs = 0")
         ports = {"a": barto.port, "b": free_port()}
@@ -189,7 +193,7 @@ def test_a_failover_does_not_send_an_alert_twice(on_server_database: Barto, tmp_
             if name == "a":
                 wait_for(lambda: _role(barto) == "leader", 15, "a to lead")
         urls = ", ".join(f"'ws://127.0.0.1:{port}'" for port in ports.values())
-        barto.start_worker("w1", link=f"api_key = '{'w' * 24}'\nurls = [{urls}]")
+        barto.start_worker("w1", link=f"api_key = '{WORKER_TOKEN}'\nurls = [{urls}]")
         for _ in range(3):
             assert barto.cli("run-now", "-w", "w1", "report").returncode == 0
         wait_for(lambda: len(hooks.events) == 3, 30, "three failures delivered by a")

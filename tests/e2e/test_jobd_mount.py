@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_or_skip
-from tests.e2e.harness import BIN, Barto, wait_for
+from tests.e2e.harness import BIN, Barto, free_port, wait_for
 from tests.e2e.secured import TOKENS, settings
 
 SCHEDULES = """
@@ -138,3 +138,24 @@ def test_ctrl_c_unmounts(barto: Barto, mounted: Mounted) -> None:
     mounted.proc.send_signal(signal.SIGINT)
     assert mounted.proc.wait(10) == 0
     assert not os.path.ismount(mounted.where)
+
+
+def _kernel_has_9p() -> bool:
+    return any(line.split()[-1] == "9p" for line in Path("/proc/filesystems").read_text().splitlines())
+
+
+def test_the_kernel_mount_line_of_the_docs(barto: Barto, tmp_path: Path) -> None:
+    """docs/jobd.md's mount line, where the kernel has a 9P client; on machines without one
+    (ours: no CONFIG_NET_9P, no modules) this is not tested, and says so."""
+    if not _kernel_has_9p():
+        pytest.skip("NOT TESTED: this kernel has no 9P client (no '9p' in /proc/filesystems)")
+    port = free_port()
+    barto.start_server(SCHEDULES, settings() + f"[ninep]\nport = {port}\n")
+    where = tmp_path / "k"
+    where.mkdir()
+    options = f"trans=tcp,port={port},version=9p2000.L,aname=token:{TOKENS['viewer'][1]}"
+    subprocess.run(["mount", "-t", "9p", "-o", options, "127.0.0.1", str(where)], check=True, timeout=30)
+    try:
+        assert sorted(os.listdir(where)) == ["runs", "workers"]
+    finally:
+        subprocess.run(["umount", str(where)], check=False, timeout=30)
