@@ -535,27 +535,9 @@ class Store:
             return int((await conn.execute(select(func.max(program_events.c.id)))).scalar() or 0)
 
     async def recent_runs(self, schedules: Sequence[tuple[str, str]], per: int) -> list[list[RunRecord]]:
-        """The newest ``per`` runs of each (worker, schedule), newest first: one indexed LIMIT
-        query each, sent to the database as one UNION ALL per hundred (one round trip; a window
-        function over all runs would read them all)."""
-        found: dict[tuple[str, str], list[RunRecord]] = {pair: [] for pair in schedules}
-        pairs = list(found)
-        async with self._reader.connect() as conn:
-            for start in range(0, len(pairs), _RECENT_AT_ONCE):
-                parts = [
-                    select(runs)
-                    .where(runs.c.worker == worker, runs.c.schedule == schedule)
-                    .order_by(runs.c.slot.desc(), runs.c.id.desc())
-                    .limit(per)
-                    .subquery()
-                    .select()
-                    for worker, schedule in pairs[start : start + _RECENT_AT_ONCE]
-                ]
-                for row in await conn.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
-                    found[(row.worker, row.schedule)].append(_run(row))
-        for listed in found.values():
-            listed.sort(key=lambda r: (r.slot, r.id), reverse=True)
-        return [found[pair] for pair in schedules]
+        """The newest ``per`` runs of each (worker, schedule), newest first."""
+        found = await self._newest(schedules, per, (runs,))
+        return [[_run(row) for row in found[pair]] for pair in schedules]
 
     async def recent_slots(
         self, schedules: Sequence[tuple[str, str]], per: int
@@ -564,14 +546,22 @@ class Store:
         page of schedules shows, without the rest of 3,000 runs to read and build."""
         wanted = (runs.c.id, runs.c.worker, runs.c.schedule, runs.c.slot, runs.c.state, runs.c.reason,
                   runs.c.started_at, runs.c.finished_at)  # fmt: skip
-        found: dict[tuple[str, str], list[tuple[int, datetime, str, str | None, float | None]]] = {
-            pair: [] for pair in schedules
-        }
+        found = await self._newest(schedules, per, wanted)
+        return [[(r.id, r.slot, r.state, r.reason, _lasted(r.started_at, r.finished_at)) for r in found[pair]]
+                for pair in schedules]  # fmt: skip
+
+    async def _newest(
+        self, schedules: Sequence[tuple[str, str]], per: int, columns: Sequence[Any]
+    ) -> dict[tuple[str, str], list[Row[Any]]]:
+        """``columns`` of the newest ``per`` runs of each (worker, schedule), newest first: one
+        indexed LIMIT query each, sent to the database as one UNION ALL per hundred (one round
+        trip; a window function over all runs would read them all)."""
+        found: dict[tuple[str, str], list[Row[Any]]] = {pair: [] for pair in schedules}
         pairs = list(found)
         async with self._reader.connect() as conn:
             for start in range(0, len(pairs), _RECENT_AT_ONCE):
                 parts = [
-                    select(*wanted)
+                    select(*columns)
                     .where(runs.c.worker == worker, runs.c.schedule == schedule)
                     .order_by(runs.c.slot.desc(), runs.c.id.desc())
                     .limit(per)
@@ -579,12 +569,11 @@ class Store:
                     .select()
                     for worker, schedule in pairs[start : start + _RECENT_AT_ONCE]
                 ]
-                for r in await conn.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
-                    lasted = (r.finished_at - r.started_at).total_seconds() if r.started_at and r.finished_at else None
-                    found[(r.worker, r.schedule)].append((r.id, r.slot, r.state, r.reason, lasted))
+                for row in await conn.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+                    found[(row.worker, row.schedule)].append(row)
         for listed in found.values():
-            listed.sort(key=lambda r: (r[1], r[0]), reverse=True)
-        return [found[pair] for pair in schedules]
+            listed.sort(key=lambda r: (r.slot, r.id), reverse=True)
+        return found
 
     async def slot_counts(self, since: datetime, until: datetime) -> list[tuple[str, int, str, int]]:
         """(worker, minute, state, runs) of the runs whose slot is in [since, until), ``minute``
@@ -784,3 +773,8 @@ def _schedule_values(row: ScheduleRow) -> dict[str, Any]:
         "enabled": row.enabled,
         "source": row.source,
     }
+
+
+def _lasted(started: datetime | None, finished: datetime | None) -> float | None:
+    """Seconds from start to end (None: it has not both started and ended)."""
+    return (finished - started).total_seconds() if started and finished else None
