@@ -24,22 +24,21 @@ class Telemetry:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.run_duration = Histogram(
-            "barto_run_duration_seconds", "How long runs ran (start to end), by the worker's clock",
-            buckets=_DURATION_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.dispatch_lateness = Histogram(
-            "barto_dispatch_lateness_seconds", "From a run's slot to its dispatch to the worker",
-            buckets=_LATENESS_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.ingest_batch = Histogram(
-            "barto_ingest_batch_seconds", "Storing one batch of worker events (one transaction)",
-            buckets=_FAST_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.store_statement = Histogram(
-            "barto_store_statement_seconds", "One statement on the store's database",
-            buckets=_FAST_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+        self.run_duration = self._histogram(
+            "barto_run_duration_seconds", "How long runs ran (start to end), by the worker's clock", _DURATION_BUCKETS
+        )
+        self.dispatch_lateness = self._histogram(
+            "barto_dispatch_lateness_seconds", "From a run's slot to its dispatch to the worker", _LATENESS_BUCKETS
+        )
+        self.ingest_batch = self._histogram(
+            "barto_ingest_batch_seconds", "Storing one batch of worker events (one transaction)", _FAST_BUCKETS
+        )
+        self.store_statement = self._histogram(
+            "barto_store_statement_seconds", "One statement on the store's database", _FAST_BUCKETS
+        )
+
+    def _histogram(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, buckets=buckets, registry=self.registry)
 
     def watch(self, engine: AsyncEngine) -> None:
         """Time every statement ``engine`` runs (SQLAlchemy's cursor events: no query is changed)."""
