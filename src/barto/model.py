@@ -67,6 +67,8 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"  # timed_out: the schedule's timeout passed
     WORKER_SHUTDOWN = "worker shutdown"  # cancelled: its worker was stopped
     WORKER_RESTARTED = "worker restarted while the run was going"  # lost
+    REDIS_UNAVAILABLE = "redis unavailable"  # missed: an RQ run's Redis could not be reached in time
+    RQ_JOB_GONE = "the RQ job is gone"  # failed: its job left Redis before it ended (deleted, expired)
 
 
 class Stream(StrEnum):

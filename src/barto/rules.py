@@ -21,6 +21,7 @@ NAME_MAX = 128
 NAME_RULE = "1-128 characters of A-Z a-z 0-9 _ . @ -, not starting with a dot"
 _NAME = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,127}")
 
+RQ_WORKER = "@rq"  # the server's own worker, which enqueues RQ jobs: no bartoc may take the name
 ID_MAX = 2**63 - 1  # the largest id a BIGINT holds, in every store
 COMMAND_MAX = 128 * 1024  # execve's limit for one argument on Linux (MAX_ARG_STRLEN)
 

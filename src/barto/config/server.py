@@ -10,7 +10,7 @@ import re
 import socket
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +22,7 @@ from barto.config._paths import data_home
 from barto.config.alerts import Alert, check_alerts
 from barto.config.common import Port, Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
 from barto.config.programs import ProgramDef, check_programs
+from barto.rules import RQ_WORKER
 
 
 class Tls(_Section, frozen=True, kw_only=True):
@@ -200,6 +201,31 @@ Catchup = Literal["none", "latest", "all"]
 MISSED_TICK: dict[str, Catchup] = {"Skip": "none", "Delay": "latest", "Burst": "all"}
 
 
+class RqCall(_Section, frozen=True, kw_only=True):
+    """``rq = {...}``: the Python RQ job a schedule of ``[schedules."@rq"]`` enqueues at each
+    slot (docs/rq.md). ``timeout`` is RQ's job timeout in seconds; the TTLs are RQ's."""
+
+    func: str
+    queue: str = "default"
+    args: list[Any] = msgspec.field(default_factory=list)
+    kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    timeout: int | None = None
+    result_ttl: int | None = None
+    failure_ttl: int | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    description: str | None = None
+
+
+class Redis(_Section, frozen=True, kw_only=True):
+    """``[redis.<name>]`` (ours): a Redis that RQ schedules enqueue into. ``url`` is redis-py's
+    (``redis://``, ``rediss://`` for TLS, ``unix://``); ``password`` (or ``password_file``)
+    and ``ssl_ca_certs`` override it."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: str | None = None
+    ssl_ca_certs: str | None = None
+
+
 class ScheduleDef(_Section, frozen=True, kw_only=True):
     """One schedule: commands run in order, in one run, at each elapse of its calendar.
 
@@ -209,7 +235,9 @@ class ScheduleDef(_Section, frozen=True, kw_only=True):
     """
 
     name: str
-    cmds: list[str]
+    cmds: list[str] = msgspec.field(default_factory=list)
+    rq: RqCall | None = None  # instead of cmds, for the schedules of "@rq" (docs/rq.md)
+    redis: str = "default"  # the [redis.<name>] an rq schedule enqueues into
     on_calendar: str | None = None
     cron: str | None = None
     cron_dialect: Literal["auto", "cron", "quartz", "jobd"] = "auto"  # how ``cron`` is read
@@ -270,6 +298,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     limits: Limits = Limits()
     metrics: Metrics = Metrics()
     ninep: Ninep | None = None
+    redis: dict[str, Redis] = msgspec.field(default_factory=dict)
     alerts: dict[str, Alert] = msgspec.field(default_factory=dict)
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
     timezone: str = "UTC"
@@ -360,6 +389,15 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
             _positive(value, ("database", key))
     for worker, group in config.schedules.items():
         _check_group(worker, group, config.timezone, {} if calendars is None else calendars)
+    _check_redis_names(config)
+
+
+def _check_redis_names(config: ServerConfig) -> None:
+    """Every rq schedule names a ``[redis.<name>]`` there is."""
+    for index, schedule in enumerate(config.schedules.get(RQ_WORKER, WorkerSchedules()).schedules):
+        if schedule.redis not in config.redis:
+            where = ("schedules", RQ_WORKER, "schedules", index, "redis")
+            raise KeyedError(where, f"no [redis.{schedule.redis}] (there are: {', '.join(config.redis) or 'none'})")
 
 
 def _check_ninep(ninep: Ninep) -> None:
@@ -462,7 +500,7 @@ def _check_schedule(
         raise KeyedError((*at, "on_calendar"), "set exactly one of on_calendar and cron")
     if schedule.on_calendar is not None and schedule.cron_dialect != "auto":
         raise KeyedError((*at, "cron_dialect"), "cron_dialect says how cron is read; this schedule has on_calendar")
-    _check_process_input(schedule, at)
+    _check_target(schedule, worker, at)
     if schedule.timezone is not None:
         _check_zone(schedule.timezone, (*at, "timezone"))
     _check_numbers(schedule, at)
@@ -474,6 +512,30 @@ def _check_schedule(
         return schedule.spec(worker, default_tz)
     except CalendarError as error:
         raise KeyedError((*at, "on_calendar" if schedule.on_calendar is not None else "cron"), str(error)) from None
+
+
+_FUNC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+_QUEUE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _check_target(schedule: ScheduleDef, worker: str, at: tuple[str | int, ...]) -> None:
+    """A schedule of "@rq" names an RQ job and no commands; any other worker's, commands."""
+    if worker != RQ_WORKER:
+        if schedule.rq is not None:
+            raise KeyedError(
+                (*at, "rq"), f'rq jobs are enqueued by the server: put this schedule in [schedules."{RQ_WORKER}"]'
+            )
+        _check_process_input(schedule, at)
+        return
+    if schedule.rq is None or schedule.cmds:
+        raise KeyedError((*at, "rq"), f"a schedule of {RQ_WORKER} names an RQ job (rq = {{ func = ... }}), not cmds")
+    if not _FUNC.fullmatch(schedule.rq.func):
+        raise KeyedError((*at, "rq", "func"), f"{schedule.rq.func[:80]!r} is not a dotted path (module.function)")
+    if not _QUEUE.fullmatch(schedule.rq.queue):
+        raise KeyedError((*at, "rq", "queue"), "1-128 characters of A-Z a-z 0-9 _ . -")
+    for key in ("timeout", "result_ttl", "failure_ttl"):
+        if (value := getattr(schedule.rq, key)) is not None and not 0 < value <= 365 * 86400:
+            raise KeyedError((*at, "rq", key), "must be from 1 to 31536000 seconds")
 
 
 def _check_process_input(schedule: ScheduleDef, at: tuple[str | int, ...]) -> None:

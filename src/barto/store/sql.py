@@ -306,13 +306,14 @@ class Store:
         self.ended[(RunState.MISSED.value, Reason.WORKER_OFFLINE.value)] += int(missed.rowcount)
         return int(lost.rowcount) + int(missed.rowcount)
 
-    async def server_down(self, now: datetime) -> int:
-        """At start-up: claimed runs whose slot passed while no server ran become ``missed``.
+    async def server_down(self, now: datetime, *, spare: Sequence[str] = ()) -> int:
+        """At start-up: claimed runs whose slot passed while no server ran become ``missed``
+        (but those of the workers in ``spare``, which settle their own: the RQ bridge).
 
         A worker that did receive one reports it later, and its result replaces this.
         """
         values = {"state": RunState.MISSED.value, "reason": Reason.SERVER_DOWN.value, "finished_at": now}
-        where = and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now)
+        where = and_(runs.c.state == RunState.PENDING.value, runs.c.slot <= now, runs.c.worker.not_in(spare))
         async with self._engine.begin() as conn:
             missed = int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
         self.ended[(RunState.MISSED.value, Reason.SERVER_DOWN.value)] += missed

@@ -21,8 +21,10 @@ import msgspec
 
 from barto.config import ServerConfig
 from barto.config.server import ScheduleDef, validate_schedule
+from barto.rules import RQ_WORKER
 from barto.server.gateway.hub import Hub
 from barto.server.maintenance import cleanup
+from barto.server.rq.bridge import RqBridge
 from barto.server.scheduling.catalog import Catalog, Groups, Key, definition
 from barto.server.scheduling.rows import schedule_rows
 from barto.server.scheduling.scheduler import Parsed, Scheduler
@@ -64,6 +66,18 @@ async def _lead(state: ServerState) -> None:
         tg.create_task(_retention(state))
         tg.create_task(_sweep_lost(state, since))
         tg.create_task(state.alerting.run())
+        if state.config.redis:
+            tg.create_task(_rq_bridge(state, term).run())
+
+
+def _rq_bridge(state: ServerState, term: Term) -> RqBridge:
+    """The ``@rq`` worker of this term: it finds its schedules in the term's scheduler."""
+
+    def definition_of(name: str) -> ScheduleDef | None:
+        entry = term.scheduler.find(RQ_WORKER, name)
+        return entry.definition if entry is not None else None
+
+    return RqBridge(dict(state.config.redis), state.hub, state.ingest, state.store, definition_of)
 
 
 async def _end(term: asyncio.Task[None]) -> bool:
@@ -97,7 +111,7 @@ async def take_over(state: ServerState, now: datetime) -> None:
     """Become the scheduler: settle what the previous leader left, then rebuild its memory."""
     store, config = state.store, state.config
     await store.mark_all_disconnected(now)
-    if missed := await store.server_down(now):
+    if missed := await store.server_down(now, spare=(RQ_WORKER,)):
         log.warning("%d claimed runs whose slot passed while no leader ran are recorded as missed", missed)
     await store.replace_schedules(schedule_rows(state.term.catalog.config, config.timezone))
     parsed = state.term.scheduler.parsed  # the standby's view: its calendars are parsed already

@@ -125,6 +125,9 @@ async def _handshake(ws: WebSocket, state: Parts) -> tuple[Session, list[int]] |
     if (bad := rules.name_problem(hello.name)) is not None:
         await _refuse(ws, state, "identity", f"worker name: {bad}")
         return None
+    if hello.name == rules.RQ_WORKER:
+        await _refuse(ws, state, "identity", f"{rules.RQ_WORKER} is the server's own worker (it enqueues RQ jobs)")
+        return None
     if (mismatch := _identity_problem(ws, state, hello.name)) is not None:
         await _refuse(ws, state, "identity", mismatch)
         return None

@@ -57,6 +57,8 @@ async def _check_and_save(parts: Parts, worker: str, schedule: ScheduleDef, *, s
     except KeyedError as error:
         where = ".".join(str(p) for p in error.path)
         raise Invalid("bad_schedule", f"{where}: {error}" if where else str(error)) from None
+    if worker == rules.RQ_WORKER and schedule.redis not in parts.config.redis:
+        raise Invalid("bad_schedule", f"redis: no [redis.{schedule.redis}] in the server's config")
     await _save(parts, worker, schedule)
 
 

@@ -1,0 +1,253 @@
+"""The server's own worker, ``@rq``: it runs the schedules of ``[schedules."@rq"]`` by
+enqueuing Python RQ jobs, and follows each job until it ends (docs/rq.md).
+
+It is a worker as the scheduler sees it: a session in the hub that the leader dispatches runs
+to and cancels runs on, and whose events (accepted, started, output, finished) go through the
+same ingest into the same store as a bartoc's. So every feature of a schedule applies as it
+is: calendars and zones, catch-up, overlap (judged on the runs, whose states follow the RQ
+jobs), pause, run-now, backfill, retries, retention, alerts, metrics.
+
+Exactly once: a run's RQ job id is derived from its slot (barto.server.rq.calls.job_id) and
+enqueued with ``unique=True``; when this leader starts, it enqueues the runs still pending
+(claimed by a leader that may have died before or after enqueuing: the id tells) and follows
+the ones already dispatched. A Redis that cannot be reached keeps a run waiting, tried again
+every second, until ``queue_ttl`` seconds after its slot; then it is ``missed: redis unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import socket
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import redis
+
+import barto
+from barto.config.server import Redis, ScheduleDef
+from barto.model import Reason, RunRecord, RunState, StopReason, Stream
+from barto.protocol import Accepted, Cancel, Dispatch, Finished, HostInfo, Job, Output, Started
+from barto.rules import RQ_WORKER
+from barto.server.gateway.hub import Hub, Session
+from barto.server.gateway.ingest import Ingest
+from barto.server.rq import calls
+from barto.store import Store
+
+log = logging.getLogger("barto.server.rq")
+T = TypeVar("T")
+
+POLL_SECONDS = 0.5
+LINES_MAX = 1000  # of a result's text, as output lines
+_HOST = HostInfo(
+    hostname=socket.gethostname(), os_name="bartos", os_version=barto.__version__, kernel=platform.release(),
+    python=platform.python_version(),
+)  # fmt: skip
+
+
+@dataclass
+class _Followed:
+    """A run whose job is in Redis: until it ends."""
+
+    run_id: int
+    job_id: str
+    target: str
+    started: bool = False
+
+
+@dataclass
+class _Waiting:
+    """A run not enqueued yet (its Redis could not be reached): tried again until ``until``."""
+
+    item: calls.Enqueue
+    target: str
+    until: datetime
+
+
+@dataclass
+class RqBridge:
+    """The ``@rq`` worker of one leader's term."""
+
+    targets: Mapping[str, Redis]
+    hub: Hub
+    ingest: Ingest
+    store: Store
+    definition_of: Callable[[str], ScheduleDef | None]  # an @rq schedule by name, as the scheduler holds it
+    _clients: dict[str, redis.Redis] = field(default_factory=dict)
+    _followed: dict[int, _Followed] = field(default_factory=dict)
+    _waiting: list[_Waiting] = field(default_factory=list)
+    _eid: int = 0
+    _session: Session | None = None
+    _io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="barto-rq"))
+
+    async def run(self) -> None:
+        """Be ``@rq`` until cancelled (the term ends)."""
+        session = Session(RQ_WORKER, barto.__version__, _HOST)
+        if not self.hub.register(session):
+            log.error("%s is connected already (a worker of that name?): RQ schedules do not run", RQ_WORKER)
+            return
+        self._session = session
+        try:
+            await self._resume(await self.store.unfinished_runs())
+            session.ready = True
+            async with asyncio.TaskGroup() as tg:
+                poller = tg.create_task(self._poll())
+                await self._read(session)  # until the hub closes the session: the term ends
+                poller.cancel()
+        finally:
+            self.hub.unregister(session)
+            self._io.shutdown(wait=False, cancel_futures=True)
+            for client in self._clients.values():
+                client.close()
+
+    # -- taking runs ---------------------------------------------------------------------------
+
+    async def _read(self, session: Session) -> None:
+        while (message := await session.outbound.get()) is not None:
+            if isinstance(message, Dispatch):
+                await self._take(message.jobs)
+            elif isinstance(message, Cancel):
+                await self._cancel(message.run_id)
+
+    async def _take(self, jobs: list[Job]) -> None:
+        """Enqueue dispatched runs; those that cannot be, wait (or end failed: no such schedule)."""
+        now = datetime.now(UTC)
+        for job in jobs:
+            definition = self.definition_of(job.schedule)
+            if definition is None or definition.rq is None or definition.redis not in self.targets:
+                self._finish(job.run_id, now, now, exit_code=None, error="no RQ schedule of that name any more")
+                continue
+            item = calls.Enqueue(job.run_id, calls.job_id(job.schedule, job.slot, job.attempt), definition.rq,
+                                 f"barto {job.schedule} {job.slot.isoformat()}")  # fmt: skip
+            until = job.slot + timedelta(seconds=definition.queue_ttl)
+            await self._enqueue(_Waiting(item, definition.redis, until))
+
+    async def _enqueue(self, waiting: _Waiting) -> bool:
+        """Enqueue one run (or find its job there); False when Redis cannot be reached."""
+        item = waiting.item
+        try:
+            fresh = await self._call(waiting.target, calls.enqueue, item)
+        except calls.REDIS_ERRORS as error:
+            if waiting not in self._waiting:
+                log.warning("cannot enqueue run %d into redis %s, trying again: %s", item.run_id, waiting.target, error)
+                self._waiting.append(waiting)
+            return False
+        if not fresh:
+            log.info("run %d: job %s was enqueued already; following it", item.run_id, item.job_id)
+        self._accept(item.run_id)
+        self._followed[item.run_id] = _Followed(item.run_id, item.job_id, waiting.target)
+        return True
+
+    async def _resume(self, unfinished: list[RunRecord]) -> None:
+        """At the start of a term: enqueue the runs still pending (unique ids make that safe
+        whether or not the last leader did) and follow those already enqueued."""
+        for run in (r for r in unfinished if r.worker == RQ_WORKER):
+            definition = self.definition_of(run.schedule)
+            if definition is None or definition.rq is None or definition.redis not in self.targets:
+                continue  # a run of a schedule that is gone: settled like any worker's (lost after)
+            wanted = calls.job_id(run.schedule, run.slot, run.attempt)
+            if run.state == RunState.PENDING:
+                item = calls.Enqueue(run.id, wanted, definition.rq, f"barto {run.schedule} {run.slot.isoformat()}")
+                until = run.slot + timedelta(seconds=definition.queue_ttl)
+                await self._enqueue(_Waiting(item, definition.redis, until))
+            else:
+                started = run.state == RunState.RUNNING
+                self._followed[run.id] = _Followed(run.id, wanted, definition.redis, started=started)
+        if self._followed or self._waiting:
+            log.info("%s: following %d RQ jobs, %d runs wait for Redis", RQ_WORKER, len(self._followed),
+                     len(self._waiting))  # fmt: skip
+
+    async def _cancel(self, run_id: int) -> None:
+        followed = self._followed.get(run_id)
+        if followed is None:
+            return
+        try:
+            await self._call(followed.target, calls.cancel, followed.job_id)
+        except calls.REDIS_ERRORS as error:
+            log.warning("cannot cancel run %d's RQ job %s: %s", run_id, followed.job_id, error)
+
+    # -- following jobs ------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Every :data:`POLL_SECONDS`: where each followed job is (one round trip per Redis),
+        and another try for the runs waiting for their Redis."""
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            await self._retry()
+            by_target: dict[str, list[_Followed]] = {}
+            for followed in self._followed.values():
+                by_target.setdefault(followed.target, []).append(followed)
+            for target, runs in by_target.items():
+                try:
+                    seen = await self._call(target, calls.look, [f.job_id for f in runs])
+                except calls.REDIS_ERRORS as error:
+                    log.warning("cannot reach redis %s to follow %d jobs: %s", target, len(runs), error)
+                    continue
+                for followed, job in zip(runs, seen, strict=True):
+                    self._saw(followed, job)
+
+    async def _retry(self) -> None:
+        now = datetime.now(UTC)
+        waiting, self._waiting = self._waiting, []
+        expired = [w for w in waiting if w.until <= now]
+        for entry in (w for w in waiting if w.until > now):
+            if not await self._enqueue(entry) and entry not in self._waiting:
+                self._waiting.append(entry)
+        if expired:
+            await self.store.miss([w.item.run_id for w in expired], Reason.REDIS_UNAVAILABLE)
+            log.warning("%d RQ runs missed: their Redis could not be reached in time", len(expired))
+
+    def _saw(self, followed: _Followed, job: calls.Seen) -> None:
+        now = datetime.now(UTC)
+        if job.status is None:
+            del self._followed[followed.run_id]
+            self._finish(followed.run_id, now, now, exit_code=None, error=Reason.RQ_JOB_GONE.value)
+            return
+        if job.started_at is not None and not followed.started:
+            followed.started = True
+            self._emit(Started(eid=self._next(), run_id=followed.run_id, ts=job.started_at))
+        if job.status not in calls.FINAL.values():
+            return
+        del self._followed[followed.run_id]
+        ended = job.ended_at or now
+        lines = self._text(followed.run_id, job, ended)
+        stopped = StopReason.CANCEL if job.status in ("stopped", "canceled") else None
+        exit_code = None if stopped else 0 if job.status == "finished" else 1
+        self._finish(followed.run_id, job.started_at or ended, ended, exit_code=exit_code, error=job.error,
+                     stopped=stopped, lines=lines)  # fmt: skip
+
+    def _text(self, run_id: int, job: calls.Seen, at: datetime) -> int:
+        """The job's result (stdout) or exception (stderr) as the run's output; how many lines."""
+        lines = job.text.splitlines()[:LINES_MAX] if job.text else []
+        if lines:
+            stream = Stream.STDOUT if job.status == "finished" else Stream.STDERR
+            self._emit(Output(eid=self._next(), run_id=run_id, seq=1, stream=stream, ts=at, lines=lines))
+        return len(lines)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _accept(self, run_id: int) -> None:
+        self.hub.accepted(RQ_WORKER, [run_id])
+        self._emit(Accepted(eid=self._next(), run_ids=[run_id]))
+
+    def _finish(self, run_id: int, started: datetime, ended: datetime, **how: Any) -> None:
+        lines = how.pop("lines", 0)
+        self._emit(Finished(eid=self._next(), run_id=run_id, started_at=started, finished_at=ended, lines=lines, **how))
+
+    def _emit(self, event: Accepted | Started | Output | Finished) -> None:
+        assert self._session is not None
+        self.ingest.put(self._session, event)
+
+    def _next(self) -> int:
+        self._eid += 1
+        return self._eid
+
+    async def _call(self, target: str, function: Callable[..., T], *args: Any) -> T:
+        client = self._clients.get(target)
+        if client is None:
+            client = self._clients[target] = calls.connect(self.targets[target])
+        return await asyncio.get_running_loop().run_in_executor(self._io, function, client, *args)

@@ -1,0 +1,150 @@
+"""What the RQ bridge asks of a Redis, through RQ's own API (docs/rq.md). redis-py and RQ are
+synchronous: the bridge runs these in a thread of its own.
+
+A slot's job id is derived from (schedule, slot, attempt), and it is enqueued with RQ's
+``unique=True`` (an atomic check in Redis): a second leader, a restarted one, or a repeated
+dispatch of the same run finds the job there and follows it instead of enqueuing it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from barto.config.server import Redis, RqCall
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+FINAL = {JobStatus.FINISHED: "finished", JobStatus.FAILED: "failed", JobStatus.STOPPED: "stopped",
+         JobStatus.CANCELED: "canceled"}  # fmt: skip
+TEXT_BYTES = 64 * 1024  # of a result's repr or an exception's text, kept as the run's output
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def connect(target: Redis) -> redis.Redis:
+    """A client of ``target`` (connections are made on first use)."""
+    extra: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 5}
+    if target.password is not None:
+        extra["password"] = target.password
+    if target.ssl_ca_certs is not None:
+        extra["ssl_ca_certs"] = target.ssl_ca_certs
+    return redis.Redis.from_url(target.url, **extra)
+
+
+def job_id(schedule: str, slot: datetime, attempt: int) -> str:
+    """The RQ job id of one attempt of one slot: readable (``barto-report-20261201T090000000000-1-…``)
+    and the same on every server; RQ allows only ``[A-Za-z0-9_-]``, so the name's other
+    characters become ``_`` and a digest of the exact name keeps two names apart."""
+    digest = hashlib.sha256(schedule.encode()).hexdigest()[:8]
+    stamp = slot.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return f"barto-{_UNSAFE.sub('_', schedule)[:64]}-{stamp}-{attempt}-{digest}"
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """One run to enqueue: its RQ call and job id."""
+
+    run_id: int
+    job_id: str
+    call: RqCall
+    description: str
+
+
+def enqueue(conn: redis.Redis, item: Enqueue) -> bool:
+    """Enqueue ``item`` unless a job of its id is there already; whether it was enqueued now.
+
+    Raises:
+        REDIS_ERRORS: Redis cannot be reached.
+    """
+    call = item.call
+    try:
+        Queue(call.queue, connection=conn).enqueue_call(
+            call.func,
+            args=call.args,
+            kwargs=call.kwargs,
+            timeout=call.timeout,
+            result_ttl=call.result_ttl,
+            failure_ttl=call.failure_ttl,
+            description=call.description or item.description,
+            job_id=item.job_id,
+            meta={**call.meta, "barto_run_id": item.run_id},
+            unique=True,
+        )
+    except DuplicateJobError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A job as Redis has it now: ``status`` None when there is no such job (never enqueued,
+    or its TTL passed); ``text`` is its result's repr or its exception, once it has ended."""
+
+    job_id: str
+    status: str | None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    text: str = ""
+    error: str | None = None  # the exception's last line, for a failed job
+
+
+def look(conn: redis.Redis, job_ids: list[str]) -> list[Seen]:
+    """Where each job is (one round trip for all, then one for each that has ended)."""
+    found = []
+    for wanted, job in zip(job_ids, Job.fetch_many(job_ids, connection=conn), strict=True):
+        if job is None:
+            found.append(Seen(wanted, None))
+            continue
+        status = job.get_status(refresh=False)
+        seen = Seen(wanted, status.value, _aware(job.started_at), _aware(job.ended_at))
+        if status in FINAL:
+            seen = _ending(job, status, seen)
+        found.append(seen)
+    return found
+
+
+def _ending(job: Job, status: JobStatus, seen: Seen) -> Seen:
+    result = job.latest_result()
+    if status == JobStatus.FINISHED:
+        value = result.return_value if result is not None else None
+        return Seen(seen.job_id, seen.status, seen.started_at, seen.ended_at, _bounded(repr(value)))
+    text = (result.exc_string if result is not None else None) or ""
+    error = text.strip().splitlines()[-1] if text.strip() else FINAL[status]
+    return Seen(seen.job_id, seen.status, seen.started_at, seen.ended_at, _bounded(text), error[:500])
+
+
+def cancel(conn: redis.Redis, wanted: str) -> None:
+    """Cancel a job that waits, stop one that runs (RQ's stop command); one that has ended or
+    is gone is left as it is."""
+    try:
+        job = Job.fetch(wanted, connection=conn)
+    except NoSuchJobError:
+        return
+    status = job.get_status()
+    try:
+        if status == JobStatus.STARTED:
+            send_stop_job_command(conn, wanted)
+        elif status not in FINAL:
+            job.cancel()
+    except InvalidJobOperation:  # it ended meanwhile
+        return
+
+
+def _bounded(text: str) -> str:
+    raw = text.encode()
+    return text if len(raw) <= TEXT_BYTES else raw[:TEXT_BYTES].decode(errors="ignore") + "\n[barto: cut]"
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """RQ's times are UTC, naive in some versions."""
+    if at is None:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

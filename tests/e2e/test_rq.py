@@ -1,0 +1,167 @@
+"""Schedules that enqueue Python RQ jobs, on a real bartos, the real Redis of this machine (a
+database of its own per test) and stock ``rq worker --burst`` processes running the functions
+of tests/rqtasks.py: the locked rq (3.x) and rq 2.12 (the last 2.x), each as its own program."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import require_or_skip
+from tests.e2e.harness import BIN, Barto, free_port, wait_for
+
+ROOT = Path(__file__).parents[2]
+NEVER = "2099-01-01 00:00:00"
+WORKERS = {"rq3": [str(BIN / "rq")], "rq2": ["uvx", "--from", "rq==2.12.0", "rq"]}
+
+
+def entry(name: str, func: str, args: str = "[]", calendar: str = NEVER, **keys: object) -> str:
+    """One RQ schedule as a TOML inline table (``keys``: more schedule keys, ``rq_<key>``: more
+    keys of its ``rq``)."""
+    rq = "".join(f", {k[3:]} = {v}" for k, v in keys.items() if k.startswith("rq_"))
+    rest = "".join(f", {k} = {v!r}" for k, v in keys.items() if not k.startswith("rq_"))
+    return f'  {{ name = "{name}", on_calendar = "{calendar}"{rest}, rq = {{ func = "{func}", args = {args}{rq} }} }},'
+
+
+def _reachable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+class Rq:
+    """A Redis database of the test's own, and stock RQ workers on it."""
+
+    def __init__(self, barto: Barto, port: int = 6379) -> None:
+        self.barto, self.port = barto, port
+        self.db = random.randint(1, 15)
+        self.url = f"redis://127.0.0.1:{port}/{self.db}"
+        self.redis = redis.Redis.from_url(self.url)
+
+    def server(self, schedules: str, extra: str = "") -> None:
+        self.barto.start_server(f'[schedules."@rq"]\nschedules = [\n{schedules}\n]\n',
+                                f"[redis.default]\nurl = '{self.url}'\n{extra}")  # fmt: skip
+
+    def work(self, kind: str = "rq3") -> subprocess.CompletedProcess[str]:
+        """One burst of a stock worker: it runs what is queued, then exits."""
+        command = [*WORKERS[kind], "worker", "--burst", "--url", self.url, "--path", str(ROOT), "default"]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    def run(self, name: str) -> dict[str, Any]:
+        made: dict[str, Any] = self.barto.cli_json("run-now", "-w", "@rq", name)
+        return made
+
+    def state(self, run_id: int) -> dict[str, Any]:
+        return next(r for r in self.barto.runs(worker="@rq") if r["id"] == run_id)
+
+    def ended(self, run_id: int) -> dict[str, Any]:
+        final = ("succeeded", "failed", "cancelled", "missed", "lost")
+        wait_for(lambda: self.state(run_id)["state"] in final, 30, f"run {run_id} to end")
+        return self.state(run_id)
+
+    def output(self, run_id: int) -> str:
+        return "".join(line["data"] + "\n" for line in self.barto.cli_json("output", str(run_id)))
+
+    def jobs(self) -> list[bytes]:
+        return sorted(self.redis.scan_iter("rq:job:barto-*"))
+
+    def close(self) -> None:
+        self.redis.flushdb()
+        self.redis.close()
+
+
+@pytest.fixture
+def rq(barto: Barto) -> Iterator[Rq]:
+    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
+    made = Rq(barto)
+    made.redis.flushdb()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.mark.parametrize("kind", ["rq3", "rq2"])
+def test_a_run_is_one_rq_job_and_its_result_is_its_output(rq: Rq, kind: str) -> None:
+    if kind == "rq2":
+        require_or_skip(bool(shutil.which("uvx")), "uvx, to run rq 2.12")
+    rq.server(entry("add", "tests.rqtasks.add", "[2, 3]"))
+    run = rq.run("add")
+    wait_for(lambda: rq.state(run["id"])["state"] == "dispatched", 20, "the job to be enqueued")
+    assert len(rq.jobs()) == 1
+    rq.work(kind)
+    ended = rq.ended(run["id"])
+    assert (ended["state"], ended["exit_code"]) == ("succeeded", 0)
+    assert rq.output(run["id"]) == "5\n"
+    assert len(rq.jobs()) == 1
+
+
+def test_a_failing_function_and_a_timeout_fail_with_rqs_reason(rq: Rq) -> None:
+    rq.server(entry("boom", "tests.rqtasks.boom") + "\n" + entry("slow", "tests.rqtasks.sleepy", "[30]", rq_timeout=1))
+    boom, slow = rq.run("boom"), rq.run("slow")
+    wait_for(lambda: len(rq.jobs()) == 2, 20, "both jobs enqueued")
+    rq.work()
+    failed = rq.ended(boom["id"])
+    assert (failed["state"], failed["exit_code"]) == ("failed", 1)
+    assert failed["reason"] == "ZeroDivisionError: division by zero, on purpose"
+    assert "Traceback" in rq.output(boom["id"])
+    timed = rq.ended(slow["id"])
+    assert timed["state"] == "failed"
+    assert "JobTimeoutException" in timed["reason"]
+
+
+def test_slots_fire_as_jobs_and_a_queued_one_can_be_cancelled(rq: Rq) -> None:
+    every_second = "*:*:0/1"
+    tick = entry("tick", "tests.rqtasks.add", "[1, 1]", every_second, overlap="allow")
+    rq.server(tick + "\n" + entry("once", "tests.rqtasks.add", "[1, 2]", every_second))
+    wait_for(lambda: len(rq.jobs()) >= 4, 20, "slots enqueued")
+    once = rq.barto.runs(worker="@rq", schedule="once")
+    assert {r["state"] for r in once[1:]} <= {"dispatched", "skipped"}  # overlap: judged on the queued job's run
+    assert sum(r["state"] == "dispatched" for r in once) == 1
+    queued = [r for r in rq.barto.runs(worker="@rq", schedule="tick") if r["state"] == "dispatched"]
+    assert queued
+    assert rq.barto.cli("cancel", str(queued[0]["id"])).returncode == 0
+    assert rq.ended(queued[0]["id"])["state"] == "cancelled"
+    for name in ("tick", "once"):
+        assert rq.barto.cli("pause", "-w", "@rq", name).returncode == 0
+    rq.work()
+    runs = [r for r in rq.barto.runs(worker="@rq") if r["state"] != "skipped"]
+    done = [r for r in runs if r["state"] == "succeeded"]
+    assert done
+    assert len({(r["schedule"], r["slot"]) for r in runs}) == len(runs)  # one run a slot
+    assert len(rq.jobs()) == len(runs)  # one job a run
+
+
+def test_a_redis_that_is_down_makes_runs_wait_then_miss(barto: Barto, tmp_path: Path) -> None:
+    require_or_skip(bool(shutil.which("redis-server")), "redis-server")
+    port = free_port()
+    rq = Rq(barto, port)
+    later = entry("later", "tests.rqtasks.add", "[4, 4]", queue_ttl=120)
+    rq.server(later + "\n" + entry("never", "tests.rqtasks.add", "[0, 0]", queue_ttl=2))
+    later, never = rq.run("later"), rq.run("never")
+    assert rq.ended(never["id"])["reason"] == "redis unavailable"
+    assert rq.state(later["id"])["state"] == "pending"  # still waiting for its Redis
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL, cwd=tmp_path)  # fmt: skip
+    try:
+        wait_for(lambda: _reachable(port), 10, "the private redis-server")
+        wait_for(lambda: rq.state(later["id"])["state"] == "dispatched", 20, "the waiting run to be enqueued")
+        rq.work()
+        assert rq.ended(later["id"])["state"] == "succeeded"
+        assert rq.output(later["id"]) == "8\n"
+    finally:
+        rq.redis.close()
+        server.terminate()
+        server.wait(10)
