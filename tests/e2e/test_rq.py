@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import random
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
@@ -148,8 +151,8 @@ def test_a_redis_that_is_down_makes_runs_wait_then_miss(barto: Barto, tmp_path: 
     require_or_skip(bool(shutil.which("redis-server")), "redis-server")
     port = free_port()
     rq = Rq(barto, port)
-    later = entry("later", "tests.rqtasks.add", "[4, 4]", queue_ttl=120)
-    rq.server(later + "\n" + entry("never", "tests.rqtasks.add", "[0, 0]", queue_ttl=2))
+    waits = entry("later", "tests.rqtasks.add", "[4, 4]", queue_ttl=120)
+    rq.server(waits + "\n" + entry("never", "tests.rqtasks.add", "[0, 0]", queue_ttl=2))
     later, never = rq.run("later"), rq.run("never")
     assert rq.ended(never["id"])["reason"] == "redis unavailable"
     assert rq.state(later["id"])["state"] == "pending"  # still waiting for its Redis
@@ -165,3 +168,42 @@ def test_a_redis_that_is_down_makes_runs_wait_then_miss(barto: Barto, tmp_path: 
         rq.redis.close()
         server.terminate()
         server.wait(10)
+
+
+def test_a_leader_killed_while_slots_fire_enqueues_each_slot_once(on_postgresql: Barto) -> None:
+    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
+    barto, rq = on_postgresql, Rq(on_postgresql)
+    rq.redis.flushdb()
+    try:
+        tick = entry("tick", "tests.rqtasks.add", "[1, 1]", "*:*:0/1", overlap="allow")
+        config = f'[schedules."@rq"]\nschedules = [\n{tick}\n]\n'
+        ports = {"a": barto.port, "b": free_port()}
+        for name, port in ports.items():
+            barto.start_server(config, f"lease_seconds = 2\n[redis.default]\nurl = '{rq.url}'\n", name=name, port=port)
+            if name == "a":
+                wait_for(lambda: len(rq.jobs()) >= 2, 20, "a to enqueue")
+        barto.kill("a", signal.SIGKILL)  # whatever it was doing: claiming, enqueuing, recording
+        barto.use_server(ports["b"])
+        wait_for(lambda: _leads(ports["b"]), 20, "b to lead")
+        killed = datetime.now(UTC)
+        wait_for(lambda: any(datetime.fromisoformat(r["slot"]) > killed for r in rq.barto.runs(worker="@rq")), 20,
+                 "b to fire")  # fmt: skip
+        assert barto.cli("pause", "-w", "@rq", "tick").returncode == 0
+        rq.work()
+        runs = rq.barto.runs(worker="@rq")
+        slots = [r["slot"] for r in runs]
+        assert len(slots) == len(set(slots))  # one run a slot, whoever claimed it
+        enqueued = [r for r in runs if r["state"] != "missed"]
+        assert len(rq.jobs()) == len(enqueued)  # one job a run: none twice, none of a missed slot
+        assert all(r["state"] == "succeeded" for r in enqueued)
+        assert not [r for r in runs if r["reason"] == "server down"]  # a's claimed slots were enqueued by b
+    finally:
+        rq.close()
+
+
+def _leads(port: int) -> bool:
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/info", timeout=2)
+    except httpx.TransportError:
+        return False
+    return answer.status_code == 200 and answer.json()["cluster"]["role"] == "leader"
