@@ -140,7 +140,11 @@ def jobd(barto: Barto, doors: Callable[[Barto, int], Jobd]) -> Jobd:
     ninep = f"[ninep]\nip = '127.0.0.1'\nport = {port}\nworker = 'w1'\nconnections = 16\n"
     barto.start_server(SCHEDULES, settings() + ninep)
     barto.use_server(barto.port, f"api_key = '{TOKENS['boss'][1]}'")
-    program = "[programs.sleeper]\ncmd = '/bin/sh'\nargs = ['-c', 'echo up; exec sleep 300']\nstartsecs = 0\n"
+    program = (
+        "[programs.sleeper]\ncmd = '/bin/sh'\nargs = ['-c', 'echo up; exec sleep 300']\nstartsecs = 0\n"
+        "[programs.stubborn]\ncmd = '/bin/sh'\nargs = ['-c', \"trap '' TERM; exec sleep 300\"]\nstartsecs = 0\n"
+        "stopwaitsecs = 4\nautostart = false\n"  # started by the test that needs it: stops take 4 s
+    )
     barto.start_worker("w1", link=f"api_key = '{TOKENS['w1'][1]}'", settings=program)
     return doors(barto, port)
 
@@ -409,9 +413,9 @@ class Raw:
             data += chunk
         return data
 
-    def attach(self, msize: int = 65536) -> None:
+    def attach(self, msize: int = 65536, aname: str = "") -> None:
         assert self.ask("Tversion", codec.NOTAG, msize=msize, version="9P2000.L")["version"] == "9P2000.L"
-        self.ask("Tattach", fid=1, afid=codec.NOFID, uname="", aname="", n_uname=0)
+        self.ask("Tattach", fid=1, afid=codec.NOFID, uname="", aname=aname, n_uname=0)
 
 
 def test_versions_and_msize_are_negotiated(jobd: Jobd) -> None:
@@ -500,6 +504,24 @@ def test_malformed_messages_are_answered_on_their_tag(jobd: Jobd) -> None:
     assert raw.ask("Twalk", 10, fid=1, newfid=11, wnames=["jobs"]).name == "Rwalk"  # still serving
 
 
+def test_a_flush_answers_at_once_for_a_request_still_going(jobd: Jobd) -> None:
+    base = "workers/w1/programs/stubborn/ctl"
+    wait_for(lambda: jobd.read(base) == b"STOPPED", 20, "the worker to report its programs")
+    assert jobd.write(base, b"start", aname=OPERATE) is None
+    wait_for(lambda: jobd.read(base) == b"RUNNING", 20, "the stubborn program to run")
+    raw = jobd.raw()
+    raw.attach(aname=OPERATE)
+    raw.ask("Twalk", fid=1, newfid=2, wnames=base.split("/"))
+    raw.ask("Tlopen", fid=2, flags=1)
+    raw.send(codec.encode(codec.Message(codec.TYPES["Twrite"], 5, {"fid": 2, "offset": 0, "data": b"stop"}), Dialect.L))
+    time.sleep(0.5)  # the stop is under way: the program ignores TERM, so it takes its stopwaitsecs (4 s)
+    flushed = raw.ask("Tflush", 6, oldtag=5)
+    assert (flushed.name, flushed.tag) == ("Rflush", 6)  # answered instead of the write's Rwrite
+    assert jobd.read(base) != b"STOPPED"  # before the stop it interrupted would have answered
+    wait_for(lambda: jobd.read(base) == b"STOPPED", 20, "the worker to stop it all the same")
+    assert raw.ask("Twalk", 7, fid=1, newfid=3, wnames=["runs"]).tag == 7  # and no Rwrite of tag 5 ever came
+
+
 def test_flush_answers_and_connections_are_bounded(jobd: Jobd) -> None:
     raw = jobd.raw()
     raw.attach()
@@ -545,6 +567,8 @@ def test_a_standby_refuses_9p_naming_the_leader(on_postgresql: Barto, doors: Cal
     leader = doors(barto, nine["a"])
     barto.start_server(SCHEDULES, f"[ninep]\nport = {nine['b']}\n", name="b", port=ports["b"])
     wait_for(lambda: _listening(nine["b"]), 10, "b's 9P")
+    asked = f"http://127.0.0.1:{ports['b']}/v1/clients"
+    wait_for(lambda: httpx.get(asked, timeout=5).status_code == 307, 15, "b to know who leads")  # it redirects there
     standby = Jobd(barto, nine["b"])
     try:
         assert leader.read("workers") == b""  # no worker has connected: an empty directory, served
