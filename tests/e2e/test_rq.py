@@ -104,11 +104,20 @@ def test_a_run_is_one_rq_job_and_its_result_is_its_output(rq: Rq, kind: str) -> 
     run = rq.run("add")
     wait_for(lambda: rq.state(run["id"])["state"] == "dispatched", 20, "the job to be enqueued")
     assert len(rq.jobs()) == 1
+    assert _queue(rq) == {"redis": "default", "queue": "default", "queued": 1, "finished": 0}
     rq.work(kind)
     ended = rq.ended(run["id"])
     assert (ended["state"], ended["exit_code"]) == ("succeeded", 0)
     assert rq.output(run["id"]) == "5\n"
     assert len(rq.jobs()) == 1
+    assert _queue(rq) == {"redis": "default", "queue": "default", "queued": 0, "finished": 1}
+    assert [r["id"] for r in rq.barto.cli_json("rq", "runs")] == [run["id"]]
+
+
+def _queue(rq: Rq) -> dict[str, Any]:
+    """``barto-cli rq``'s one queue, as what it waits for and what it finished."""
+    (queue,) = rq.barto.cli_json("rq")
+    return {k: queue[k] for k in ("redis", "queue", "queued", "finished")}
 
 
 def test_a_failing_function_and_a_timeout_fail_with_rqs_reason(rq: Rq) -> None:
@@ -156,6 +165,10 @@ def test_a_redis_that_is_down_makes_runs_wait_then_miss(barto: Barto, tmp_path: 
     later, never = rq.run("later"), rq.run("never")
     assert rq.ended(never["id"])["reason"] == "redis unavailable"
     assert rq.state(later["id"])["state"] == "pending"  # still waiting for its Redis
+    down = rq.barto.cli("rq")
+    assert down.returncode == 1
+    assert "cannot reach [redis.default]" in down.stderr
+    assert "(HTTP 503)" in down.stderr
     server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
                               stdout=subprocess.DEVNULL, cwd=tmp_path)  # fmt: skip
     try:

@@ -50,6 +50,7 @@ PROMISED = {
     ("POST", "/v1/cleanup"): "admin",
     ("POST", "/v1/query"): "read",
     ("GET", "/v1/metrics"): "read",
+    ("GET", "/v1/rq/queues"): "read",
     ("GET", "/v1/alerts"): "read",
     ("POST", "/v1/alerts/{name}/test"): "admin",
     ("GET", "/v1/programs"): "read",

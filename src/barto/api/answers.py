@@ -262,3 +262,17 @@ class Delivery(Answer, frozen=True, kw_only=True):
     next_at: datetime
     sent_at: datetime | None
     error: str | None
+
+
+class RqQueue(Answer, frozen=True, kw_only=True):
+    """One RQ queue of one ``[redis.<name>]``: its jobs waiting, and in each of RQ's registries."""
+
+    redis: str
+    queue: str
+    queued: int
+    started: int
+    finished: int
+    failed: int
+    deferred: int
+    scheduled: int
+    canceled: int

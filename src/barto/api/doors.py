@@ -60,6 +60,7 @@ DOORS = [
     Door("POST", "/v1/cleanup", ops.CLEANUP, stream=ops.CLEANUP_PROGRESS, flag="progress"),
     Door("POST", "/v1/query", ops.QUERY),
     Door("GET", "/v1/metrics", ops.METRICS),
+    Door("GET", "/v1/rq/queues", ops.RQ_QUEUES),
     Door("GET", "/v1/alerts", ops.ALERTS),
     Door("POST", "/v1/alerts/{name}/test", ops.ALERT_TEST),
     Door("GET", "/v1/programs", ops.PROGRAMS),

@@ -97,6 +97,7 @@ ALERTS = _op("alerts.list", READ, "Recent alert deliveries and failures", r.Aler
 ALERT_TEST = _op(
     "alerts.test", ADMIN, "Send a test event through an alert's channels now", r.AlertRef, list[a.Delivery]
 )
+RQ_QUEUES = _op("rq.queues", READ, "RQ queues of every [redis], with their jobs by state", r.Nothing, list[a.RqQueue])
 METRICS = _op("metrics", READ, "This server's metrics (Prometheus text at /metrics)", r.Nothing, a.Metrics)
 
 PROGRAMS = _op("programs.list", READ, "Supervised processes of every worker", r.Programs, list[a.ProgramRow])

@@ -12,7 +12,7 @@ import typer
 from rich.text import Text
 
 from barto.api.answers import CleanupProgress, Cluster, Forgotten, Info, QueryResult, UpdatesReport
-from barto.cli import alerts, options, render, schedules
+from barto.cli import alerts, options, render, rq, schedules
 from barto.cli.client import Client, segment
 from barto.cli.options import Json
 from barto.model import OutputLine, RunRecord, RunState, ScheduleRecord, WorkerRecord
@@ -356,6 +356,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(clients_app, name="clients")
     app.add_typer(schedules.app, name="schedules")
     app.add_typer(alerts.app, name="alerts")
+    app.add_typer(rq.app, name="rq")
     app.command("list")(list_)
     app.command("run-now")(run_now)
     app.command("backfill")(backfill)

@@ -121,6 +121,22 @@ def _ending(job: Job, status: JobStatus, seen: Seen) -> Seen:
     return Seen(seen.job_id, seen.status, seen.started_at, seen.ended_at, _bounded(text), error[:500])
 
 
+def queues(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Every queue RQ knows in this Redis, with its jobs waiting and in each registry."""
+    found = []
+    for queue in sorted(Queue.all(connection=conn), key=lambda q: q.name):
+        registries = {
+            "started": queue.started_job_registry,
+            "finished": queue.finished_job_registry,
+            "failed": queue.failed_job_registry,
+            "deferred": queue.deferred_job_registry,
+            "scheduled": queue.scheduled_job_registry,
+            "canceled": queue.canceled_job_registry,
+        }
+        found.append({"queue": queue.name, "queued": queue.count, **{k: r.count for k, r in registries.items()}})
+    return found
+
+
 def cancel(conn: redis.Redis, wanted: str) -> None:
     """Cancel a job that waits, stop one that runs (RQ's stop command); one that has ended or
     is gone is left as it is."""
