@@ -112,6 +112,7 @@ def test_a_run_is_one_rq_job_and_its_result_is_its_output(rq: Rq, kind: str) -> 
     assert len(rq.jobs()) == 1
     assert _queue(rq) == {"redis": "default", "queue": "default", "queued": 0, "finished": 1}
     assert [r["id"] for r in rq.barto.cli_json("rq", "runs")] == [run["id"]]
+    assert [s["name"] for s in rq.barto.cli_json("schedules", "--worker", "@rq")] == ["add"]
 
 
 def _queue(rq: Rq) -> dict[str, Any]:

@@ -23,11 +23,15 @@ app = typer.Typer(help="List schedules; add, remove, enable or disable API sched
 
 
 @app.callback(invoke_without_command=True)
-def schedules(ctx: typer.Context, as_json: Json = False) -> None:
+def schedules(
+    ctx: typer.Context,
+    worker: Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker's.")] = None,
+    as_json: Json = False,
+) -> None:
     """List the live schedules with their next fire times and where they come from."""
     if ctx.invoked_subcommand is not None:
         return
-    data = options.client(ctx).get("/v1/schedules", list[ScheduleRecord])
+    data = options.client(ctx).get("/v1/schedules", list[ScheduleRecord], worker=worker)
     if as_json:
         render.emit_json(data)
         return
