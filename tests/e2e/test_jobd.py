@@ -522,6 +522,18 @@ def test_a_flush_answers_at_once_for_a_request_still_going(jobd: Jobd) -> None:
     assert raw.ask("Twalk", 7, fid=1, newfid=3, wnames=["runs"]).tag == 7  # and no Rwrite of tag 5 ever came
 
 
+def test_a_truncation_is_accepted_on_writable_files_only(jobd: Jobd) -> None:
+    raw = jobd.raw()
+    raw.attach()
+    setattr_size = {"valid": 0x8, "mode": 0, "uid": 0, "gid": 0, "size": 0, "atime_sec": 0, "atime_nsec": 0,
+                    "mtime_sec": 0, "mtime_nsec": 0}  # fmt: skip
+    for newfid, (name, answer) in enumerate((("ctl", "Rsetattr"), ("schedule", "Rlerror")), 2):
+        raw.ask("Twalk", fid=1, newfid=newfid, wnames=["jobs", "conf", name])
+        assert raw.ask("Tsetattr", fid=newfid, **setattr_size).name == answer, name
+    assert raw.ask("Tsetattr", fid=2, **{**setattr_size, "size": 5}).name == "Rlerror"  # only to 0
+    assert jobd.read("jobs/conf/ctl") == b"started"  # nothing changed
+
+
 def test_flush_answers_and_connections_are_bounded(jobd: Jobd) -> None:
     raw = jobd.raw()
     raw.attach()
