@@ -55,6 +55,19 @@ _BACKOFF_CAP = 60.0
 SESSION_ERRORS = (OSError, TimeoutError, WebSocketException, ProtocolError)
 
 
+def _raise_if_cancelled() -> None:
+    """Go on being cancelled when a library turned our cancellation into an error of its own.
+
+    A stop cancels the link once. If that cancel lands while websockets is closing a session
+    the server is closing too, its close timeout can take the cancellation for its own
+    timeout: we would see a TimeoutError, count a failed attempt and reconnect for ever (a
+    stopping bartoc then waited for its SIGKILL). The task still counts the cancel request.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class GaveUpError(Unavailable):
     """``retry_count`` consecutive connection attempts failed."""
 
@@ -122,6 +135,7 @@ class Link:
         electing = False
         while True:
             outcome = await self._try(urls[index])
+            _raise_if_cancelled()
             if outcome == "welcomed":
                 failures = 0
                 await asyncio.sleep(_backoff(0))
