@@ -21,6 +21,7 @@ class SwallowingLink(Link):
 
     def __init__(self) -> None:  # only what Link.run reads
         self._config = msgspec.convert({"name": "w1", "bartos": {"host": "127.0.0.1", "port": 1}}, WorkerConfig)
+        self._stopping = False
         self.attempts = 0
 
     async def _try(self, url: str) -> Literal["welcomed", "standby", "failed"]:
@@ -32,12 +33,24 @@ class SwallowingLink(Link):
         return "failed"
 
 
-async def test_a_single_cancel_ends_the_link_even_if_a_session_swallowed_it() -> None:
+async def test_a_stopped_link_ends_even_if_a_session_swallowed_the_cancel() -> None:
     link = SwallowingLink()
     task = asyncio.create_task(link.run())
     await asyncio.sleep(0.02)  # inside the first attempt
+    link.stop()  # what bartoc's stop does, then the cancel
     task.cancel()
     done, _ = await asyncio.wait([task], timeout=5)
     assert task in done
-    assert task.cancelled()
     assert link.attempts == 1  # it did not try again
+
+
+async def test_a_link_not_stopped_goes_on_after_a_failed_session() -> None:
+    link = SwallowingLink()
+    task = asyncio.create_task(link.run())
+    done, _ = await asyncio.wait([task], timeout=1.5)
+    assert not done  # a server that went away is tried again, and again
+    assert link.attempts >= 2
+    link.stop()
+    task.cancel()
+    await asyncio.wait([task], timeout=5)
+    assert task.done()

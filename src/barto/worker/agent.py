@@ -100,6 +100,7 @@ class Agent:
                 await self._stopping.wait()
                 drained = self._jobs.drain(lambda: self._link.connected, _DELIVER_SECONDS)
                 await asyncio.gather(drained, self.programs.shutdown())
+                self._link.stop()
                 for task in (link, *helpers):
                     task.cancel()
         finally:

@@ -55,19 +55,6 @@ _BACKOFF_CAP = 60.0
 SESSION_ERRORS = (OSError, TimeoutError, WebSocketException, ProtocolError)
 
 
-def _raise_if_cancelled() -> None:
-    """Go on being cancelled when a library turned our cancellation into an error of its own.
-
-    A stop cancels the link once. If that cancel lands while websockets is closing a session
-    the server is closing too, its close timeout can take the cancellation for its own
-    timeout: we would see a TimeoutError, count a failed attempt and reconnect for ever (a
-    stopping bartoc then waited for its SIGKILL). The task still counts the cancel request.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 class GaveUpError(Unavailable):
     """``retry_count`` consecutive connection attempts failed."""
 
@@ -114,6 +101,7 @@ class Link:
         tasks: Callable[[], asyncio.TaskGroup],
     ) -> None:
         self._config = config
+        self._stopping = False
         self._outbox = outbox
         self._feed = feed
         self._runs = runs  # the runs executing now (the hello tells the server)
@@ -127,6 +115,13 @@ class Link:
         if self._verifier is not None:
             log.info("only signed frames are acted on (server key fingerprint %s)", self._verifier.fingerprint)
 
+    def stop(self) -> None:
+        """No more sessions: the attempt going on is the last. (bartoc then cancels the link as
+        well; this is for when the cancel lands while the server closes the same session, and
+        websockets turns it into a session error: the link would count a failed attempt and
+        reconnect for ever, and a stopping bartoc wait for its SIGKILL.)"""
+        self._stopping = True
+
     async def run(self) -> None:
         """Try the URLs in turn. A standby's refusal is not a failure: a leader is there or being
         chosen, so the next round comes soon and ``retry_count`` does not count it."""
@@ -135,7 +130,8 @@ class Link:
         electing = False
         while True:
             outcome = await self._try(urls[index])
-            _raise_if_cancelled()
+            if self._stopping:  # see stop()
+                return
             if outcome == "welcomed":
                 failures = 0
                 await asyncio.sleep(_backoff(0))

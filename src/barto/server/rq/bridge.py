@@ -191,12 +191,18 @@ class RqBridge:
                     self._saw(followed, job)
 
     async def _retry(self) -> None:
+        """Another try for the runs waiting for their Redis: the first that fails ends its
+        Redis's round (a Redis that does not answer costs one timeout a round, not one a run);
+        those past their ``queue_ttl`` are missed."""
         now = datetime.now(UTC)
-        waiting, self._waiting = self._waiting, []
-        expired = [w for w in waiting if w.until <= now]
-        for entry in (w for w in waiting if w.until > now):
-            if not await self._enqueue(entry) and entry not in self._waiting:
-                self._waiting.append(entry)
+        expired = [w for w in self._waiting if w.until <= now]
+        self._waiting = [w for w in self._waiting if w.until > now]
+        down: set[str] = set()
+        for entry in list(self._waiting):
+            if entry.target not in down and await self._enqueue(entry):
+                self._waiting.remove(entry)
+            else:
+                down.add(entry.target)
         if expired:
             await self.store.miss([w.item.run_id for w in expired], Reason.REDIS_UNAVAILABLE)
             log.warning("%d RQ runs missed: their Redis could not be reached in time", len(expired))
