@@ -63,5 +63,8 @@ async def test_every_documented_path_answers_json(tmp_path: Path) -> None:
             if "get" not in methods or "{" in path:
                 continue
             answer = await client.get(path, headers=bearer("admin"))
+            if path == "/v1/btu":  # this server has no [btu]: it says so
+                assert (answer.status_code, answer.json()["error"]["code"]) == (409, "btu_off")
+                continue
             assert answer.status_code == 200, (path, answer.text)
             assert answer.headers["content-type"] == "application/json", path

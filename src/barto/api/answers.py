@@ -276,3 +276,51 @@ class RqQueue(Answer, frozen=True, kw_only=True):
     deferred: int
     scheduled: int
     canceled: int
+
+
+class RqJob(Answer, frozen=True, kw_only=True):
+    """One RQ job, as its registry (or its queue) and its hash say."""
+
+    redis: str
+    queue: str
+    id: str
+    state: str
+    func: str | None
+    description: str | None
+    created_at: datetime | None
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class BtuReport(Answer, frozen=True, kw_only=True):
+    """What a read of BTU's table did: schedules added, changed and removed by name, the
+    number left as they were, and the rows skipped with why; ``error``: nothing was read."""
+
+    at: datetime
+    scope: str
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    unchanged: int
+    skipped: dict[str, str]
+    error: str | None
+
+
+class BtuStatus(Answer, frozen=True, kw_only=True):
+    """``[btu]``: where it reads and listens, its schedules now, and its last full refresh."""
+
+    database: str | None  # the URL without its password
+    socket_path: str
+    refresh_seconds: float
+    schedules: list[str]
+    last: BtuReport | None
+
+
+class BtuQueued(Answer, frozen=True, kw_only=True):
+    """A BTU Task enqueued now, outside any schedule (BTU's ``queue-task-now``)."""
+
+    task: str
+    redis: str
+    queue: str
+    job_id: str

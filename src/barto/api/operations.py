@@ -98,6 +98,13 @@ ALERT_TEST = _op(
     "alerts.test", ADMIN, "Send a test event through an alert's channels now", r.AlertRef, list[a.Delivery]
 )
 RQ_QUEUES = _op("rq.queues", READ, "RQ queues of every [redis], with their jobs by state", r.Nothing, list[a.RqQueue])
+RQ_JOBS = _op("rq.jobs", READ, "RQ jobs by queue and state (BTU's list-jobs)", r.RqJobs, list[a.RqJob])
+BTU_STATUS = _op("btu.status", READ, "BTU's table: what it gave and its last refresh", r.Nothing, a.BtuStatus)
+BTU_REFRESH = _op("btu.refresh", ADMIN, "Read BTU's table now (all rows, or one)", r.BtuRefresh, a.BtuReport)
+BTU_CANCEL = _op("btu.cancel", ADMIN, "Stop a schedule of BTU's table until it is read again", r.BtuRef, a.Removed)
+BTU_QUEUE_TASK = _op(
+    "btu.queue_task", OPERATE, "Enqueue a BTU Task now, outside its schedules (queue-task-now)", r.BtuRef, a.BtuQueued
+)
 METRICS = _op("metrics", READ, "This server's metrics (Prometheus text at /metrics)", r.Nothing, a.Metrics)
 
 PROGRAMS = _op("programs.list", READ, "Supervised processes of every worker", r.Programs, list[a.ProgramRow])

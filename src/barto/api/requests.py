@@ -206,3 +206,27 @@ class AlertRef(Request, frozen=True, kw_only=True):
     """One ``[alerts.<name>]``."""
 
     name: Lookup
+
+
+RqState = Literal["queued", "started", "finished", "failed", "deferred", "scheduled", "canceled"]
+
+
+class RqJobs(Request, frozen=True, kw_only=True):
+    """RQ's jobs of every ``[redis]`` (or one), by queue and state (all states when none)."""
+
+    redis: Lookup | None = None
+    queue: Lookup | None = None
+    state: RqState | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+
+
+class BtuRefresh(Request, frozen=True, kw_only=True):
+    """Read BTU's table now: every row, or the one Task Schedule ``schedule``."""
+
+    schedule: Lookup | None = None
+
+
+class BtuRef(Request, frozen=True, kw_only=True):
+    """One BTU Task Schedule (``TS-000001``) or Task (``BTU-00001``), by name."""
+
+    name: Lookup

@@ -12,7 +12,7 @@ import typer
 from rich.text import Text
 
 from barto.api.answers import CleanupProgress, Cluster, Forgotten, Info, QueryResult, UpdatesReport
-from barto.cli import alerts, options, render, rq, schedules
+from barto.cli import alerts, btu, options, render, rq, schedules
 from barto.cli.client import Client, segment
 from barto.cli.options import Json
 from barto.model import OutputLine, RunRecord, RunState, ScheduleRecord, WorkerRecord
@@ -357,6 +357,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(schedules.app, name="schedules")
     app.add_typer(alerts.app, name="alerts")
     app.add_typer(rq.app, name="rq")
+    app.add_typer(btu.app, name="btu")
     app.command("list")(list_)
     app.command("run-now")(run_now)
     app.command("backfill")(backfill)

@@ -62,7 +62,12 @@ def load_server(src: Source, *, serving: bool = False, calendars: Calendars | No
     from barto.config.server import ServerConfig, check_server, check_serving
 
     check = check_serving if serving else check_server
-    return load(src, ServerConfig, lambda config: check(config, calendars))
+    config = load(src, ServerConfig, lambda config: check(config, calendars))
+    if config.btu is not None and config.btu.file is not None:
+        from barto.config.btu import with_file
+
+        config = with_file(config)
+    return config
 
 
 def load_worker(src: Source, *, running: bool = False) -> WorkerConfig:

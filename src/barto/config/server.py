@@ -20,6 +20,7 @@ from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
 from barto.config.alerts import Alert, check_alerts
+from barto.config.btu import Btu, check_btu
 from barto.config.common import Port, Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
 from barto.config.programs import ProgramDef, check_programs
 from barto.rules import RQ_WORKER
@@ -298,6 +299,7 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     limits: Limits = Limits()
     metrics: Metrics = Metrics()
     ninep: Ninep | None = None
+    btu: Btu | None = None
     redis: dict[str, Redis] = msgspec.field(default_factory=dict)
     alerts: dict[str, Alert] = msgspec.field(default_factory=dict)
     schedules: dict[str, WorkerSchedules] = msgspec.field(default_factory=dict)
@@ -390,6 +392,14 @@ def check_server(config: ServerConfig, calendars: Calendars | None = None) -> No
     for worker, group in config.schedules.items():
         _check_group(worker, group, config.timezone, {} if calendars is None else calendars)
     _check_redis_names(config)
+    _check_btu(config)
+
+
+def _check_btu(config: ServerConfig) -> None:
+    if config.btu is not None:
+        check_btu(config.btu, set(config.redis))
+        if config.btu.time_zone is not None:
+            _check_zone(config.btu.time_zone, ("btu", "time_zone"))
 
 
 def _check_redis_names(config: ServerConfig) -> None:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 import barto
 from barto.config import ServerConfig
+from barto.config.btu import settings
 from barto.config.server import Calendars
 from barto.model import Instance, RunRecord
 from barto.protocol.keys import decode_key
@@ -27,6 +28,8 @@ from barto.protocol.signing import Signer
 from barto.server import http, metrics, web
 from barto.server.alerting import Alerting
 from barto.server.auth import AuthGate, principals
+from barto.server.btu.source import BtuSource
+from barto.server.btusocket import BtuSocket
 from barto.server.cluster.lease import Leadership, leader, not_leading
 from barto.server.cluster.takeover import lead_forever, standby_view
 from barto.server.gateway.hub import Hub
@@ -81,6 +84,9 @@ def create_app(
                     if config.ninep is not None:
                         door = NinepDoor(config.ninep, core, tokens, lambda: _standing(state))
                         tasks.append(tg.create_task(door.serve()))
+                    if state.btu is not None:
+                        btu_door = BtuSocket(state.btu.settings, core, lambda: _standing(state))
+                        tasks.append(tg.create_task(btu_door.serve()))
                     loop = asyncio.get_running_loop()
                     loop.add_signal_handler(signal.SIGHUP, reloader.request)
                     log.info("bartos ready (instance %s, store %s)", state.leadership.me.name, store.dialect)
@@ -132,6 +138,7 @@ async def _start(config: ServerConfig, store: Store, config_path: Path, calendar
         signer=Signer(decode_key(config.signing_key)) if config.signing_key else None,
         programs=dict(config.programs),
         telemetry=telemetry,
+        btu=BtuSource(settings(config.btu, None), config.timezone) if config.btu is not None else None,
     )
     state.alerting.timeout_of = lambda run: _timeout_of(state, run)
     if state.signer is not None:
@@ -163,6 +170,7 @@ def _operation_parts(state: ServerState) -> OperationParts:
         leadership=state.leadership,
         telemetry=state.telemetry,
         alerting=state.alerting,
+        btu=state.btu,
         term=lambda: state.term,
         leading=lambda: state.leading,
     )

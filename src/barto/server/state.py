@@ -12,6 +12,7 @@ from barto.config import ServerConfig
 from barto.config.programs import ProgramDef
 from barto.protocol.signing import Signer
 from barto.server.alerting import Alerting
+from barto.server.btu.source import BtuSource
 from barto.server.cluster.lease import Leadership
 from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
@@ -40,6 +41,7 @@ class ServerState:
     fleet: Fleet = field(default_factory=Fleet)  # the workers' programs now
     telemetry: Telemetry = field(default_factory=Telemetry)  # what /metrics shows besides the store's counts
     programs: dict[str, dict[str, ProgramDef]] = field(default_factory=dict)  # per worker, from the config
+    btu: BtuSource | None = None  # [btu]'s table: the leader reads it
 
     def programs_of(self, worker: str) -> dict[str, Any]:
         """The program definitions this server holds for ``worker``, as sent on the wire."""

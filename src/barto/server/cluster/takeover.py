@@ -68,6 +68,8 @@ async def _lead(state: ServerState) -> None:
         tg.create_task(state.alerting.run())
         if state.config.redis:
             tg.create_task(_rq_bridge(state, term).run())
+        if state.btu is not None:
+            tg.create_task(state.btu.run(term, state.store))
 
 
 def _rq_bridge(state: ServerState, term: Term) -> RqBridge:

@@ -15,13 +15,13 @@ from barto.api.operations import OPERATIONS, RANK, Operation, Role
 from barto.api.requests import Request
 from barto.errors import Forbidden, Unauthenticated, Unavailable
 from barto.server.auth import Principal
-from barto.server.operations import alerts, maintenance, metrics, overview, programs, rq, runs, schedules
+from barto.server.operations import alerts, btu, maintenance, metrics, overview, programs, rq, runs, schedules
 from barto.server.operations._impl import IMPLEMENTATIONS
 from barto.server.operations._parts import Parts
 
 __all__ = ["Core", "Parts", "refusal"]
 
-_ = (alerts, maintenance, metrics, overview, programs, rq, runs, schedules)  # imported for their registrations
+_ = (alerts, btu, maintenance, metrics, overview, programs, rq, runs, schedules)  # imported for their registrations
 
 
 def refusal(who: Principal | None, role: Role) -> str | None:

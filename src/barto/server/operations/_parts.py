@@ -10,6 +10,7 @@ from datetime import datetime
 
 from barto.config import ServerConfig
 from barto.server.alerting import Alerting
+from barto.server.btu.source import BtuSource
 from barto.server.cluster.lease import Leadership
 from barto.server.gateway.fleet import Fleet
 from barto.server.gateway.hub import Hub
@@ -35,3 +36,4 @@ class Parts:
     alerting: Alerting
     term: Callable[[], Term]  # the current term's (a takeover replaces it)
     leading: Callable[[], bool]
+    btu: BtuSource | None = None  # [btu]'s table, when there is one

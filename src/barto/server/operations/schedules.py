@@ -14,7 +14,6 @@ from barto.errors import Conflict, Invalid, NotFound
 from barto.model import RunRecord, ScheduleRecord
 from barto.server.operations._impl import implements
 from barto.server.operations._parts import Parts
-from barto.server.scheduling.rows import schedule_row
 from barto.server.scheduling.scheduler import Entry
 
 
@@ -67,10 +66,8 @@ async def remove(parts: Parts, request: r.ScheduleRef) -> Removed:
     """Remove an API schedule (any stored name, even one from before the naming rules)."""
     worker, name = request.worker, request.name
     _not_from_file(parts, worker, name)
-    if not await parts.store.delete_api_schedule(worker, name):
+    if not await parts.term().drop_api(parts.store, worker, [name], parts.config.timezone):
         raise NotFound("schedule_not_found", f"no API schedule named {name!r} for worker {worker!r}")
-    parts.term().catalog.remove(worker, name)
-    parts.term().apply(parts.config.timezone)
     return Removed(removed=name, worker=worker)
 
 
@@ -142,11 +139,7 @@ def _entry(parts: Parts, request: r.ScheduleRef) -> Entry:
 
 
 async def _save(parts: Parts, worker: str, schedule: ScheduleDef) -> None:
-    """Store an API schedule, then run it (the database first: what runs is what a restart keeps)."""
-    row = schedule_row(worker, schedule, parts.config.timezone, source="api")
-    await parts.store.put_api_schedule(row, msgspec.to_builtins(schedule))
-    parts.term().catalog.put(worker, schedule)
-    parts.term().apply(parts.config.timezone)
+    await parts.term().put_api(parts.store, worker, [schedule], parts.config.timezone)
 
 
 def _not_from_file(parts: Parts, worker: str, name: str) -> None:

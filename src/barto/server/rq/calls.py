@@ -45,7 +45,12 @@ def job_id(schedule: str, slot: datetime, attempt: int) -> str:
     characters become ``_`` and a digest of the exact name keeps two names apart."""
     digest = hashlib.sha256(schedule.encode()).hexdigest()[:8]
     stamp = slot.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"barto-{_UNSAFE.sub('_', schedule)[:64]}-{stamp}-{attempt}-{digest}"
+    return f"barto-{safe(schedule)}-{stamp}-{attempt}-{digest}"
+
+
+def safe(name: str) -> str:
+    """``name`` as part of a job id: RQ allows only ``[A-Za-z0-9_-]``, and at most 64 of it here."""
+    return _UNSAFE.sub("_", name)[:64]
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def enqueue(conn: redis.Redis, item: Enqueue) -> bool:
             failure_ttl=call.failure_ttl,
             description=call.description or item.description,
             job_id=item.job_id,
-            meta={**call.meta, "barto_run_id": item.run_id},
+            meta={**call.meta, "barto_run_id": item.run_id} if item.run_id else call.meta,
             unique=True,
         )
     except DuplicateJobError:
@@ -164,3 +169,38 @@ def _aware(at: datetime | None) -> datetime | None:
     if at is None:
         return None
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled", "canceled")
+
+
+def jobs(conn: redis.Redis, queue: str | None, state: str | None, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` jobs of ``queue`` (every queue when None) in ``state`` (every state),
+    as its queue or registry lists them: one round trip per list, one per batch of jobs."""
+    found: list[dict[str, Any]] = []
+    chosen = [Queue(queue, connection=conn)] if queue else sorted(Queue.all(connection=conn), key=lambda q: q.name)
+    for each in chosen:
+        for wanted in (state,) if state else STATES:
+            room = limit - len(found)
+            if room <= 0:
+                return found
+            ids = each.get_job_ids(0, room) if wanted == "queued" else _registry(each, wanted).get_job_ids(0, room - 1)
+            fetched = Job.fetch_many(ids[:room], connection=conn)
+            found += [_job_row(job, each.name, wanted) for job in fetched if job is not None]
+    return found
+
+
+def _registry(queue: Queue, state: str) -> Any:
+    return getattr(queue, f"{state}_job_registry")
+
+
+def _job_row(job: Job, queue: str, state: str) -> dict[str, Any]:
+    try:
+        func: str | None = job.func_name
+    except Exception:  # data another program pickled (BTU's Frappe wrappers): shown without it
+        func = None
+    return {
+        "queue": queue, "id": job.id, "state": state, "func": func, "description": job.description,
+        "created_at": _aware(job.created_at), "enqueued_at": _aware(job.enqueued_at),
+        "started_at": _aware(job.started_at), "ended_at": _aware(job.ended_at),
+    }  # fmt: skip

@@ -60,6 +60,10 @@ class Catalog:
         """Drop an API schedule."""
         self._api.pop((worker, name), None)
 
+    def api_items(self) -> list[tuple[Key, ScheduleDef]]:
+        """Every API schedule."""
+        return list(self._api.items())
+
     def api_keys(self) -> frozenset[Key]:
         """The (worker, name) of every API schedule."""
         return frozenset(self._api)
