@@ -42,6 +42,7 @@ log = logging.getLogger("barto.server.rq")
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5
+BATCH = 1000  # runs enqueued in one round trip
 LINES_MAX = 1000  # of a result's text, as output lines
 _HOST = HostInfo(
     hostname=socket.gethostname(), os_name="bartos", os_version=barto.__version__, kernel=platform.release(),
@@ -116,47 +117,71 @@ class RqBridge:
     async def _take(self, jobs: list[Job]) -> None:
         """Enqueue dispatched runs; those that cannot be, wait (or end failed: no such schedule)."""
         now = datetime.now(UTC)
+        entries = []
         for job in jobs:
             definition = self.definition_of(job.schedule)
             if definition is None or definition.rq is None or definition.redis not in self.targets:
                 self._finish(job.run_id, now, now, exit_code=None, error="no RQ schedule of that name any more")
                 continue
-            item = calls.Enqueue(job.run_id, calls.job_id(job.schedule, job.slot, job.attempt), definition.rq,
-                                 f"barto {job.schedule} {job.slot.isoformat()}")  # fmt: skip
-            until = job.slot + timedelta(seconds=definition.queue_ttl)
-            await self._enqueue(_Waiting(item, definition.redis, until))
+            entries.append(self._entry(job.run_id, job.schedule, job.slot, job.attempt, definition))
+        failed = await self._enqueue(entries)
+        self._waiting.extend(failed)
 
-    async def _enqueue(self, waiting: _Waiting) -> bool:
-        """Enqueue one run (or find its job there); False when Redis cannot be reached."""
-        item = waiting.item
-        try:
-            fresh = await self._call(waiting.target, calls.enqueue, item)
-        except calls.REDIS_ERRORS as error:
-            if waiting not in self._waiting:
-                log.warning("cannot enqueue run %d into redis %s, trying again: %s", item.run_id, waiting.target, error)
-                self._waiting.append(waiting)
-            return False
-        if not fresh:
-            log.info("run %d: job %s was enqueued already; following it", item.run_id, item.job_id)
-        self._accept(item.run_id)
-        self._followed[item.run_id] = _Followed(item.run_id, item.job_id, waiting.target)
-        return True
+    @staticmethod
+    def _entry(run_id: int, schedule: str, slot: datetime, attempt: int, definition: ScheduleDef) -> _Waiting:
+        assert definition.rq is not None  # an @rq schedule (checked by the caller)
+        item = calls.Enqueue(run_id, calls.job_id(schedule, slot, attempt), definition.rq,
+                             f"barto {schedule} {slot.isoformat()}")  # fmt: skip
+        return _Waiting(item, definition.redis, slot + timedelta(seconds=definition.queue_ttl))
+
+    async def _enqueue(self, entries: list[_Waiting], *, again: bool = False) -> list[_Waiting]:
+        """Enqueue runs, :data:`BATCH` a round trip per Redis (or find their jobs there); those
+        whose Redis cannot be reached are returned, to wait (logged unless tried ``again``). A
+        Redis that does not answer costs one timeout."""
+        by_target: dict[str, list[_Waiting]] = {}
+        for entry in entries:
+            by_target.setdefault(entry.target, []).append(entry)
+        waiting = []
+        for target, group in by_target.items():
+            for start in range(0, len(group), BATCH):
+                chunk = group[start : start + BATCH]
+                try:
+                    fresh = await self._call(target, calls.enqueue_many, [e.item for e in chunk])
+                except calls.REDIS_ERRORS as error:
+                    if not again:
+                        log.warning("cannot enqueue %d runs into redis %s, trying again: %s", len(group) - start,
+                                    target, error)  # fmt: skip
+                    waiting += group[start:]
+                    break
+                self._enqueued(chunk, fresh)
+        return waiting
+
+    def _enqueued(self, chunk: list[_Waiting], fresh: list[bool]) -> None:
+        found = sum(not new for new in fresh)
+        if found:
+            log.info("%d RQ jobs were enqueued already (by an earlier leader); following them", found)
+        for entry in chunk:
+            self._followed[entry.item.run_id] = _Followed(entry.item.run_id, entry.item.job_id, entry.target)
+        run_ids = [entry.item.run_id for entry in chunk]
+        self.hub.accepted(RQ_WORKER, run_ids)
+        self._emit(Accepted(eid=self._next(), run_ids=run_ids))
 
     async def _resume(self, unfinished: list[RunRecord]) -> None:
         """At the start of a term: enqueue the runs still pending (unique ids make that safe
         whether or not the last leader did) and follow those already enqueued."""
+        pending = []
         for run in (r for r in unfinished if r.worker == RQ_WORKER):
             definition = self.definition_of(run.schedule)
             if definition is None or definition.rq is None or definition.redis not in self.targets:
                 continue  # a run of a schedule that is gone: settled like any worker's (lost after)
-            wanted = calls.job_id(run.schedule, run.slot, run.attempt)
             if run.state == RunState.PENDING:
-                item = calls.Enqueue(run.id, wanted, definition.rq, f"barto {run.schedule} {run.slot.isoformat()}")
-                until = run.slot + timedelta(seconds=definition.queue_ttl)
-                await self._enqueue(_Waiting(item, definition.redis, until))
+                pending.append(self._entry(run.id, run.schedule, run.slot, run.attempt, definition))
             else:
+                wanted = calls.job_id(run.schedule, run.slot, run.attempt)
                 started = run.state == RunState.RUNNING
                 self._followed[run.id] = _Followed(run.id, wanted, definition.redis, started=started)
+        failed = await self._enqueue(pending)
+        self._waiting.extend(failed)
         if self._followed or self._waiting:
             log.info("%s: following %d RQ jobs, %d runs wait for Redis", RQ_WORKER, len(self._followed),
                      len(self._waiting))  # fmt: skip
@@ -191,18 +216,14 @@ class RqBridge:
                     self._saw(followed, job)
 
     async def _retry(self) -> None:
-        """Another try for the runs waiting for their Redis: the first that fails ends its
-        Redis's round (a Redis that does not answer costs one timeout a round, not one a run);
-        those past their ``queue_ttl`` are missed."""
+        """Another try for the runs waiting for their Redis; those past their ``queue_ttl`` are missed."""
         now = datetime.now(UTC)
         expired = [w for w in self._waiting if w.until <= now]
         self._waiting = [w for w in self._waiting if w.until > now]
-        down: set[str] = set()
-        for entry in list(self._waiting):
-            if entry.target not in down and await self._enqueue(entry):
-                self._waiting.remove(entry)
-            else:
-                down.add(entry.target)
+        if self._waiting:
+            trying, self._waiting = self._waiting, []  # runs dispatched meanwhile join the new list
+            failed = await self._enqueue(trying, again=True)
+            self._waiting.extend(failed)
         if expired:
             await self.store.miss([w.item.run_id for w in expired], Reason.REDIS_UNAVAILABLE)
             log.warning("%d RQ runs missed: their Redis could not be reached in time", len(expired))
@@ -235,10 +256,6 @@ class RqBridge:
         return len(lines)
 
     # -- events --------------------------------------------------------------------------------
-
-    def _accept(self, run_id: int) -> None:
-        self.hub.accepted(RQ_WORKER, [run_id])
-        self._emit(Accepted(eid=self._next(), run_ids=[run_id]))
 
     def _finish(self, run_id: int, started: datetime, ended: datetime, **how: Any) -> None:
         lines = how.pop("lines", 0)

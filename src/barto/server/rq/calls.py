@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from rq import Queue
+from rq import scripts as rq_scripts
 from rq.command import send_stop_job_command
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -27,6 +28,9 @@ FINAL = {JobStatus.FINISHED: "finished", JobStatus.FAILED: "failed", JobStatus.S
          JobStatus.CANCELED: "canceled"}  # fmt: skip
 TEXT_BYTES = 64 * 1024  # of a result's repr or an exception's text, kept as the run's output
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_PIPELINED = all(hasattr(rq_scripts, n) for n in ("get_unique_enqueue_script", "_build_hset_args")) and hasattr(
+    Queue, "_prepare_for_queue"
+)
 
 
 def connect(target: Redis) -> redis.Redis:
@@ -63,26 +67,56 @@ class Enqueue:
     description: str
 
 
+def enqueue_many(conn: redis.Redis, items: list[Enqueue]) -> list[bool]:
+    """Enqueue ``items`` in one round trip, each unless a job of its id is there already;
+    whether each was enqueued now.
+
+    Each job is made and saved as RQ's ``enqueue_call(..., unique=True)`` makes and saves it
+    (RQ's ``Queue.create_job``, its preparation for the queue and its own atomic Lua script:
+    check the id, save the hash, push the id), only sent in one pipeline instead of one round
+    trip each. An RQ without those parts (older than the locked one) gets :func:`enqueue`
+    once per item.
+
+    Raises:
+        REDIS_ERRORS: Redis cannot be reached (then none or some were enqueued; a retry of
+            the same items enqueues only the rest: the ids are unique).
+    """
+    if not _PIPELINED:
+        return [enqueue(conn, item) for item in items]
+    script = rq_scripts.get_unique_enqueue_script(conn)  # type: ignore[no-untyped-call]
+    pipe = conn.pipeline(transaction=False)
+    queues = {name: Queue(name, connection=conn) for name in dict.fromkeys(item.call.queue for item in items)}
+    for queue in queues.values():
+        pipe.sadd(queue.redis_queues_keys, queue.key)
+    for item in items:
+        queue = queues[item.call.queue]
+        job = queue.create_job(status=JobStatus.QUEUED, **_job_fields(item))
+        queue._prepare_for_queue(job)  # what enqueue_job does before saving, without a round trip
+        fields = rq_scripts._build_hset_args(job)  # type: ignore[no-untyped-call]
+        script(keys=[job.key, queue.key], args=[job.id, "R", job.ttl if job.ttl is not None else -1, *fields],
+               client=pipe)  # fmt: skip
+    replies = pipe.execute()
+    return [bool(reply) for reply in replies[len(queues) :]]
+
+
+def _job_fields(item: Enqueue) -> dict[str, Any]:
+    call = item.call
+    return {
+        "func": call.func, "args": call.args, "kwargs": call.kwargs, "timeout": call.timeout,
+        "result_ttl": call.result_ttl, "failure_ttl": call.failure_ttl,
+        "description": call.description or item.description, "job_id": item.job_id,
+        "meta": {**call.meta, "barto_run_id": item.run_id} if item.run_id else call.meta,
+    }  # fmt: skip
+
+
 def enqueue(conn: redis.Redis, item: Enqueue) -> bool:
     """Enqueue ``item`` unless a job of its id is there already; whether it was enqueued now.
 
     Raises:
         REDIS_ERRORS: Redis cannot be reached.
     """
-    call = item.call
     try:
-        Queue(call.queue, connection=conn).enqueue_call(
-            call.func,
-            args=call.args,
-            kwargs=call.kwargs,
-            timeout=call.timeout,
-            result_ttl=call.result_ttl,
-            failure_ttl=call.failure_ttl,
-            description=call.description or item.description,
-            job_id=item.job_id,
-            meta={**call.meta, "barto_run_id": item.run_id} if item.run_id else call.meta,
-            unique=True,
-        )
+        Queue(item.call.queue, connection=conn).enqueue_call(**_job_fields(item), unique=True)
     except DuplicateJobError:
         return False
     return True
