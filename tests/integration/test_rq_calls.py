@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from rq import Queue
+from rq.job import Job
 
 from barto.config.server import RqCall
 from barto.server.rq import calls
@@ -36,17 +37,29 @@ def conn() -> Iterator[redis.Redis]:
 
 
 def test_a_batch_writes_what_rqs_own_enqueue_writes(conn: redis.Redis) -> None:
-    assert calls.enqueue_many(conn, [calls.Enqueue(7, "ours", CALL, "x")]) == [True]
-    Queue("batch", connection=conn).enqueue_call(
-        CALL.func, args=CALL.args, kwargs=CALL.kwargs, timeout=CALL.timeout, result_ttl=CALL.result_ttl,
-        failure_ttl=CALL.failure_ttl, description=CALL.description, job_id="theirs",
-        meta={**CALL.meta, "barto_run_id": 7}, unique=True,
-    )  # fmt: skip
-    ours, theirs = conn.hgetall("rq:job:ours"), conn.hgetall("rq:job:theirs")
-    assert set(ours) == set(theirs)
-    assert {k: v for k, v in ours.items() if k not in TIMES} == {k: v for k, v in theirs.items() if k not in TIMES}
-    assert conn.lrange("rq:queue:batch", 0, -1) == [b"ours", b"theirs"]
+    ours = [calls.Enqueue(7, "ours-7", CALL, "x"), calls.Enqueue(8, "ours-8", CALL, "y")]
+    assert calls.enqueue_many(conn, ours) == [True, True]  # the second made from the first's shape
+    assert calls.enqueue(conn, calls.Enqueue(0, "single", CALL, "z"))
+    for run_id, description in ((7, CALL.description), (8, CALL.description)):
+        Queue("batch", connection=conn).enqueue_call(
+            CALL.func, args=CALL.args, kwargs=CALL.kwargs, timeout=CALL.timeout, result_ttl=CALL.result_ttl,
+            failure_ttl=CALL.failure_ttl, description=description, job_id=f"theirs-{run_id}",
+            meta={**CALL.meta, "barto_run_id": run_id}, unique=True,
+        )  # fmt: skip
+        mine, theirs = conn.hgetall(f"rq:job:ours-{run_id}"), conn.hgetall(f"rq:job:theirs-{run_id}")
+        assert set(mine) == set(theirs)
+        assert {k: v for k, v in mine.items() if k not in TIMES} == {k: v for k, v in theirs.items() if k not in TIMES}
+    assert Job.fetch("ours-8", connection=conn).meta == {"k": "v", "barto_run_id": 8}
+    assert conn.lrange("rq:queue:batch", 0, -1) == [b"ours-7", b"ours-8", b"single", b"theirs-7", b"theirs-8"]
     assert conn.smembers("rq:queues") == {b"rq:queue:batch"}
+
+
+def test_jobs_of_one_call_differ_in_their_description(conn: redis.Redis) -> None:
+    bare = RqCall(func="tests.rqtasks.add", queue="batch", args=[1, 2])
+    calls.enqueue_many(
+        conn, [calls.Enqueue(1, "a", bare, "barto s slot-a"), calls.Enqueue(2, "b", bare, "barto s slot-b")]
+    )
+    assert [Job.fetch(i, connection=conn).description for i in "ab"] == ["barto s slot-a", "barto s slot-b"]
 
 
 def test_a_repeat_enqueues_only_what_is_not_there_one_script_call_an_item(conn: redis.Redis) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import platform
 import socket
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +43,6 @@ log = logging.getLogger("barto.server.rq")
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5
-BATCH = 1000  # runs enqueued in one round trip
 LINES_MAX = 1000  # of a result's text, as output lines
 _HOST = HostInfo(
     hostname=socket.gethostname(), os_name="bartos", os_version=barto.__version__, kernel=platform.release(),
@@ -83,6 +83,7 @@ class RqBridge:
     _waiting: list[_Waiting] = field(default_factory=list)
     _eid: int = 0
     _session: Session | None = None
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while no dispatch is being enqueued
     _io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="barto-rq"))
 
     async def run(self) -> None:
@@ -92,6 +93,7 @@ class RqBridge:
             log.error("%s is connected already (a worker of that name?): RQ schedules do not run", RQ_WORKER)
             return
         self._session = session
+        self._idle.set()
         try:
             await self._resume(await self.store.unfinished_runs())
             session.ready = True
@@ -110,7 +112,11 @@ class RqBridge:
     async def _read(self, session: Session) -> None:
         while (message := await session.outbound.get()) is not None:
             if isinstance(message, Dispatch):
-                await self._take(message.jobs)
+                self._idle.clear()  # a burst goes to Redis before anything is looked at
+                try:
+                    await self._take(message.jobs)
+                finally:
+                    self._idle.set()
             elif isinstance(message, Cancel):
                 await self._cancel(message.run_id)
 
@@ -135,25 +141,22 @@ class RqBridge:
         return _Waiting(item, definition.redis, slot + timedelta(seconds=definition.queue_ttl))
 
     async def _enqueue(self, entries: list[_Waiting], *, again: bool = False) -> list[_Waiting]:
-        """Enqueue runs, :data:`BATCH` a round trip per Redis (or find their jobs there); those
-        whose Redis cannot be reached are returned, to wait (logged unless tried ``again``). A
-        Redis that does not answer costs one timeout."""
+        """Enqueue runs, in one call per Redis (pipelined: calls.enqueue_many), or find their
+        jobs there; those whose Redis cannot be reached are returned, to wait (logged unless
+        tried ``again``). A Redis that does not answer costs one timeout."""
         by_target: dict[str, list[_Waiting]] = {}
         for entry in entries:
             by_target.setdefault(entry.target, []).append(entry)
         waiting = []
         for target, group in by_target.items():
-            for start in range(0, len(group), BATCH):
-                chunk = group[start : start + BATCH]
-                try:
-                    fresh = await self._call(target, calls.enqueue_many, [e.item for e in chunk])
-                except calls.REDIS_ERRORS as error:
-                    if not again:
-                        log.warning("cannot enqueue %d runs into redis %s, trying again: %s", len(group) - start,
-                                    target, error)  # fmt: skip
-                    waiting += group[start:]
-                    break
-                self._enqueued(chunk, fresh)
+            try:
+                fresh = await self._call(target, calls.enqueue_many, [e.item for e in group])
+            except calls.REDIS_ERRORS as error:
+                if not again:
+                    log.warning("cannot enqueue %d runs into redis %s, trying again: %s", len(group), target, error)
+                waiting += group
+                continue
+            self._enqueued(group, fresh)
         return waiting
 
     def _enqueued(self, chunk: list[_Waiting], fresh: list[bool]) -> None:
@@ -198,22 +201,31 @@ class RqBridge:
     # -- following jobs ------------------------------------------------------------------------
 
     async def _poll(self) -> None:
-        """Every :data:`POLL_SECONDS`: where each followed job is (one round trip per Redis),
-        and another try for the runs waiting for their Redis."""
+        """Where each followed job is (one round trip per Redis), and another try for the runs
+        waiting for their Redis: every :data:`POLL_SECONDS`, or less often while a look takes
+        long (a burst of thousands of jobs), so that following never takes more than a fifth of
+        the time from enqueuing."""
+        pause = POLL_SECONDS
         while True:
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(pause)
+            await self._idle.wait()
+            began = time.monotonic()
             await self._retry()
-            by_target: dict[str, list[_Followed]] = {}
-            for followed in self._followed.values():
-                by_target.setdefault(followed.target, []).append(followed)
-            for target, runs in by_target.items():
-                try:
-                    seen = await self._call(target, calls.look, [f.job_id for f in runs])
-                except calls.REDIS_ERRORS as error:
-                    log.warning("cannot reach redis %s to follow %d jobs: %s", target, len(runs), error)
-                    continue
-                for followed, job in zip(runs, seen, strict=True):
-                    self._saw(followed, job)
+            await self._look()
+            pause = max(POLL_SECONDS, 4 * (time.monotonic() - began))
+
+    async def _look(self) -> None:
+        by_target: dict[str, list[_Followed]] = {}
+        for followed in self._followed.values():
+            by_target.setdefault(followed.target, []).append(followed)
+        for target, runs in by_target.items():
+            try:
+                seen = await self._call(target, calls.look, [f.job_id for f in runs])
+            except calls.REDIS_ERRORS as error:
+                log.warning("cannot reach redis %s to follow %d jobs: %s", target, len(runs), error)
+                continue
+            for followed, job in zip(runs, seen, strict=True):
+                self._saw(followed, job)
 
     async def _retry(self) -> None:
         """Another try for the runs waiting for their Redis; those past their ``queue_ttl`` are missed."""

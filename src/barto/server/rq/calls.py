@@ -8,24 +8,29 @@ dispatch of the same run finds the job there and follows it instead of enqueuing
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import redis
 from rq import Queue
 from rq import scripts as rq_scripts
+from rq import utils as rq_utils
 from rq.command import send_stop_job_command
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.serializers import resolve_serializer
 
 from barto.config.server import Redis, RqCall
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 FINAL = {JobStatus.FINISHED: "finished", JobStatus.FAILED: "failed", JobStatus.STOPPED: "stopped",
          JobStatus.CANCELED: "canceled"}  # fmt: skip
+BATCH = 1000  # jobs enqueued a round trip
 TEXT_BYTES = 64 * 1024  # of a result's repr or an exception's text, kept as the run's output
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _PIPELINED = all(hasattr(rq_scripts, n) for n in ("get_unique_enqueue_script", "_build_hset_args")) and hasattr(
@@ -47,9 +52,18 @@ def job_id(schedule: str, slot: datetime, attempt: int) -> str:
     """The RQ job id of one attempt of one slot: readable (``barto-report-20261201T090000000000-1-…``)
     and the same on every server; RQ allows only ``[A-Za-z0-9_-]``, so the name's other
     characters become ``_`` and a digest of the exact name keeps two names apart."""
-    digest = hashlib.sha256(schedule.encode()).hexdigest()[:8]
-    stamp = slot.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"barto-{safe(schedule)}-{stamp}-{attempt}-{digest}"
+    name, digest = _name_parts(schedule)
+    return f"barto-{name}-{_stamp(slot)}-{attempt}-{digest}"
+
+
+@functools.lru_cache(maxsize=100_000)
+def _name_parts(schedule: str) -> tuple[str, str]:
+    return safe(schedule), hashlib.sha256(schedule.encode()).hexdigest()[:8]
+
+
+@functools.lru_cache(maxsize=1024)
+def _stamp(slot: datetime) -> str:
+    return slot.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
 
 
 def safe(name: str) -> str:
@@ -68,12 +82,12 @@ class Enqueue:
 
 
 def enqueue_many(conn: redis.Redis, items: list[Enqueue]) -> list[bool]:
-    """Enqueue ``items`` in one round trip, each unless a job of its id is there already;
-    whether each was enqueued now.
+    """Enqueue ``items``, :data:`BATCH` a round trip, each unless a job of its id is there
+    already; whether each was enqueued now.
 
     Each job is made and saved as RQ's ``enqueue_call(..., unique=True)`` makes and saves it
     (RQ's ``Queue.create_job``, its preparation for the queue and its own atomic Lua script:
-    check the id, save the hash, push the id), only sent in one pipeline instead of one round
+    check the id, save the hash, push the id), only sent in pipelines instead of one round
     trip each. An RQ without those parts (older than the locked one) gets :func:`enqueue`
     once per item.
 
@@ -84,19 +98,63 @@ def enqueue_many(conn: redis.Redis, items: list[Enqueue]) -> list[bool]:
     if not _PIPELINED:
         return [enqueue(conn, item) for item in items]
     script = rq_scripts.get_unique_enqueue_script(conn)  # type: ignore[no-untyped-call]
-    pipe = conn.pipeline(transaction=False)
     queues = {name: Queue(name, connection=conn) for name in dict.fromkeys(item.call.queue for item in items)}
-    for queue in queues.values():
-        pipe.sadd(queue.redis_queues_keys, queue.key)
-    for item in items:
-        queue = queues[item.call.queue]
-        job = queue.create_job(status=JobStatus.QUEUED, **_job_fields(item))
-        queue._prepare_for_queue(job)  # what enqueue_job does before saving, without a round trip
-        fields = rq_scripts._build_hset_args(job)  # type: ignore[no-untyped-call]
-        script(keys=[job.key, queue.key], args=[job.id, "R", job.ttl if job.ttl is not None else -1, *fields],
-               client=pipe)  # fmt: skip
-    replies = pipe.execute()
-    return [bool(reply) for reply in replies[len(queues) :]]
+    stamp = rq_utils.utcformat(rq_utils.now())
+    fresh: list[bool] = []
+    for start in range(0, len(items), BATCH):
+        pipe = conn.pipeline(transaction=False)
+        registered = list(queues.values()) if start == 0 else []  # RQ's set of queues, with the first batch
+        for queue in registered:
+            pipe.sadd(queue.redis_queues_keys, queue.key)
+        for item in items[start : start + BATCH]:
+            queue = queues[item.call.queue]
+            ttl, fields = _shape(queue, item).fields(item, stamp) if item.run_id else _fields(queue, item)
+            script(keys=[Job.key_for(item.job_id), queue.key], args=[item.job_id, "R", ttl, *fields], client=pipe)
+        fresh += [bool(reply) for reply in pipe.execute()[len(registered) :]]
+    return fresh
+
+
+def _fields(queue: Queue, item: Enqueue) -> tuple[int, list[Any]]:
+    """The TTL and the hash of ``item``'s job, made as ``enqueue_call`` makes it."""
+    job = queue.create_job(status=JobStatus.QUEUED, **_job_fields(item))
+    queue._prepare_for_queue(job)  # what enqueue_job does before saving, without a round trip
+    fields: list[Any] = rq_scripts._build_hset_args(job)  # type: ignore[no-untyped-call]
+    return (job.ttl if job.ttl is not None else -1), fields
+
+
+class _Shape:
+    """The hash of every job of one call: RQ makes one of them, and the jobs of the call differ
+    only in the fields of :data:`_PER_JOB` (the id is the hash's key, not one of its fields).
+    Making each job anew costs four times as much (tests/integration/test_rq_calls.py checks
+    that both give the same hash)."""
+
+    def __init__(self, queue: Queue, item: Enqueue) -> None:
+        self.ttl, self.template = _fields(queue, item)
+        keys = self.template[::2]
+        self.at = {key: 2 * keys.index(key) + 1 for key in _PER_JOB}
+        self.serializer = resolve_serializer(queue.serializer)
+
+    def fields(self, item: Enqueue, stamp: str) -> tuple[int, list[Any]]:
+        values = list(self.template)
+        at = self.at
+        values[at["created_at"]] = values[at["enqueued_at"]] = stamp
+        values[at["description"]] = item.call.description or item.description
+        values[at["meta"]] = self.serializer.dumps({**item.call.meta, "barto_run_id": item.run_id})
+        return self.ttl, values
+
+
+_PER_JOB = ("created_at", "enqueued_at", "description", "meta")
+_SHAPES: dict[bytes, _Shape] = {}
+
+
+def _shape(queue: Queue, item: Enqueue) -> _Shape:
+    key = msgspec.json.encode(item.call)
+    found = _SHAPES.get(key)
+    if found is None:
+        if len(_SHAPES) >= 10_000:  # schedules come and go: forget them all now and then
+            _SHAPES.clear()
+        found = _SHAPES[key] = _Shape(queue, item)
+    return found
 
 
 def _job_fields(item: Enqueue) -> dict[str, Any]:
@@ -136,18 +194,31 @@ class Seen:
 
 
 def look(conn: redis.Redis, job_ids: list[str]) -> list[Seen]:
-    """Where each job is (one round trip for all, then one for each that has ended)."""
+    """Where each job is: three fields of each in one round trip (no job is decoded), then one
+    round trip for each that has ended, for its result or its exception."""
+    pipe = conn.pipeline(transaction=False)
+    for wanted in job_ids:
+        pipe.hmget(Job.key_for(wanted), "status", "started_at", "ended_at")
     found = []
-    for wanted, job in zip(job_ids, Job.fetch_many(job_ids, connection=conn), strict=True):
-        if job is None:
+    for wanted, (status, started, ended) in zip(job_ids, pipe.execute(), strict=True):
+        if status is None:
             found.append(Seen(wanted, None))
             continue
-        status = job.get_status(refresh=False)
-        seen = Seen(wanted, status.value, _aware(job.started_at), _aware(job.ended_at))
-        if status in FINAL:
-            seen = _ending(job, status, seen)
+        seen = Seen(wanted, status.decode(), _when(started), _when(ended))
+        if seen.status in FINAL.values():
+            try:
+                job = Job.fetch(wanted, connection=conn)
+            except NoSuchJobError:  # its TTL ended since
+                seen = Seen(wanted, None)
+            else:
+                seen = _ending(job, job.get_status(refresh=False), seen)
         found.append(seen)
     return found
+
+
+def _when(raw: bytes | None) -> datetime | None:
+    """One of RQ's stored times (UTC, ``...Z``; empty when not yet)."""
+    return _aware(datetime.fromisoformat(raw.decode())) if raw else None
 
 
 def _ending(job: Job, status: JobStatus, seen: Seen) -> Seen:
