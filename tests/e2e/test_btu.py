@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -25,8 +27,8 @@ import pytest
 
 from tests.conftest import require_or_skip
 from tests.databases import MARIADB
-from tests.e2e.harness import BIN, Barto, wait_for
-from tests.e2e.test_rq import Rq, _reachable
+from tests.e2e.harness import BIN, Barto, free_port, wait_for
+from tests.e2e.test_rq import Rq, _leads, _reachable
 
 SCHEMA = [
     """CREATE TABLE `tabBTU Task Schedule` (
@@ -205,7 +207,8 @@ def test_the_table_becomes_schedules_and_a_refresh_applies_only_differences(
     barto.cli_json("btu", "refresh", "TS-000007")
     run = rq.run("TS-000007")
     wait_for(lambda: rq.state(run["id"])["state"] == "dispatched", 20, "the job to be enqueued")
-    rq.work()
+    require_or_skip(bool(shutil.which("uvx")), "uvx, to run rq 2.12")
+    rq.work("rq2")  # the last 2.x runs what the locked rq 3 enqueued
     ended = rq.ended(run["id"])
     assert (ended["state"], rq.output(run["id"])) == ("succeeded", "42\n")
     (job,) = [j for j in barto.cli_json("rq", "jobs", "--state", "finished") if j["func"] == "tests.rqtasks.add"]
@@ -354,3 +357,33 @@ def test_an_unreachable_database_changes_nothing_and_says_so(barto: Barto, rq: R
     assert "cannot read BTU's tables" in failed.stderr
     assert list(rq_schedules(barto)) == ["TS-000001"]
     frappe.sql(f"CREATE DATABASE {frappe.name}", database=False)
+
+
+def test_a_standby_answers_ping_refuses_changes_and_takes_over_the_table(on_postgresql: Barto, frappe: Frappe) -> None:
+    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
+    barto, rq = on_postgresql, Rq(on_postgresql)
+    frappe.task("BTU-00001", "tests.rqtasks.add", "{'a': 1, 'b': 2}")
+    frappe.schedule("TS-000001", "BTU-00001", "0 3 * * *")
+    ports, sockets = {"a": barto.port, "b": free_port()}, {}
+    try:
+        for name, port in ports.items():
+            sockets[name] = barto.root / f"{name}.sock"
+            btu = f"[btu]\nsocket_path = '{sockets[name]}'\ndatabase_url = '{frappe.url}'\n"
+            barto.start_server("", f"lease_seconds = 2\n[redis.default]\nurl = '{rq.url}'\n{btu}", name=name, port=port)
+            wait_for(sockets[name].exists, 20, f"{name}'s socket")
+            if name == "a":
+                wait_for(lambda: "TS-000001" in rq_schedules(barto), 20, "a to read the table")
+        assert btu_client(sockets["b"], request("ping")) == "pong"
+        said = btu_client(sockets["b"], request("create_task_schedule", "TS-000001"))
+        assert said.startswith("BTU Scheduler could not create Task Schedule TS-000001: this server is a standby")
+        assert btu_client(sockets["a"], request("create_task_schedule", "TS-000001")).startswith("BTU Scheduler now")
+
+        frappe.schedule("TS-000002", "BTU-00001", "0 4 * * *")
+        barto.kill("a", signal.SIGKILL)
+        barto.use_server(ports["b"])
+        wait_for(lambda: _leads(ports["b"]), 20, "b to lead")
+        wait_for(lambda: sorted(rq_schedules(barto)) == ["TS-000001", "TS-000002"], 20, "b to read the table")
+        said = btu_client(sockets["b"], request("cancel_task_schedule", "TS-000002"))
+        assert said == "Successfully cancelled BTU Task Schedule TS-000002 in Python RQ."
+    finally:
+        rq.close()
