@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import count, repeat
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import (
@@ -56,6 +56,8 @@ _NO_LONGER_HAS = "the worker no longer has this run"
 _NOT_RECEIVED = "dispatch not received"
 _RESULTS_KEPT = 100_000  # results remembered to tell a resent one from a new one
 _RECENT_AT_ONCE = 100  # schedules per UNION ALL (SQLite allows 500 compound terms)
+T = TypeVar("T")
+PARAMETERS_MAX = 1_000  # values of one list in one statement (_batches)
 _CLEANUP_BATCH = 1_000  # runs per delete transaction: ~0.1 s with 10 lines each (bench/store.py)
 LINE_COLUMNS = ("run_id", "seq", "stream", "ts", "data", "flags")
 
@@ -127,8 +129,8 @@ class Store:
             names = {(row.worker, row.name) for row in rows}
             api = select(schedules.c.id, schedules.c.worker, schedules.c.name).where(schedules.c.source == "api")
             shadowed = [i for i, worker, name in await conn.execute(api) if (worker, name) in names]
-            if shadowed:
-                await conn.execute(delete(schedules).where(schedules.c.id.in_(shadowed)))
+            for batch in _batches(shadowed):
+                await conn.execute(delete(schedules).where(schedules.c.id.in_(batch)))
             if rows:
                 values = [{**_schedule_values(row), "updated_at": now} for row in rows]
                 await conn.execute(schedules.insert(), values)
@@ -219,22 +221,23 @@ class Store:
         now = datetime.now(UTC)
         values = [_claim_values(claim, now) for claim in claims]
         statement = insert_ignoring_duplicates(runs, self._dialect)
+        rows: list[Any] = []
         async with self._engine.begin() as conn:
             if self._dialect == "mysql":
                 await conn.execute(statement, values)
-                uuids = [v["uuid"] for v in values]
-                rows = (await conn.execute(select(runs).where(runs.c.uuid.in_(uuids)))).all()
+                for uuids in _batches([v["uuid"] for v in values]):
+                    rows += (await conn.execute(select(runs).where(runs.c.uuid.in_(uuids)))).all()
             else:
-                rows = (await conn.execute(statement.returning(*runs.c), values)).all()
+                rows += (await conn.execute(statement.returning(*runs.c), values)).all()
         claimed = sorted((_run(row) for row in rows), key=lambda r: r.id)
         self.ended.update((run.state.value, run.reason or "") for run in claimed if run.state in FINAL_STATES)
         return claimed
 
     async def release(self, run_ids: Sequence[int]) -> None:
         """Delete claimed runs that were never dispatched (their schedule changed before the slot)."""
-        if run_ids:
-            async with self._engine.begin() as conn:
-                await conn.execute(delete(runs).where(_pending(run_ids)))
+        async with self._engine.begin() as conn:
+            for batch in _batches(run_ids):
+                await conn.execute(delete(runs).where(_pending(batch)))
 
     async def unretried(self, states: Sequence[RunState], since: datetime) -> list[RunRecord]:
         """Runs in ``states`` that ended after ``since`` and have no later attempt of their slot:
@@ -357,10 +360,9 @@ class Store:
     async def settle_pending(self, run_ids: Sequence[int], state: RunState, reason: Reason) -> None:
         """Give claimed runs that were never sent their final ``state`` and ``reason``."""
         if run_ids:
-            values = {"state": state.value, "reason": reason, "finished_at": datetime.now(UTC)}
             async with self._engine.begin() as conn:
-                settled = await conn.execute(update(runs).where(_pending(run_ids)).values(**values))
-            self.ended[(state.value, reason.value)] += int(settled.rowcount)
+                settled = await _settle(conn, set(run_ids), (RunState.PENDING.value,), state, reason)
+            self.ended[(state.value, reason.value)] += settled
 
     async def going(self, workers: Sequence[str], exclude: set[int]) -> dict[tuple[str, str], list[int]]:
         """Runs of ``workers`` sent and not ended, by (worker, schedule), leaving out ``exclude``.
@@ -436,15 +438,19 @@ class Store:
 
     async def run_workers(self, run_ids: Iterable[int]) -> dict[int, str]:
         """The worker each of ``run_ids`` belongs to (unknown ids are left out)."""
-        ids = list(run_ids)
+        found: dict[int, str] = {}
         async with self._reader.connect() as conn:
-            return dict((await conn.execute(select(runs.c.id, runs.c.worker).where(runs.c.id.in_(ids)))).all())
+            for batch in _batches(list(run_ids)):
+                found.update((await conn.execute(select(runs.c.id, runs.c.worker).where(runs.c.id.in_(batch)))).all())
+        return found
 
     async def runs_by_id(self, run_ids: Sequence[int]) -> list[RunRecord]:
         """The runs with these ids, by id."""
+        found: list[RunRecord] = []
         async with self._reader.connect() as conn:
-            rows = await conn.execute(select(runs).where(runs.c.id.in_(list(run_ids))).order_by(runs.c.id))
-            return [_run(row) for row in rows]
+            for batch in _batches(sorted(run_ids)):
+                found += [_run(row) for row in await conn.execute(select(runs).where(runs.c.id.in_(batch)))]
+        return sorted(found, key=lambda run: run.id)
 
     async def run(self, run_id: int) -> RunRecord | None:
         """One run by id."""
@@ -710,9 +716,7 @@ async def _settle(conn: AsyncConnection, ids: set[int], states: Sequence[str], s
     """Give runs ``ids`` still in one of ``states`` their final ``state``; returns how many."""
     count = 0
     values = {"state": state.value, "reason": reason, "finished_at": datetime.now(UTC)}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CLEANUP_BATCH):
-        chunk = ordered[start : start + _CLEANUP_BATCH]
+    for chunk in _batches(sorted(ids)):
         where = and_(runs.c.id.in_(chunk), runs.c.state.in_(list(states)))
         count += int((await conn.execute(update(runs).where(where).values(**values))).rowcount)
     return count
@@ -738,6 +742,14 @@ def _event_row(event: ProgramEvent) -> dict[str, Any]:
 
 def _api_schedule(worker: str, name: str) -> ColumnElement[bool]:
     return and_(schedules.c.worker == worker, schedules.c.name == name, schedules.c.source == "api")
+
+
+def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``items`` in slices of :data:`PARAMETERS_MAX`: no statement carries an unbounded list
+    (SQLite refuses more than 32,766 variables, PostgreSQL 65,535, and the time a statement
+    holds its locks grows with it)."""
+    for start in range(0, len(items), PARAMETERS_MAX):
+        yield items[start : start + PARAMETERS_MAX]
 
 
 def _pending(run_ids: Sequence[int]) -> ColumnElement[bool]:
