@@ -130,13 +130,7 @@ def rq_cron(db: Redis, count: int, root: Path) -> dict[str, float]:
         f"for i in range({count}):\n    cron.register(add, {QUEUE!r}, args=(1, 2), cron='* * * * *', name=f'j{{i}}')\n"
     )
     slot = next_minute(15)  # the scheduler computes its next times when it starts
-    proc = subprocess.Popen([str(BIN / "rq"), "cron", str(config), "--url", db.url], cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        return watch(db, count, slot, 300)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    return _peer([str(BIN / "rq"), "cron", str(config), "--url", db.url], db, count, slot, root)
 
 
 def rq_scheduler(db: Redis, count: int, root: Path) -> dict[str, float]:
@@ -147,9 +141,12 @@ def rq_scheduler(db: Redis, count: int, root: Path) -> dict[str, float]:
         f"for i in range({count}):\n    s.cron('* * * * *', func={FUNC!r}, args=[1, 2], queue_name={QUEUE!r})\n"
     )
     subprocess.run([*SCHEDULER_WITH, "python", str(setup)], check=True, cwd=root, timeout=600)
-    slot = next_minute(5)
-    proc = subprocess.Popen([*SCHEDULER_WITH, "rqscheduler", "--url", db.url, "-i", "1"], cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return _peer([*SCHEDULER_WITH, "rqscheduler", "--url", db.url, "-i", "1"], db, count, next_minute(5), root)
+
+
+def _peer(command: list[str], db: Redis, count: int, slot: datetime, root: Path) -> dict[str, float]:
+    """Run a peer's scheduler process through the slot."""
+    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return watch(db, count, slot, 300)
     finally:

@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import NamedTuple
 
+from barto import __version__
+
 
 class Flag(NamedTuple):
     """One flag: its short and long names, its help, and what it takes."""
@@ -32,6 +34,9 @@ COMMON = (VERBOSE, QUIET, STD_OUTPUT, CONFIG, TRACING)
 def parser(prog: str, description: str, *extra: Flag) -> argparse.ArgumentParser:
     """An argparse parser with the common flags and ``extra`` ones (a daemon's command line)."""
     found = argparse.ArgumentParser(prog=prog, description=description, usage="%(prog)s [OPTIONS]")
+    found.add_argument(
+        "--version", action="version", version=f"{prog} {__version__}", help="Print the version and exit."
+    )
     for flag in (*COMMON, *extra):
         dest = flag.long.removeprefix("--").replace("-", "_")
         names = [name for name in (flag.short, flag.long) if name]  # a flag may have no short form

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_or_skip
 from tests.databases import create_database, drop_database
 from tests.e2e.harness import Barto
+from tests.e2e.rqkit import Rq, reachable
 
 
 @pytest.fixture
@@ -43,3 +45,15 @@ def on_postgresql(tmp_path: Path) -> Iterator[Barto]:
     finally:
         barto.close()
         asyncio.run(drop_database("postgresql", url))
+
+
+@pytest.fixture
+def rq(barto: Barto) -> Iterator[Rq]:
+    """A Redis database of the test's own on this machine's Redis, emptied before and after."""
+    require_or_skip(reachable(6379), "Redis on 127.0.0.1:6379")
+    made = Rq(barto)
+    made.redis.flushdb()
+    try:
+        yield made
+    finally:
+        made.close()

@@ -28,7 +28,7 @@ import pytest
 from tests.conftest import require_or_skip
 from tests.databases import MARIADB
 from tests.e2e.harness import BIN, Barto, free_port, wait_for
-from tests.e2e.test_rq import Rq, _leads, _reachable
+from tests.e2e.rqkit import Rq, leads, reachable
 
 SCHEMA = [
     """CREATE TABLE `tabBTU Task Schedule` (
@@ -102,17 +102,6 @@ def frappe() -> Iterator[Frappe]:
         yield made
     finally:
         made.sql(f"DROP DATABASE {made.name}", database=False)
-
-
-@pytest.fixture
-def rq(barto: Barto) -> Iterator[Rq]:
-    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
-    made = Rq(barto)
-    made.redis.flushdb()
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def start(barto: Barto, rq: Rq, frappe: Frappe, extra: str = "", refresh: float = 3600) -> Path:
@@ -360,7 +349,7 @@ def test_an_unreachable_database_changes_nothing_and_says_so(barto: Barto, rq: R
 
 
 def test_a_standby_answers_ping_refuses_changes_and_takes_over_the_table(on_postgresql: Barto, frappe: Frappe) -> None:
-    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
+    require_or_skip(reachable(6379), "Redis on 127.0.0.1:6379")
     barto, rq = on_postgresql, Rq(on_postgresql)
     frappe.task("BTU-00001", "tests.rqtasks.add", "{'a': 1, 'b': 2}")
     frappe.schedule("TS-000001", "BTU-00001", "0 3 * * *")
@@ -381,7 +370,7 @@ def test_a_standby_answers_ping_refuses_changes_and_takes_over_the_table(on_post
         frappe.schedule("TS-000002", "BTU-00001", "0 4 * * *")
         barto.kill("a", signal.SIGKILL)
         barto.use_server(ports["b"])
-        wait_for(lambda: _leads(ports["b"]), 20, "b to lead")
+        wait_for(lambda: leads(ports["b"]), 20, "b to lead")
         wait_for(lambda: sorted(rq_schedules(barto)) == ["TS-000001", "TS-000002"], 20, "b to read the table")
         said = btu_client(sockets["b"], request("cancel_task_schedule", "TS-000002"))
         assert said == "Successfully cancelled BTU Task Schedule TS-000002 in Python RQ."

@@ -4,26 +4,20 @@ of tests/rqtasks.py: the locked rq (3.x) and rq 2.12 (the last 2.x), each as its
 
 from __future__ import annotations
 
-import random
 import shutil
 import signal
-import socket
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import redis
 
 from tests.conftest import require_or_skip
-from tests.e2e.harness import BIN, Barto, free_port, wait_for
+from tests.e2e.harness import Barto, free_port, wait_for
+from tests.e2e.rqkit import Rq, leads, reachable
 
-ROOT = Path(__file__).parents[2]
 NEVER = "2099-01-01 00:00:00"
-WORKERS = {"rq3": [str(BIN / "rq")], "rq2": ["uvx", "--from", "rq==2.12.0", "rq"]}
 
 
 def entry(name: str, func: str, args: str = "[]", calendar: str = NEVER, **keys: object) -> str:
@@ -32,68 +26,6 @@ def entry(name: str, func: str, args: str = "[]", calendar: str = NEVER, **keys:
     rq = "".join(f", {k[3:]} = {v}" for k, v in keys.items() if k.startswith("rq_"))
     rest = "".join(f", {k} = {v!r}" for k, v in keys.items() if not k.startswith("rq_"))
     return f'  {{ name = "{name}", on_calendar = "{calendar}"{rest}, rq = {{ func = "{func}", args = {args}{rq} }} }},'
-
-
-def _reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-class Rq:
-    """A Redis database of the test's own, and stock RQ workers on it."""
-
-    def __init__(self, barto: Barto, port: int = 6379) -> None:
-        self.barto, self.port = barto, port
-        self.db = random.randint(1, 15)
-        self.url = f"redis://127.0.0.1:{port}/{self.db}"
-        self.redis = redis.Redis.from_url(self.url)
-
-    def server(self, schedules: str, extra: str = "") -> None:
-        self.barto.start_server(f'[schedules."@rq"]\nschedules = [\n{schedules}\n]\n',
-                                f"[redis.default]\nurl = '{self.url}'\n{extra}")  # fmt: skip
-
-    def work(self, kind: str = "rq3") -> subprocess.CompletedProcess[str]:
-        """One burst of a stock worker: it runs what is queued, then exits."""
-        command = [*WORKERS[kind], "worker", "--burst", "--url", self.url, "--path", str(ROOT), "default"]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done
-
-    def run(self, name: str) -> dict[str, Any]:
-        made: dict[str, Any] = self.barto.cli_json("run-now", "-w", "@rq", name)
-        return made
-
-    def state(self, run_id: int) -> dict[str, Any]:
-        return next(r for r in self.barto.runs(worker="@rq") if r["id"] == run_id)
-
-    def ended(self, run_id: int) -> dict[str, Any]:
-        final = ("succeeded", "failed", "cancelled", "missed", "lost")
-        wait_for(lambda: self.state(run_id)["state"] in final, 30, f"run {run_id} to end")
-        return self.state(run_id)
-
-    def output(self, run_id: int) -> str:
-        return "".join(line["data"] + "\n" for line in self.barto.cli_json("output", str(run_id)))
-
-    def jobs(self) -> list[bytes]:
-        return sorted(self.redis.scan_iter("rq:job:barto-*"))
-
-    def close(self) -> None:
-        self.redis.flushdb()
-        self.redis.close()
-
-
-@pytest.fixture
-def rq(barto: Barto) -> Iterator[Rq]:
-    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
-    made = Rq(barto)
-    made.redis.flushdb()
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 @pytest.mark.parametrize("kind", ["rq3", "rq2"])
@@ -173,7 +105,7 @@ def test_a_redis_that_is_down_makes_runs_wait_then_miss(barto: Barto, tmp_path: 
     server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
                               stdout=subprocess.DEVNULL, cwd=tmp_path)  # fmt: skip
     try:
-        wait_for(lambda: _reachable(port), 10, "the private redis-server")
+        wait_for(lambda: reachable(port), 10, "the private redis-server")
         wait_for(lambda: rq.state(later["id"])["state"] == "dispatched", 20, "the waiting run to be enqueued")
         rq.work()
         assert rq.ended(later["id"])["state"] == "succeeded"
@@ -185,7 +117,7 @@ def test_a_redis_that_is_down_makes_runs_wait_then_miss(barto: Barto, tmp_path: 
 
 
 def test_a_leader_killed_while_slots_fire_enqueues_each_slot_once(on_postgresql: Barto) -> None:
-    require_or_skip(_reachable(6379), "Redis on 127.0.0.1:6379")
+    require_or_skip(reachable(6379), "Redis on 127.0.0.1:6379")
     barto, rq = on_postgresql, Rq(on_postgresql)
     rq.redis.flushdb()
     try:
@@ -200,7 +132,7 @@ def test_a_leader_killed_while_slots_fire_enqueues_each_slot_once(on_postgresql:
                 wait_for(lambda: len(rq.jobs()) >= 2, 20, "a to enqueue")
         barto.kill("a", signal.SIGKILL)  # whatever it was doing: claiming, enqueuing, recording
         barto.use_server(ports["b"])
-        wait_for(lambda: _leads(ports["b"]), 20, "b to lead")
+        wait_for(lambda: leads(ports["b"]), 20, "b to lead")
         killed = datetime.now(UTC)
         wait_for(lambda: any(datetime.fromisoformat(r["slot"]) > killed for r in rq.barto.runs(worker="@rq")), 20,
                  "b to fire")  # fmt: skip
@@ -215,11 +147,3 @@ def test_a_leader_killed_while_slots_fire_enqueues_each_slot_once(on_postgresql:
         assert not [r for r in runs if r["reason"] == "server down"]  # a's claimed slots were enqueued by b
     finally:
         rq.close()
-
-
-def _leads(port: int) -> bool:
-    try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/v1/info", timeout=2)
-    except httpx.TransportError:
-        return False
-    return answer.status_code == 200 and answer.json()["cluster"]["role"] == "leader"

@@ -11,8 +11,9 @@ from barto.api.answers import Delivery
 from barto.cli import options, render
 from barto.cli.client import CliError, segment
 from barto.cli.options import Json
+from barto.typer_flags import app as typer_app
 
-app = typer.Typer(help="Recent alert deliveries and failures; 'alerts test NAME' sends a test event.")
+app = typer_app(help="Recent alert deliveries and failures; 'alerts test NAME' sends a test event.")
 COLUMNS = ("id", "alert", "channel", "event", "subject", "state", "attempts", "created", "error")
 
 

@@ -11,8 +11,9 @@ import typer
 from barto.api.answers import BtuQueued, BtuReport, BtuStatus, Removed
 from barto.cli import options, render, rq
 from barto.cli.options import Json
+from barto.typer_flags import app as typer_app
 
-app = typer.Typer(help="BTU Scheduler's table of schedules and its tasks.")
+app = typer_app(help="BTU Scheduler's table of schedules and its tasks.")
 app.command("list-jobs", help="RQ's jobs by queue and state (the same as `barto-cli rq jobs`).")(rq.jobs)
 Name = Annotated[str, typer.Argument(help="A Task Schedule (TS-000001).")]
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from barto.api.answers import ErrorBody
 from barto.config import CliConfig
 from barto.errors import BartoError
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
@@ -44,7 +46,10 @@ class Client:
         self.config = config
         settings = connection(config)
         self.base = settings["base_url"]
+        import httpx  # imported by the commands that talk to a server, not by --help or calendar
+
         self._http = httpx.Client(**settings)
+        self._unreachable = httpx.TransportError
 
     def get(self, path: str, answer: type[T], **params: Any) -> T:
         """GET ``path`` and decode its answer as ``answer`` (one of barto.api's records)."""
@@ -79,7 +84,7 @@ class Client:
                         if line:
                             yield _decode(decoder, line.encode())
                     return
-        except httpx.TransportError as error:
+        except self._unreachable as error:
             raise CliError(f"cannot reach bartos at {self.base}: {error}") from None
 
     def _call(self, method: str, path: str, answer: type[T], **kwargs: Any) -> T:
@@ -89,7 +94,7 @@ class Client:
             if (elsewhere := leader(response)) is not None:
                 where = f"{elsewhere} (the leader, as {self.base} says)"
                 response = self._http.request(method, elsewhere, **kwargs)
-        except httpx.TransportError as error:
+        except self._unreachable as error:
             raise CliError(f"cannot reach bartos at {where}: {str(error) or type(error).__name__}") from None
         _raise_for(response)
         return _decode(msgspec.json.Decoder(answer), response.content)

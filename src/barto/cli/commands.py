@@ -12,10 +12,11 @@ import typer
 from rich.text import Text
 
 from barto.api.answers import CleanupProgress, Cluster, Forgotten, Info, QueryResult, UpdatesReport
-from barto.cli import alerts, btu, options, render, rq, schedules
+from barto.cli import alerts, btu, complete, options, render, rq, schedules
 from barto.cli.client import Client, segment
 from barto.cli.options import Json
 from barto.model import OutputLine, RunRecord, RunState, ScheduleRecord, WorkerRecord
+from barto.typer_flags import app as typer_app
 
 
 def info(ctx: typer.Context, as_json: Json = False) -> None:
@@ -48,7 +49,7 @@ def _leader_line(cluster: Cluster) -> str:
     )
 
 
-clients_app = typer.Typer(help="List the workers the server knows, and whether each is connected.")
+clients_app = typer_app(help="List the workers the server knows, and whether each is connected.")
 
 
 @clients_app.callback(invoke_without_command=True)
@@ -79,7 +80,7 @@ def clients(
 def runs(
     ctx: typer.Context,
     schedule: Annotated[str | None, typer.Option("--schedule", "-s", help="Only this schedule.")] = None,
-    worker: Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker.")] = None,
+    worker: Annotated[str | None, options.worker_option("Only this worker.")] = None,
     state: Annotated[list[RunState] | None, typer.Option("--state", help="Only these states.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
     as_json: Json = False,
@@ -156,7 +157,7 @@ def list_(
 
 def cmd(
     ctx: typer.Context,
-    cmd_name: Annotated[str, typer.Argument(help="Schedule name.")],
+    cmd_name: Annotated[str, typer.Argument(help="Schedule name.", autocompletion=complete.schedules)],
     limit: Annotated[int, typer.Option("--limit", min=1, help="Runs to show.")] = 20,
     as_json: Json = False,
 ) -> None:
@@ -244,8 +245,8 @@ def query(
 
 def run_now(
     ctx: typer.Context,
-    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
-    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    schedule: options.ScheduleName,
+    worker: Annotated[str, options.worker_option("Worker that owns the schedule.")],
     force: Annotated[bool, typer.Option("--force", help="Run even while the previous run goes on.")] = False,
     as_json: Json = False,
 ) -> None:
@@ -269,8 +270,8 @@ def _switcher(action: str, doc: str) -> Any:
 
     def command(
         ctx: typer.Context,
-        schedule: Annotated[str, typer.Argument(help="Schedule name.")],
-        worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+        schedule: options.ScheduleName,
+        worker: Annotated[str, options.worker_option("Worker that owns the schedule.")],
         as_json: Json = False,
     ) -> None:
         _switch(ctx, schedule, worker, action, as_json)
@@ -295,8 +296,8 @@ def _switch(ctx: typer.Context, schedule: str, worker: str, action: str, as_json
 
 def backfill(
     ctx: typer.Context,
-    schedule: Annotated[str, typer.Argument(help="Schedule name.")],
-    worker: Annotated[str, typer.Option("--worker", "-w", help="Worker that owns the schedule.")],
+    schedule: options.ScheduleName,
+    worker: Annotated[str, options.worker_option("Worker that owns the schedule.")],
     start: Annotated[datetime, typer.Option("--from", help="First slot time (UTC unless an offset is given).")],
     end: Annotated[datetime, typer.Option("--to", help="Last slot time (UTC unless an offset is given).")],
     as_json: Json = False,

@@ -13,7 +13,7 @@ import msgspec
 import typer
 
 from barto.api.answers import ControlReply
-from barto.cli import options, render
+from barto.cli import complete, options, render
 from barto.cli.client import Client, CliError, segment
 from barto.cli.shell import Shell, interact
 from barto.config import ConfigError, load_cli, source
@@ -29,14 +29,19 @@ Ask = Callable[[dict[str, Any]], dict[str, Any]]
 def ctl(  # noqa: PLR0913 - the socket, the worker, and one option per command that needs one
     ctx: typer.Context,
     command: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(COMMANDS)}; none: a shell.")] = None,
-    name: Annotated[str | None, typer.Argument(help="A program or process (default: all).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="A program or process (default: all).", autocompletion=complete.programs)
+    ] = None,
     sock: Annotated[
         Path | None, typer.Option("--socket", "-s", help="bartoc's socket (default: [taskmasterctl] serverurl).")
     ] = None,
     signal: Annotated[str | None, typer.Option("--signal", help="For signal: a name or number.")] = None,
     tail_bytes: Annotated[int, typer.Option("--bytes", help="For tail: how much of the end.")] = 1600,
     worker: Annotated[
-        str | None, typer.Option("--worker", "-w", help="Through the server, to this worker's programs.")
+        str | None,
+        typer.Option(
+            "--worker", "-w", help="Through the server, to this worker's programs.", autocompletion=complete.workers
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")] = False,
 ) -> None:

@@ -5,23 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from barto.cli import pki
-from barto.protocol.keys import encode_key, fingerprint, new_seed
-from barto.protocol.signing import public_key
+from barto.typer_flags import app as typer_app
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 Directory = Annotated[Path, typer.Option("--dir", "-d", help="Where the CA and certificates live.")]
 Days = Annotated[int | None, typer.Option("--days", min=1, help="Validity in days.")]
 
-certs = typer.Typer(help="Make a small CA and certificates for TLS and mTLS.", no_args_is_help=True)
+certs = typer_app(help="Make a small CA and certificates for TLS and mTLS.", no_args_is_help=True)
 
 
 def keygen() -> None:
     """Print a new Ed25519 key pair in barto's format: signing_key goes in bartos.toml,
     server_public_key in every bartoc.toml; both sides log the fingerprint at start-up."""
+    from barto.protocol.keys import encode_key, fingerprint, new_seed  # cryptography: only here
+    from barto.protocol.signing import public_key
+
     seed = new_seed()
     public = public_key(seed)
     print(f'signing_key = "{encode_key(seed)}"        # bartos.toml: keep it secret')
@@ -32,7 +36,7 @@ def keygen() -> None:
 @certs.command("init")
 def init(directory: Directory = Path("barto-pki"), days: Days = None) -> None:
     """Create the CA: ca.pem (give it to every client and server) and ca-key.pem (keep it safe)."""
-    _report(lambda: pki.init(directory, days=days or pki.CA_DAYS))
+    _report(lambda pki: pki.init(directory, days=days or pki.CA_DAYS))
 
 
 @certs.command("server")
@@ -43,7 +47,7 @@ def server(
     days: Days = None,
 ) -> None:
     """A certificate for bartos ([actix.tls] cert_file_path / key_file_path)."""
-    _report(lambda: pki.server(directory, name, san or [], days=days or pki.LEAF_DAYS))
+    _report(lambda pki: pki.server(directory, name, san or [], days=days or pki.LEAF_DAYS))
 
 
 @certs.command("client")
@@ -53,12 +57,15 @@ def client(
     days: Days = None,
 ) -> None:
     """A client certificate for mTLS ([bartos] client_cert / client_key)."""
-    _report(lambda: pki.client(directory, name, days=days or pki.LEAF_DAYS))
+    _report(lambda pki: pki.client(directory, name, days=days or pki.LEAF_DAYS))
 
 
-def _report(make: Callable[[], pki.Issued]) -> None:
+def _report(make: Callable[[ModuleType], Any]) -> None:
+    """Make a key and certificate with barto.cli.pki (cryptography is imported for these commands only)."""
+    from barto.cli import pki
+
     try:
-        issued = make()
+        issued = make(pki)
     except pki.PkiError as error:
         typer.echo(f"barto-cli: error: {error}", err=True)
         raise typer.Exit(1) from None

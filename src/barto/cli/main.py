@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
-from barto import logs
 from barto.calendar import DIALECTS, CalendarError, parse
 from barto.calendar.preview import Preview, preview, render
 from barto.cli import commands, ctl, keys, options, programs
@@ -18,18 +18,17 @@ from barto.cli.client import Client, CliError
 from barto.config import ConfigError, load_cli, source
 from barto.config._load import Source
 from barto.flags import logging_keys
-from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose
+from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, Version
+from barto.typer_flags import app as typer_app
 
-app = typer.Typer(
+app = typer_app(
     help="barto command-line client: query and control schedules, runs and workers.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 
 
 @app.callback(invoke_without_command=True)
-def _root(
+def _root(  # noqa: PLR0913  # the root takes every common flag
     ctx: typer.Context,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
@@ -39,6 +38,7 @@ def _root(
     check: Annotated[
         bool, typer.Option("--check", help="Validate the config (and the files it names) and exit.")
     ] = False,
+    version: Version = False,
 ) -> None:
     """barto command-line client: query and control schedules, runs and workers."""
     flags = logging_keys(verbose, quiet, enable_std_output)
@@ -51,6 +51,8 @@ def _root(
         config = load_cli(src, using=True)
         # A one-shot command logs warnings only, unless asked (-v, -e, -t).
         quieter = 0 if config.enable_std_output or tracing_absolute_path else 1
+        from barto import logs  # a command that needs no server needs no logging set up
+
         logs.start(config, src.path, tracing_absolute_path, quieter=quieter)
         return Client(config)
 
@@ -120,6 +122,26 @@ def _base_time(text: str, tz: str | None) -> datetime:
 def _display_zone(view: Preview, tz: str | None) -> ZoneInfo:
     """Show times in the zone the expression names, else in --tz, else UTC."""
     return ZoneInfo(view.timezone or tz or "UTC")
+
+
+class Shell(StrEnum):
+    """The shells completion is made for."""
+
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="The shell.")],
+) -> None:
+    """Print the shell completion script for SHELL: commands, options, and the worker, schedule
+    and program names the server knows. `eval "$(barto-cli completion bash)"` in ~/.bashrc;
+    `barto-cli completion fish > ~/.config/fish/completions/barto-cli.fish`."""
+    from typer._completion_shared import get_completion_script  # what --show-completion prints
+
+    typer.echo(get_completion_script(prog_name="barto-cli", complete_var="_BARTO_CLI_COMPLETE", shell=shell.value))
 
 
 commands.register(app)

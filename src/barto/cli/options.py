@@ -3,13 +3,20 @@ root command's config (made on first use, so that commands needing no server nee
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from barto.cli import complete
 from barto.cli.client import Client
 
 Json = Annotated[bool, typer.Option("--json", "-j", help="Print JSON.")]
+ScheduleName = Annotated[str, typer.Argument(help="Schedule name.", autocompletion=complete.schedules)]
+
+
+def worker_option(text: str) -> Any:
+    """``--worker/-w``, completed with the server's workers."""
+    return typer.Option("--worker", "-w", help=text, autocompletion=complete.workers)
 
 
 def client(ctx: typer.Context) -> Client:

@@ -8,14 +8,15 @@ from typing import Annotated
 import typer
 
 from barto.api.answers import ProgramRow, TailLine
-from barto.cli import options, render
+from barto.cli import complete, options, render
 from barto.cli.client import segment
 from barto.cli.options import Json
 from barto.model import ProgramEvent
+from barto.typer_flags import app as typer_app
 
-app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Supervised programs on every worker.")
+app = typer_app(no_args_is_help=False, invoke_without_command=True, help="Supervised programs on every worker.")
 
-Worker = Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker's.")]
+Worker = Annotated[str | None, options.worker_option("Only this worker's.")]
 
 
 @app.callback()
@@ -55,8 +56,8 @@ def events(
 @app.command()
 def tail(
     ctx: typer.Context,
-    worker: Annotated[str, typer.Argument(help="The worker.")],
-    name: Annotated[str, typer.Argument(help="A program or process.")],
+    worker: Annotated[str, typer.Argument(help="The worker.", autocompletion=complete.workers)],
+    name: Annotated[str, typer.Argument(help="A program or process.", autocompletion=complete.programs)],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C ends).")] = False,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10_000, help="How many of the last.")] = 20,
 ) -> None:

@@ -12,8 +12,9 @@ from barto.cli import options, render
 from barto.cli.options import Json
 from barto.model import RunRecord
 from barto.rules import RQ_WORKER
+from barto.typer_flags import app as typer_app
 
-app = typer.Typer(help="RQ queues and the runs of RQ schedules.")
+app = typer_app(help="RQ queues and the runs of RQ schedules.")
 STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled", "canceled")
 COLUMNS = ("redis", "queue", "queued", "started", "finished", "failed", "deferred", "scheduled", "canceled")
 

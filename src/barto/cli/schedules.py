@@ -11,21 +11,22 @@ from typing import Annotated, Any
 import typer
 
 from barto.api.answers import Removed
-from barto.cli import options, render
+from barto.cli import complete, options, render
 from barto.cli.client import segment
 from barto.cli.options import Json
 from barto.model import ScheduleRecord
+from barto.typer_flags import app as typer_app
 
 Worker = Annotated[str, typer.Argument(help="The worker the schedule runs on.")]
-Name = Annotated[str, typer.Argument(help="Schedule name.")]
+Name = Annotated[str, typer.Argument(help="Schedule name.", autocompletion=complete.schedules)]
 
-app = typer.Typer(help="List schedules; add, remove, enable or disable API schedules.")
+app = typer_app(help="List schedules; add, remove, enable or disable API schedules.")
 
 
 @app.callback(invoke_without_command=True)
 def schedules(
     ctx: typer.Context,
-    worker: Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker's.")] = None,
+    worker: Annotated[str | None, options.worker_option("Only this worker's.")] = None,
     as_json: Json = False,
 ) -> None:
     """List the live schedules with their next fire times and where they come from."""

@@ -17,9 +17,10 @@ from barto.server import listeners
 from barto.server.app import create_app
 from barto.store import StoreError, migrate, open_store
 from barto.store.instance import hold_sqlite
-from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose
+from barto.typer_flags import ConfigPath, Quiet, StdOut, TracingPath, Verbose, Version
+from barto.typer_flags import app as typer_app
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer_app(add_completion=False)
 log = logging.getLogger("barto.server")
 
 Check = Annotated[bool, typer.Option("--check", help="Validate the config (every calendar) and exit.")]
@@ -27,7 +28,7 @@ BehindCheck = Annotated[bool, typer.Option("--check", help="Only say whether the
 
 
 @app.callback(invoke_without_command=True)
-def _main(
+def _main(  # noqa: PLR0913  # the root takes every common flag
     ctx: typer.Context,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
@@ -35,6 +36,7 @@ def _main(
     config_absolute_path: ConfigPath = None,
     tracing_absolute_path: TracingPath = None,
     check: Check = False,
+    version: Version = False,
 ) -> None:
     """bartos: the barto server. It owns the schedules, dispatches each run to its worker over
     WebSocket, and stores every output line and exit status; barto-cli talks to its REST API.
