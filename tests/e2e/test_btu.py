@@ -376,3 +376,11 @@ def test_a_standby_answers_ping_refuses_changes_and_takes_over_the_table(on_post
         assert said == "Successfully cancelled BTU Task Schedule TS-000002 in Python RQ."
     finally:
         rq.close()
+
+
+def test_a_socket_path_that_cannot_be_made_stops_the_start_naming_the_key(barto: Barto) -> None:
+    config = barto.server_config("", "[redis.default]\n[btu]\nsocket_path = '/nonexistent/btu.sock'\n")
+    done = subprocess.run([str(BIN / "bartos"), "-c", str(config)], env=barto.env, capture_output=True, text=True,
+                          timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert f"{config}:4: btu.socket_path: cannot make a socket in /nonexistent" in done.stderr

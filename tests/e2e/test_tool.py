@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,27 +37,29 @@ def test_version_and_short_help(program: str) -> None:
     assert "--version" in helped.stdout
 
 
-def _commands(*path: str) -> list[list[str]]:
-    """Every command of barto-cli under ``path``, found from the help itself."""
+def _helps(*path: str) -> dict[tuple[str, ...], str]:
+    """The help of every command of barto-cli under ``path``, found from the help itself
+    (each level's pages asked in parallel)."""
     text = run(BIN / "barto-cli", *path, "-h").stdout
     section = text.split("\nCommands:\n", 1)[1] if "\nCommands:\n" in text else ""
     names = re.findall(r"^  (\S+)", section, flags=re.MULTILINE)
-    found = [list(path)]
-    for name in names:
-        found += _commands(*path, name)
+    found = {tuple(path): text}
+    with ThreadPoolExecutor(4) as pool:
+        for below in pool.map(lambda name: _helps(*path, name), names):
+            found.update(below)
     return found
 
 
 def test_every_help_prints_its_words_as_written_and_flags_without_types() -> None:
-    commands = _commands()
-    assert len(commands) > 30
-    for command in commands:
-        text = run(BIN / "barto-cli", *command, "-h").stdout
+    helps = _helps()
+    assert len(helps) > 30
+    for command, text in helps.items():
+        assert text.startswith("Usage: barto-cli"), command
         assert "<bool>" not in text, command
         assert "╭" not in text, command  # plain help: no Rich panels to swallow brackets
-    assert "Only this [redis.<name>]." in run(BIN / "barto-cli", "rq", "jobs", "-h").stdout
-    assert "(default: [taskmasterctl] serverurl)" in run(BIN / "barto-cli", "ctl", "-h").stdout
-    assert "([bartos] client_cert / client_key)" in run(BIN / "barto-cli", "certs", "client", "-h").stdout
+    assert "Only this [redis.<name>]." in helps[("rq", "jobs")]
+    assert "(default: [taskmasterctl] serverurl)" in helps[("ctl",)]
+    assert "([bartos] client_cert / client_key)" in helps[("certs", "client")]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

@@ -20,7 +20,7 @@ from barto.calendar import CalendarError, Spec, parse
 from barto.config._load import KeyedError
 from barto.config._paths import data_home
 from barto.config.alerts import Alert, check_alerts
-from barto.config.btu import Btu, check_btu
+from barto.config.btu import SOCKET_PATH, Btu, check_btu
 from barto.config.common import Port, Tracing, _Section, check_command, check_env, check_key, check_name, parse_signal
 from barto.config.programs import ProgramDef, check_programs
 from barto.rules import RQ_WORKER
@@ -488,6 +488,11 @@ def check_serving(config: ServerConfig, calendars: Calendars | None = None) -> N
         for key in ("cert_file_path", "key_file_path", "client_ca_cert"):
             if (path := getattr(tls, key)) is not None and not os.access(path, os.R_OK):
                 raise KeyedError(("actix", "tls", key), f"cannot read {path}")
+    sockets = {("btu", "socket_path"): config.btu and (config.btu.socket_path or SOCKET_PATH),
+               ("ninep", "unix_socket"): config.ninep and config.ninep.unix_socket}  # fmt: skip
+    for at, path in sockets.items():
+        if path and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK | os.X_OK):
+            raise KeyedError(at, f"cannot make a socket in {os.path.dirname(os.path.abspath(path))}")
 
 
 def validate_schedule(schedule: ScheduleDef, worker: str, default_tz: str, *, stored: bool = False) -> None:

@@ -27,7 +27,7 @@ from barto.protocol.keys import decode_key
 from barto.protocol.signing import Signer
 from barto.server import http, metrics, web
 from barto.server.alerting import Alerting
-from barto.server.auth import AuthGate, principals
+from barto.server.auth import AuthGate, Principal, principals
 from barto.server.btu.source import BtuSource
 from barto.server.btusocket import BtuSocket
 from barto.server.cluster.lease import Leadership, leader, not_leading
@@ -81,12 +81,9 @@ def create_app(
                         tg.create_task(reloader.run()),
                         tg.create_task(lead_forever(state)),
                     ]
-                    if config.ninep is not None:
-                        door = NinepDoor(config.ninep, core, tokens, lambda: _standing(state))
+                    for door in _socket_doors(config, core, tokens, state):
+                        await door.listen()  # before "ready": a door that cannot listen stops the start
                         tasks.append(tg.create_task(door.serve()))
-                    if state.btu is not None:
-                        btu_door = BtuSocket(state.btu.settings, core, lambda: _standing(state))
-                        tasks.append(tg.create_task(btu_door.serve()))
                     loop = asyncio.get_running_loop()
                     loop.add_signal_handler(signal.SIGHUP, reloader.request)
                     log.info("bartos ready (instance %s, store %s)", state.leadership.me.name, store.dialect)
@@ -144,6 +141,18 @@ async def _start(config: ServerConfig, store: Store, config_path: Path, calendar
     if state.signer is not None:
         log.info("frames to workers are signed (key fingerprint %s)", state.signer.fingerprint)
     return state
+
+
+def _socket_doors(
+    config: ServerConfig, core: Core, tokens: Mapping[bytes, Principal], state: ServerState
+) -> list[NinepDoor | BtuSocket]:
+    """The doors with listeners of their own: 9P, BTU's socket."""
+    doors: list[NinepDoor | BtuSocket] = []
+    if config.ninep is not None:
+        doors.append(NinepDoor(config.ninep, core, tokens, lambda: _standing(state)))
+    if state.btu is not None:
+        doors.append(BtuSocket(state.btu.settings, core, lambda: _standing(state)))
+    return doors
 
 
 def _standing(state: ServerState) -> str | None:

@@ -56,25 +56,38 @@ class BtuSocket:
     def __init__(self, settings: BtuSettings, core: Core, standby: Callable[[], str | None]) -> None:
         self._settings, self._core, self._standby = settings, core, standby
         self._slots = asyncio.Semaphore(CONNECTIONS)
+        self._server: asyncio.Server | None = None
 
-    async def serve(self) -> None:
-        """Listen until cancelled; then the socket file is removed."""
+    async def listen(self) -> None:
+        """Bind the socket (before the server says it is ready: a path that cannot be bound
+        stops the start with the reason, instead of a server without its socket).
+
+        Raises:
+            OSError: naming the path.
+        """
         path = self._settings.socket_path
-        _remove_stale(path)
-        server = await asyncio.start_unix_server(self._client, path, limit=LINE_MAX + 1)
-        os.chmod(path, 0o775)
+        try:
+            _remove_stale(path)
+            self._server = await asyncio.start_unix_server(self._client, path, limit=LINE_MAX + 1)
+            os.chmod(path, 0o775)
+        except OSError as error:
+            raise OSError(f"[btu] socket_path {path}: {error.strerror or error}") from None
         if self._settings.socket_group is not None:
             try:
                 os.chown(path, -1, grp.getgrnam(self._settings.socket_group).gr_gid)
             except (KeyError, PermissionError) as error:
                 log.error("cannot give %s to group %s: %s", path, self._settings.socket_group, error)
         log.info("BTU socket on %s", path)
+
+    async def serve(self) -> None:
+        """Answer until cancelled; then the socket file is removed."""
+        assert self._server is not None, "listen() first"
         try:
-            async with server:
-                await server.serve_forever()
+            async with self._server:
+                await self._server.serve_forever()
         finally:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                os.unlink(self._settings.socket_path)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._slots.locked():

@@ -40,6 +40,8 @@ class NinepDoor:
     ) -> None:
         self._config, self._core, self._tokens = config, core, dict(tokens)
         self._standby = standby  # why this server does not serve now (a standby), or None
+        self._server: Server | None = None
+        self._listening: list[asyncio.Server] = []
 
     async def attach(self, uname: str, aname: str) -> Dir:
         """The root for a client attaching with ``aname``.
@@ -72,22 +74,38 @@ class NinepDoor:
             raise FsError(errno.EACCES, "attach with aname token:<secret>; [ninep] role = none")
         return Principal("9p-anonymous", self._config.role)
 
-    async def serve(self) -> None:
-        """Listen until cancelled; then every client's session ends, and the sockets close."""
+    async def listen(self) -> None:
+        """Bind the address (and the Unix socket) before the server says it is ready.
+
+        Raises:
+            OSError: naming what could not be bound.
+        """
         config = self._config
-        server = Server(self.attach, msize=config.msize, connections=config.connections)
-        listening = [await asyncio.start_server(server.client, config.ip, config.port, reuse_address=True)]
+        self._server = Server(self.attach, msize=config.msize, connections=config.connections)
+        try:
+            self._listening = [
+                await asyncio.start_server(self._server.client, config.ip, config.port, reuse_address=True)
+            ]
+        except OSError as error:
+            raise OSError(f"[ninep] {config.ip}:{config.port}: {error.strerror or error}") from None
         if config.unix_socket is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(config.unix_socket)
-            listening.append(await asyncio.start_unix_server(server.client, config.unix_socket))
-            os.chmod(config.unix_socket, 0o660)
-        for sockets in listening:
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(config.unix_socket)
+                self._listening.append(await asyncio.start_unix_server(self._server.client, config.unix_socket))
+                os.chmod(config.unix_socket, 0o660)
+            except OSError as error:
+                raise OSError(f"[ninep] unix_socket {config.unix_socket}: {error.strerror or error}") from None
+        for sockets in self._listening:
             for sock in sockets.sockets:
                 log.info("9P listening on %s", sock.getsockname())
+
+    async def serve(self) -> None:
+        """Answer until cancelled; then every client's session ends, and the sockets close."""
+        assert self._server is not None, "listen() first"
         try:
             await asyncio.Event().wait()
         finally:
-            for sockets in listening:
+            for sockets in self._listening:
                 sockets.close()
-            await server.close()
+            await self._server.close()
