@@ -114,6 +114,21 @@ def test_hot_reload_adds_and_removes_schedules(running: Barto) -> None:
     assert {s["name"] for s in running.cli_json("schedules")} == names
 
 
+def test_a_config_caught_half_written_is_not_applied(running: Barto) -> None:
+    """An edit that truncates the file, then writes it, must not drop every schedule in between:
+    the watcher polls every 0.5 s and only applies a change that held for a poll."""
+    names = {s["name"] for s in running.cli_json("schedules")}
+    path = running.root / "bartos.toml"
+    text = path.read_text()
+    for _ in range(3):
+        path.write_text("")
+        time.sleep(0.3)  # shorter than a poll: seen at most once
+        path.write_text(text.replace("*:*:0/2", "*:*:99"))  # and then invalid: rejected whole
+        time.sleep(1.2)
+        assert {s["name"] for s in running.cli_json("schedules")} == names
+    assert "config reload rejected" in (running.root / "bartos.log").read_text()
+
+
 def test_run_now_dispatches_a_manual_run(running: Barto) -> None:
     """`run-now` creates a manual run that completes like a scheduled one."""
     # --force: "env" fires every other second, and on a loaded machine its run may still go on

@@ -1,9 +1,10 @@
 """Hot reload of schedules: the config file is watched and SIGHUP forces a reload.
 
 The watcher compares the file's (mtime, size, inode) every :data:`_POLL` seconds, which also
-catches editors that replace the file. A new config that does not load is rejected whole; the
-old schedules keep running. Schedules and [programs.<worker>] definitions (sent to the workers
-they concern) are reloaded; other changes need a restart.
+catches editors that replace the file, and applies a change once it has held for one poll. A
+new config that does not load is rejected whole; the old schedules keep running. Schedules and
+[programs.<worker>] definitions (sent to the workers they concern) are reloaded; other changes
+need a restart.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Reloader:
 
     async def run(self) -> None:
         """Watch until cancelled."""
-        seen = _fingerprint(self._path)
+        seen = pending = _fingerprint(self._path)
         while True:
             try:
                 async with asyncio.timeout(_POLL):
@@ -50,7 +51,11 @@ class Reloader:
             except TimeoutError:
                 pass
             current = _fingerprint(self._path)
-            if current != seen or self._wake.is_set():
+            # A change is applied once it has held for a poll: an editor (or write_text) that
+            # truncates, then writes, must not have the empty file in between taken as the config.
+            settled = current != seen and current == pending
+            pending = current
+            if settled or self._wake.is_set():
                 self._wake.clear()
                 seen = current
                 await self.reload()
