@@ -1,6 +1,6 @@
 """N RQ schedules due in the same second: from the slot until all N jobs are in their queue.
 
-Run: uv run python bench/rq.py [--jobs 10000] [--rounds 1]
+Run: uv run python bench/rq_burst.py [--jobs 10000] [--rounds 1]
 Prints a table and one JSON line. Each tool gets a private redis-server (127.0.0.1, a free port,
 nothing saved) flushed before it, N jobs of ``tests.rqtasks.add`` on queue ``bench`` due at the
 next minute (cron ``* * * * *``), and is timed from that minute until ``LLEN rq:queue:bench``
